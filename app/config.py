@@ -1,0 +1,343 @@
+"""Every environment variable TAP reads, parsed and validated once at start-up.
+
+``Config.from_env(os.environ)`` returns a frozen :class:`Config` or raises
+:class:`~app.errors.ConfigError` naming the variable and what it expected.
+Modules receive the ``Config``; nothing else reads the environment.
+
+Example::
+
+    >>> cfg = Config.from_env({"TAP_LISTEN_ADDR": "127.0.0.1:8080"})
+    >>> cfg.listen_host, cfg.listen_port
+    ('127.0.0.1', 8080)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+from app.errors import ConfigError
+from app.secret import Secret
+
+logger = logging.getLogger(__name__)
+
+SECONDS: Final = 1
+KNOWN_FEATURES: Final = frozenset({"enclave"})
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"", "0", "false", "no", "off"})
+_LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class SkrSettings:
+    """Where the enclave build asks for its key (``TAP_SKR_*``)."""
+
+    sidecar_url: str = "http://127.0.0.1:8080"
+    maa_endpoint: str | None = None
+    akv_endpoint: str | None = None
+    key_id: str | None = None
+    wait_secs: float = 60 * SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """TAP's settings. Field names carry units; secrets are :class:`Secret`."""
+
+    # Custody and storage.
+    encryption_key: Secret | None = None
+    encryption_key_file: Path | None = None
+    database_url: Secret | None = None
+    """``POSTGRES_DATABASE_URL``; ``None`` starts the embedded Postgres."""
+    data_dir: Path = Path("data")
+    features: frozenset[str] = frozenset()
+    skr: SkrSettings = field(default_factory=SkrSettings)
+
+    # Serving.
+    listen_host: str = "0.0.0.0"  # noqa: S104 - the documented default bind
+    listen_port: int = 3100
+    workers: int = 1
+    public_url: str | None = None
+    app_url: str | None = None
+    approval_base_url: str | None = None
+    build_sha: str = "unknown"
+    log_level: str = "info"
+
+    # The proxy.
+    forward_timeout_secs: float = 30 * SECONDS
+    approval_timeout_secs: int = 3600 * SECONDS
+    cache_ttl_secs: float = 30 * SECONDS
+    audit_log: Path = Path("audit.jsonl")
+    allow_private_targets: bool = False
+    dev_skip_auth: bool = False
+
+    # Approval channels and email.
+    telegram_bot_token: Secret | None = None
+    telegram_chat_id: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: Secret | None = None
+    matrix_homeserver_url: str | None = None
+    matrix_access_token: Secret | None = None
+    matrix_room_id: str | None = None
+    resend_api_key: Secret | None = None
+    resend_from_email: str | None = None
+    resend_api_url: str = "https://api.resend.com"
+    vapid_private_key: Secret | None = None
+    vapid_public_key: str | None = None
+    vapid_subject: str = "mailto:approvals@tap.human.tech"
+    webauthn_rp_id: str | None = None
+    webauthn_rp_origin: str | None = None
+    webauthn_additional_origins: tuple[str, ...] = ()
+
+    @property
+    def enclave(self) -> bool:
+        """True when custody must come from Secure Key Release."""
+        return "enclave" in self.features
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def base_url(self) -> str:
+        """The proxy's own public URL, for links in agent-facing texts."""
+        return self.public_url or f"http://localhost:{self.listen_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return (self.app_url or self.base_url).rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Config:
+        """Parse ``environ``. Raises :class:`ConfigError` on the first bad value."""
+        env = _Reader(environ)
+        host, port = env.listen_addr("TAP_LISTEN_ADDR", "0.0.0.0:3100")  # noqa: S104
+        features = env.features("TAP_FEATURES")
+        encryption_key = env.hex_key("TAP_ENCRYPTION_KEY")
+        key_file = env.path("TAP_ENCRYPTION_KEY_FILE")
+        if encryption_key is not None and key_file is not None:
+            raise ConfigError(
+                "TAP_ENCRYPTION_KEY_FILE", "set either TAP_ENCRYPTION_KEY or TAP_ENCRYPTION_KEY_FILE, not both"
+            )
+        if "enclave" in features:
+            # NOTE: an enclave build never accepts a key from the environment;
+            # the key comes from Secure Key Release or not at all.
+            for name, value in (("TAP_ENCRYPTION_KEY", encryption_key), ("TAP_ENCRYPTION_KEY_FILE", key_file)):
+                if value is not None:
+                    raise ConfigError(name, "must not be set when TAP_FEATURES includes enclave")
+        vapid_private = env.secret("TAP_VAPID_PRIVATE_KEY")
+        vapid_public = env.text("TAP_VAPID_PUBLIC_KEY")
+        if (vapid_private is None) != (vapid_public is None):
+            raise ConfigError("TAP_VAPID_PRIVATE_KEY", "set both TAP_VAPID_PRIVATE_KEY and TAP_VAPID_PUBLIC_KEY, or neither")
+        vapid_subject = env.text("TAP_VAPID_SUBJECT") or "mailto:approvals@tap.human.tech"
+        if not vapid_subject.startswith(("mailto:", "https://")):
+            raise ConfigError("TAP_VAPID_SUBJECT", "expected a mailto: or https: URI")
+        matrix_url = env.url("MATRIX_HOMESERVER_URL")
+        matrix_token = env.secret("MATRIX_ACCESS_TOKEN")
+        if (matrix_url is None) != (matrix_token is None):
+            raise ConfigError("MATRIX_ACCESS_TOKEN", "set both MATRIX_HOMESERVER_URL and MATRIX_ACCESS_TOKEN, or neither")
+        rp_id = env.text("WEBAUTHN_RP_ID")
+        rp_origin = env.url("WEBAUTHN_RP_ORIGIN")
+        if (rp_id is None) != (rp_origin is None):
+            raise ConfigError("WEBAUTHN_RP_ORIGIN", "set both WEBAUTHN_RP_ID and WEBAUTHN_RP_ORIGIN, or neither")
+        database_url = env.database_url("POSTGRES_DATABASE_URL")
+        dev_skip_auth = env.flag("DANGEROUS_TAP_DEV_SKIP_AUTH")
+        if dev_skip_auth and not _is_loopback(host) and database_url is not None and not _is_local_db(database_url):
+            raise ConfigError(
+                "DANGEROUS_TAP_DEV_SKIP_AUTH",
+                "refused: it is allowed only on a loopback listen address or with a local database",
+            )
+        config = cls(
+            encryption_key=encryption_key,
+            encryption_key_file=key_file,
+            database_url=database_url,
+            data_dir=env.path("TAP_DATA_DIR") or Path("data"),
+            features=features,
+            skr=SkrSettings(
+                sidecar_url=env.url("TAP_SKR_SIDECAR_URL") or "http://127.0.0.1:8080",
+                maa_endpoint=env.url("TAP_SKR_MAA_ENDPOINT"),
+                akv_endpoint=env.url("TAP_SKR_AKV_ENDPOINT"),
+                key_id=env.url("TAP_SKR_KEY_ID"),
+                wait_secs=env.number("TAP_SKR_WAIT_SECS", 60, minimum=1, maximum=3600),
+            ),
+            listen_host=host,
+            listen_port=port,
+            workers=int(env.number("TAP_WORKERS", os.cpu_count() or 1, minimum=1, maximum=64, integer=True)),
+            public_url=env.url("TAP_PUBLIC_URL"),
+            app_url=env.url("TAP_APP_URL"),
+            approval_base_url=env.url("TAP_APPROVAL_BASE_URL"),
+            build_sha=env.text("TAP_BUILD_SHA") or "unknown",
+            log_level=env.choice("TAP_LOG_LEVEL", _LOG_LEVELS, "info"),
+            forward_timeout_secs=env.number("TAP_FORWARD_TIMEOUT_SECS", 30, minimum=1, maximum=3600),
+            approval_timeout_secs=int(
+                env.number("TAP_APPROVAL_TIMEOUT_SECS", 3600, minimum=1, maximum=7 * 86400, integer=True)
+            ),
+            cache_ttl_secs=env.number("TAP_CACHE_TTL_SECS", 30, minimum=0, maximum=86400),
+            audit_log=env.path("TAP_AUDIT_LOG") or Path("audit.jsonl"),
+            allow_private_targets=env.flag("DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS"),
+            dev_skip_auth=dev_skip_auth,
+            telegram_bot_token=env.secret("TELEGRAM_BOT_TOKEN"),
+            telegram_chat_id=env.text("TELEGRAM_CHAT_ID"),
+            telegram_webhook_url=env.url("TELEGRAM_WEBHOOK_URL"),
+            telegram_webhook_secret=env.secret("TELEGRAM_WEBHOOK_SECRET"),
+            matrix_homeserver_url=matrix_url,
+            matrix_access_token=matrix_token,
+            matrix_room_id=env.text("MATRIX_ROOM_ID"),
+            resend_api_key=env.secret("RESEND_API_KEY"),
+            resend_from_email=env.text("RESEND_FROM_EMAIL"),
+            resend_api_url=env.url("TAP_RESEND_API_URL") or "https://api.resend.com",
+            vapid_private_key=vapid_private,
+            vapid_public_key=vapid_public,
+            vapid_subject=vapid_subject,
+            webauthn_rp_id=rp_id,
+            webauthn_rp_origin=rp_origin,
+            webauthn_additional_origins=env.url_list("WEBAUTHN_ADDITIONAL_ORIGINS"),
+        )
+        return config
+
+    def log_warnings(self) -> None:
+        """Say loudly, on every start, which safety switches are off."""
+        if self.allow_private_targets:
+            logger.warning(
+                "DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS is set: the SSRF guard is OFF and agents can "
+                "reach loopback, private and cloud-metadata addresses. Use this for local testing only."
+            )
+        if self.dev_skip_auth:
+            logger.warning(
+                "DANGEROUS_TAP_DEV_SKIP_AUTH is set: the admin API accepts requests without a session. "
+                "Never use this outside local development."
+            )
+
+
+class _Reader:
+    """Typed accessors over an environment mapping; each raises ConfigError."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._env = environ
+
+    def text(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def secret(self, name: str) -> Secret | None:
+        value = self.text(name)
+        return Secret(value) if value is not None else None
+
+    def flag(self, name: str) -> bool:
+        value = self._env.get(name, "").strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ConfigError(name, "expected true or false (1/0, yes/no)")
+
+    def number(
+        self, name: str, default: float, *, minimum: float, maximum: float, integer: bool = False
+    ) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(int(raw)) if integer else float(raw)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise ConfigError(name, f"expected {kind}, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(name, f"expected a value from {minimum:g} to {maximum:g}, got {raw!r}")
+        return value
+
+    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        raw = (self.text(name) or default).lower()
+        if raw not in options:
+            raise ConfigError(name, f"expected one of {', '.join(options)}, got {raw!r}")
+        return raw
+
+    def path(self, name: str) -> Path | None:
+        raw = self.text(name)
+        return Path(raw) if raw is not None else None
+
+    def url(self, name: str) -> str | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(name, "expected an http(s) URL with a host")
+        return raw.rstrip("/")
+
+    def url_list(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name)
+        if raw is None:
+            return ()
+        items = tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+        for item in items:
+            parts = urlsplit(item)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(name, f"expected comma-separated http(s) origins, got {item!r}")
+        return items
+
+    def hex_key(self, name: str) -> Secret | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        # NOTE: the message never echoes the value; it may be a real key.
+        if len(raw) != 64:
+            raise ConfigError(name, f"expected 64 hex characters (32 bytes), got {len(raw)} characters")
+        try:
+            bytes.fromhex(raw)
+        except ValueError:
+            raise ConfigError(name, "expected 64 hex characters (32 bytes); it contains non-hex characters") from None
+        return Secret(raw.lower())
+
+    def database_url(self, name: str) -> Secret | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("postgres", "postgresql"):
+            # NOTE: the URL may hold a password, so only the scheme is echoed.
+            raise ConfigError(name, f"expected a postgres:// or postgresql:// URL, got scheme {parts.scheme!r}")
+        return Secret(raw)
+
+    def features(self, name: str) -> frozenset[str]:
+        raw = self.text(name) or ""
+        features = frozenset(f.strip().lower() for f in raw.split(",") if f.strip())
+        unknown = sorted(features - KNOWN_FEATURES)
+        if unknown:
+            raise ConfigError(name, f"unknown feature {unknown[0]!r}; known: {', '.join(sorted(KNOWN_FEATURES))}")
+        return features
+
+    def listen_addr(self, name: str, default: str) -> tuple[str, int]:
+        raw = self.text(name) or default
+        host, sep, port_text = raw.rpartition(":")
+        if not sep or not host:
+            raise ConfigError(name, f"expected HOST:PORT, got {raw!r}")
+        host = host.removeprefix("[").removesuffix("]")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ConfigError(name, f"expected a numeric port, got {port_text!r}") from None
+        if not 0 <= port <= 65535:
+            raise ConfigError(name, f"port {port} is out of range")
+        return host, port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_local_db(url: Secret) -> bool:
+    parts = urlsplit(url.reveal())
+    host = parts.hostname or ""
+    # A unix socket (no host, or host=/path in the query) or a loopback host.
+    return host == "" or _is_loopback(host) or host in ("postgres", "db")

@@ -1,0 +1,181 @@
+"""TAP's cryptographic recipes. The only module in ``app`` that touches ``cryptography.hazmat``.
+
+- :class:`KeyRing` derives one key per purpose from the 32-byte master key with
+  HKDF-SHA256 and a distinct label, so no key is ever used for two jobs.
+- :func:`seal` / :func:`unseal`: AES-256-GCM with a random 96-bit nonce. The
+  associated data binds a ciphertext to its row (team, credential name, key
+  version): a ciphertext copied to another row does not open.
+- :func:`new_api_key` / :meth:`KeyRing.hash_api_key`: 256-bit agent keys with a
+  ``tap_`` prefix, stored only as HMAC-SHA256.
+- :func:`value_hint`: what the admin side may show of a value.
+
+Every ciphertext starts with a format version byte so the algorithm can change
+later. Verification raises :class:`~app.errors.CryptoError` and never returns a bool.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from app.errors import CryptoError
+
+MASTER_KEY_BYTES: Final = 32
+NONCE_BYTES: Final = 12
+SEAL_VERSION: Final = b"\x01"
+API_KEY_PREFIX: Final = "tap_"
+API_KEY_RANDOM_BYTES: Final = 32
+HINT_MIN_LENGTH: Final = 12
+
+# HKDF labels: one per purpose. Changing one invalidates everything it protects.
+_HKDF_SALT: Final = b"tap/v1"
+LABEL_SEALING: Final = b"tap credential sealing v1"
+LABEL_API_KEY: Final = b"tap agent api-key hmac v1"
+LABEL_SESSION: Final = b"tap session-token hmac v1"
+LABEL_AUDIT: Final = b"tap audit chain v1"
+LABEL_FINGERPRINT: Final = b"tap master-key fingerprint v1"
+
+# Associated data layout: a purpose tag, then length-prefixed fields.
+_AAD_CREDENTIAL: Final = b"tap.credential.v1"
+_AAD_CANARY: Final = b"tap.canary.v1"
+
+
+def derive_key(master_key: bytes, *, label: bytes, length: int = 32) -> bytes:
+    """HKDF-SHA256 of ``master_key`` for one purpose. Raises CryptoError on a bad key."""
+    _check_master_key(master_key)
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=label).derive(master_key)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class KeyRing:
+    """The purpose keys derived from one master key. Its repr shows only a fingerprint."""
+
+    sealing: bytes
+    api_key_hmac: bytes
+    session_hmac: bytes
+    audit_chain: bytes
+    fingerprint: str
+
+    @classmethod
+    def from_master_key(cls, master_key: bytes) -> KeyRing:
+        return cls(
+            sealing=derive_key(master_key, label=LABEL_SEALING),
+            api_key_hmac=derive_key(master_key, label=LABEL_API_KEY),
+            session_hmac=derive_key(master_key, label=LABEL_SESSION),
+            audit_chain=derive_key(master_key, label=LABEL_AUDIT),
+            fingerprint=key_fingerprint(master_key),
+        )
+
+    def __repr__(self) -> str:
+        return f"KeyRing(fingerprint={self.fingerprint!r})"
+
+    def hash_api_key(self, api_key: str) -> str:
+        """The stored form of an agent key: hex HMAC-SHA256 under the api-key purpose key."""
+        return hmac.new(self.api_key_hmac, api_key.encode(), hashlib.sha256).hexdigest()
+
+    def verify_api_key(self, api_key: str, stored_hash: str) -> None:
+        """Raise CryptoError unless ``api_key`` hashes to ``stored_hash`` (constant time)."""
+        if not hmac.compare_digest(self.hash_api_key(api_key), stored_hash):
+            raise CryptoError()
+
+    def hash_token(self, token: str) -> str:
+        """Stored form of a session-like bearer token (sessions, invites, resets)."""
+        return hmac.new(self.session_hmac, token.encode(), hashlib.sha256).hexdigest()
+
+    def seal_credential(self, plaintext: str, *, team_id: str, name: str, key_version: int) -> bytes:
+        return seal(self.sealing, plaintext.encode(), credential_aad(team_id, name, key_version))
+
+    def unseal_credential(self, blob: bytes, *, team_id: str, name: str, key_version: int) -> str:
+        """Open a credential value. Raises CryptoError if it was sealed for another row or key."""
+        plaintext = unseal(self.sealing, blob, credential_aad(team_id, name, key_version))
+        try:
+            return plaintext.decode()
+        except UnicodeDecodeError:
+            raise CryptoError() from None
+
+    def seal_canary(self) -> bytes:
+        return seal(self.sealing, _AAD_CANARY, _AAD_CANARY)
+
+    def check_canary(self, blob: bytes) -> None:
+        """Raise CryptoError unless ``blob`` was sealed by this key ring's master key."""
+        if not hmac.compare_digest(unseal(self.sealing, blob, _AAD_CANARY), _AAD_CANARY):
+            raise CryptoError()
+
+
+def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-256-GCM: ``version || nonce || ciphertext+tag``."""
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return SEAL_VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    """Inverse of :func:`seal`. Raises CryptoError on any mismatch, without saying which."""
+    if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != SEAL_VERSION:
+        raise CryptoError()
+    nonce, ciphertext = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
+    try:
+        return AESGCM(key).decrypt(nonce, ciphertext, aad)
+    except InvalidTag:
+        raise CryptoError() from None
+
+
+def credential_aad(team_id: str, name: str, key_version: int) -> bytes:
+    """Associated data binding a credential ciphertext to its row."""
+    return _AAD_CREDENTIAL + b"".join(_length_prefixed(part) for part in (team_id, name, str(key_version)))
+
+
+def _length_prefixed(text: str) -> bytes:
+    raw = text.encode()
+    return len(raw).to_bytes(4, "big") + raw
+
+
+def key_fingerprint(master_key: bytes) -> str:
+    """A short, domain-separated fingerprint that identifies a key without revealing it."""
+    _check_master_key(master_key)
+    return hmac.new(master_key, LABEL_FINGERPRINT, hashlib.sha256).hexdigest()[:16]
+
+
+def new_api_key() -> str:
+    """A fresh agent key: ``tap_`` + 256 random bits, base64url without padding."""
+    raw = base64.urlsafe_b64encode(secrets.token_bytes(API_KEY_RANDOM_BYTES)).rstrip(b"=").decode()
+    return API_KEY_PREFIX + raw
+
+
+def new_token() -> str:
+    """A 256-bit random token in hex (sessions, invites)."""
+    return secrets.token_hex(32)
+
+
+def new_master_key() -> bytes:
+    return secrets.token_bytes(MASTER_KEY_BYTES)
+
+
+def value_hint(value: str) -> str:
+    """What may be shown of a value: ``{fields}`` for JSON objects, else first and last two characters."""
+    text = value.strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return "{" + ", ".join(sorted(str(k) for k in parsed)) + "}"
+    # NOTE: short values show nothing; two plus two characters of an
+    # eight-character secret would already reveal half of it.
+    if len(text) < HINT_MIN_LENGTH:
+        return "***"
+    return f"{text[:2]}***{text[-2:]}"
+
+
+def _check_master_key(master_key: bytes) -> None:
+    if not isinstance(master_key, bytes) or len(master_key) != MASTER_KEY_BYTES:
+        raise CryptoError()

@@ -1,0 +1,170 @@
+"""Agents: who may call /forward, with which credentials, how often.
+
+An agent's key is shown once at creation and stored only as an HMAC. Grants
+are validated up front: naming a role or credential that does not exist is an
+error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final
+
+import asyncpg
+
+from app.crypto import KeyRing, new_api_key
+from app.errors import AlreadyExists, InvalidInput, NotFound
+from app.store import credentials as credentials_store
+from app.store.models import Agent
+
+ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+_SELECT: Final = """
+SELECT a.team_id, a.id, a.description, a.enabled, a.rate_limit_per_hour, a.all_credentials,
+       a.owner_user_id, a.created_at,
+       ARRAY(SELECT role_name FROM agent_roles r WHERE r.team_id = a.team_id AND r.agent_id = a.id
+             ORDER BY role_name) AS roles,
+       ARRAY(SELECT credential_name FROM agent_credentials c WHERE c.team_id = a.team_id AND c.agent_id = a.id
+             ORDER BY credential_name) AS direct_credentials,
+       ARRAY(SELECT c.credential_name FROM agent_credentials c WHERE c.team_id = a.team_id AND c.agent_id = a.id
+             UNION
+             SELECT rc.credential_name FROM agent_roles r
+               JOIN role_credentials rc ON rc.team_id = r.team_id AND rc.role_name = r.role_name
+              WHERE r.team_id = a.team_id AND r.agent_id = a.id
+             UNION
+             SELECT cr.name FROM credentials cr WHERE cr.team_id = a.team_id AND a.all_credentials
+       ) AS effective_credentials
+  FROM agents a
+"""
+
+
+def normalize_id(raw: str) -> str:
+    agent_id = raw.strip()
+    if not ID_PATTERN.match(agent_id):
+        raise InvalidInput("name", "agent names are 1-64 characters of letters, digits, '_', '.', '-'")
+    return agent_id
+
+
+def _agent(row: asyncpg.Record) -> Agent:
+    return Agent(
+        team_id=row["team_id"],
+        id=row["id"],
+        description=row["description"],
+        enabled=row["enabled"],
+        rate_limit_per_hour=row["rate_limit_per_hour"],
+        all_credentials=row["all_credentials"],
+        roles=tuple(row["roles"]),
+        direct_credentials=tuple(row["direct_credentials"]),
+        effective_credentials=frozenset(row["effective_credentials"]),
+        owner_user_id=row["owner_user_id"],
+        created_at=row["created_at"],
+    )
+
+
+def _check_rate_limit(rate_limit: int | None) -> None:
+    if rate_limit is not None and not 1 <= rate_limit <= 10_000_000:
+        raise InvalidInput("rate_limit", "expected a positive number of requests per hour")
+
+
+async def create(
+    conn: asyncpg.Connection,
+    keys: KeyRing,
+    *,
+    team_id: str,
+    agent_id: str,
+    description: str = "",
+    roles: Sequence[str] = (),
+    credentials: Sequence[str] = (),
+    rate_limit_per_hour: int | None = None,
+    all_credentials: bool = False,
+    owner_user_id: str | None = None,
+) -> tuple[Agent, str]:
+    """Create an agent and return it with its API key (the only time the key exists in clear).
+
+    Raises InvalidInput, AlreadyExists, or NotFound for an unknown role or credential.
+    Call inside a transaction so a failed grant leaves no agent behind.
+    """
+    agent_id = normalize_id(agent_id)
+    _check_rate_limit(rate_limit_per_hour)
+    await _check_grants(conn, team_id, roles, credentials)
+    api_key = new_api_key()
+    try:
+        await conn.execute(
+            "INSERT INTO agents (team_id, id, description, api_key_hash, rate_limit_per_hour, all_credentials,"
+            " owner_user_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            team_id,
+            agent_id,
+            description.strip(),
+            keys.hash_api_key(api_key),
+            rate_limit_per_hour,
+            all_credentials,
+            owner_user_id,
+        )
+    except asyncpg.UniqueViolationError:
+        raise AlreadyExists(f"an agent named {agent_id!r} already exists") from None
+    await conn.executemany(
+        "INSERT INTO agent_roles (team_id, agent_id, role_name) VALUES ($1, $2, $3)",
+        [(team_id, agent_id, role) for role in dict.fromkeys(roles)],
+    )
+    await conn.executemany(
+        "INSERT INTO agent_credentials (team_id, agent_id, credential_name) VALUES ($1, $2, $3)",
+        [(team_id, agent_id, name) for name in dict.fromkeys(credentials)],
+    )
+    return await get(conn, team_id, agent_id), api_key
+
+
+async def _check_grants(conn: asyncpg.Connection, team_id: str, roles: Sequence[str], creds: Sequence[str]) -> None:
+    missing_creds = sorted(set(creds) - await credentials_store.existing_names(conn, team_id, creds))
+    if missing_creds:
+        raise NotFound(f"no such credential: {', '.join(missing_creds)}")
+    rows = await conn.fetch("SELECT name FROM roles WHERE team_id = $1 AND name = ANY($2::text[])", team_id, list(roles))
+    missing_roles = sorted(set(roles) - {row["name"] for row in rows})
+    if missing_roles:
+        raise NotFound(f"no such role: {', '.join(missing_roles)}")
+
+
+async def get(conn: asyncpg.Connection, team_id: str, agent_id: str) -> Agent:
+    row = await conn.fetchrow(_SELECT + " WHERE a.team_id = $1 AND a.id = $2", team_id, agent_id)
+    if row is None:
+        raise NotFound(f"agent {agent_id!r} does not exist")
+    return _agent(row)
+
+
+async def list_all(conn: asyncpg.Connection, team_id: str) -> list[Agent]:
+    rows = await conn.fetch(_SELECT + " WHERE a.team_id = $1 ORDER BY a.id", team_id)
+    return [_agent(row) for row in rows]
+
+
+async def by_key_hash(conn: asyncpg.Connection, key_hash: str) -> Agent | None:
+    """The agent whose stored key hash is ``key_hash`` (any team), or None."""
+    row = await conn.fetchrow(_SELECT + " WHERE a.api_key_hash = $1", key_hash)
+    return _agent(row) if row is not None else None
+
+
+async def set_enabled(conn: asyncpg.Connection, team_id: str, agent_id: str, enabled: bool) -> None:
+    status = await conn.execute(
+        "UPDATE agents SET enabled = $3, updated_at = now() WHERE team_id = $1 AND id = $2", team_id, agent_id, enabled
+    )
+    if status == "UPDATE 0":
+        raise NotFound(f"agent {agent_id!r} does not exist")
+
+
+async def rotate_key(conn: asyncpg.Connection, keys: KeyRing, team_id: str, agent_id: str) -> str:
+    """Give the agent a new key; the old one stops working at once. Returns the new key."""
+    api_key = new_api_key()
+    status = await conn.execute(
+        "UPDATE agents SET api_key_hash = $3, updated_at = now() WHERE team_id = $1 AND id = $2",
+        team_id,
+        agent_id,
+        keys.hash_api_key(api_key),
+    )
+    if status == "UPDATE 0":
+        raise NotFound(f"agent {agent_id!r} does not exist")
+    return api_key
+
+
+async def delete(conn: asyncpg.Connection, team_id: str, agent_id: str) -> None:
+    status = await conn.execute("DELETE FROM agents WHERE team_id = $1 AND id = $2", team_id, agent_id)
+    if status == "DELETE 0":
+        raise NotFound(f"agent {agent_id!r} does not exist")

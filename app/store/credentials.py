@@ -1,0 +1,247 @@
+"""Credentials: configuration rows plus a sealed value that only the pipeline opens.
+
+Values are write-only: this module seals them on the way in and hands back
+:class:`~app.store.models.Credential` rows whose ``sealed_value`` is still
+ciphertext. :func:`open_value` is the one place a value is unsealed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from app.crypto import KeyRing, value_hint
+from app.errors import AlreadyExists, InvalidInput, NotFound
+from app.secret import Secret
+from app.store.models import AUTH_TYPES, AuthBinding, Credential
+
+NAME_PATTERN: Final = re.compile(r"^[a-z0-9-]{1,64}$")
+_HOST_PATTERN: Final = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_HEADER_NAME: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+MAX_VALUE_BYTES: Final = 64 * 1024
+
+_COLUMNS: Final = (
+    "team_id, name, description, auth_type, connector, api_base, relative_target, auth_header_format, "
+    "auth_bindings, allowed_hosts, sealed_value, key_version, value_hint, created_at, updated_at"
+)
+
+
+def normalize_name(raw: str) -> str:
+    """Trim and lowercase a credential name. Raises InvalidInput unless it is 1-64 of [a-z0-9-]."""
+    name = raw.strip().lower()
+    if not NAME_PATTERN.match(name):
+        raise InvalidInput("name", "credential names are 1-64 lowercase alphanumeric characters or hyphens")
+    return name
+
+
+def normalize_allowed_hosts(hosts: Sequence[str]) -> tuple[str, ...]:
+    """Lowercase host names or ``*.suffix`` patterns. Raises InvalidInput on URLs, ports or stray ``*``."""
+    result: list[str] = []
+    for raw in hosts:
+        host = raw.strip().lower().rstrip(".")
+        if not host:
+            continue
+        if not _HOST_PATTERN.match(host):
+            raise InvalidInput(
+                "allowed_hosts", f"{raw.strip()!r} is not a host name (no scheme, port, path; '*.' only as a prefix)"
+            )
+        if host not in result:
+            result.append(host)
+    return tuple(result)
+
+
+def normalize_value(value: str | dict[str, Any]) -> str:
+    """The stored text of a value: a string as is, a JSON object compact with sorted keys.
+
+    A string that is itself a JSON object is normalised the same way, so
+    ``{"a": "x"}`` typed at a prompt and sent through the API store alike.
+    """
+    if isinstance(value, dict):
+        obj: Any = value
+    else:
+        text = value.strip()
+        if not text:
+            raise InvalidInput("value", "the value is empty")
+        try:
+            obj = json.loads(text) if text.startswith("{") else None
+        except ValueError:
+            obj = None
+        if obj is None:
+            if len(text.encode()) > MAX_VALUE_BYTES:
+                raise InvalidInput("value", f"the value is larger than {MAX_VALUE_BYTES} bytes")
+            return text
+    if not isinstance(obj, dict) or not obj:
+        raise InvalidInput("value", "expected a string or a non-empty JSON object")
+    if not all(isinstance(v, str) for v in obj.values()):
+        raise InvalidInput("value", "every field of a JSON-object value must be a string")
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    if len(text.encode()) > MAX_VALUE_BYTES:
+        raise InvalidInput("value", f"the value is larger than {MAX_VALUE_BYTES} bytes")
+    return text
+
+
+def normalize_api_base(api_base: str | None) -> str | None:
+    if api_base is None or not api_base.strip():
+        return None
+    base = api_base.strip().rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        raise InvalidInput("api_base", "expected an http(s) URL with a host and no user info")
+    if parts.query or parts.fragment:
+        raise InvalidInput("api_base", "must not carry a query or fragment")
+    return base
+
+
+def parse_bindings(raw: Sequence[AuthBinding | dict[str, Any]]) -> tuple[AuthBinding, ...]:
+    bindings: list[AuthBinding] = []
+    for item in raw:
+        binding = item if isinstance(item, AuthBinding) else AuthBinding(str(item.get("header", "")), str(item.get("format", "")))
+        if not _HEADER_NAME.match(binding.header):
+            raise InvalidInput("auth_bindings", f"{binding.header!r} is not a header name")
+        if "{value}" not in binding.format and "{value." not in binding.format:
+            raise InvalidInput("auth_bindings", "each format must contain {value} or {value.<field>}")
+        bindings.append(binding)
+    return tuple(bindings)
+
+
+def _credential(row: asyncpg.Record) -> Credential:
+    return Credential(
+        team_id=row["team_id"],
+        name=row["name"],
+        description=row["description"],
+        auth_type=row["auth_type"],
+        connector=row["connector"],
+        api_base=row["api_base"],
+        relative_target=row["relative_target"],
+        auth_header_format=row["auth_header_format"],
+        auth_bindings=tuple(AuthBinding(b["header"], b["format"]) for b in json.loads(row["auth_bindings"])),
+        allowed_hosts=tuple(json.loads(row["allowed_hosts"])),
+        sealed_value=row["sealed_value"],
+        key_version=row["key_version"],
+        value_hint=row["value_hint"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def create(
+    conn: asyncpg.Connection,
+    keys: KeyRing,
+    *,
+    team_id: str,
+    name: str,
+    description: str = "",
+    auth_type: str = "api-key",
+    api_base: str | None = None,
+    relative_target: bool = False,
+    auth_header_format: str | None = None,
+    auth_bindings: Sequence[AuthBinding | dict[str, Any]] = (),
+    allowed_hosts: Sequence[str] = (),
+    value: Secret | None = None,
+) -> Credential:
+    """Create a credential. Raises InvalidInput, or AlreadyExists for a taken name."""
+    name = normalize_name(name)
+    if auth_type not in AUTH_TYPES:
+        raise InvalidInput("auth", f"expected one of {', '.join(AUTH_TYPES)}")
+    base = normalize_api_base(api_base)
+    if relative_target and base is None:
+        raise InvalidInput("api_base", "a relative-target credential needs an api_base")
+    if auth_header_format is not None and "{value" not in auth_header_format:
+        raise InvalidInput("header_format", "the format must contain {value} or {value.<field>}")
+    bindings = parse_bindings(auth_bindings)
+    hosts = normalize_allowed_hosts(allowed_hosts)
+    sealed, hint = _seal(keys, team_id, name, 1, value)
+    try:
+        row = await conn.fetchrow(
+            f"INSERT INTO credentials (team_id, name, description, auth_type, api_base, relative_target,"
+            f" auth_header_format, auth_bindings, allowed_hosts, sealed_value, key_version, value_hint)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11) RETURNING {_COLUMNS}",
+            team_id,
+            name,
+            description.strip(),
+            auth_type,
+            base,
+            relative_target,
+            auth_header_format,
+            json.dumps([{"header": b.header, "format": b.format} for b in bindings]),
+            json.dumps(list(hosts)),
+            sealed,
+            hint,
+        )
+    except asyncpg.UniqueViolationError:
+        raise AlreadyExists(f"a credential named {name!r} already exists") from None
+    return _credential(row)
+
+
+def _seal(
+    keys: KeyRing, team_id: str, name: str, key_version: int, value: Secret | None
+) -> tuple[bytes | None, str | None]:
+    if value is None:
+        return None, None
+    text = normalize_value(value.reveal())
+    return keys.seal_credential(text, team_id=team_id, name=name, key_version=key_version), value_hint(text)
+
+
+async def set_value(conn: asyncpg.Connection, keys: KeyRing, team_id: str, name: str, value: Secret) -> None:
+    """Replace a credential's value (sealed afresh). Raises NotFound."""
+    version = await conn.fetchval(
+        "SELECT key_version FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE", team_id, name
+    )
+    if version is None:
+        raise NotFound(f"credential {name!r} does not exist")
+    sealed, hint = _seal(keys, team_id, name, version, value)
+    await conn.execute(
+        "UPDATE credentials SET sealed_value = $3, value_hint = $4, updated_at = now()"
+        " WHERE team_id = $1 AND name = $2",
+        team_id,
+        name,
+        sealed,
+        hint,
+    )
+
+
+async def get(conn: asyncpg.Connection, team_id: str, name: str) -> Credential:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 AND name = $2", team_id, name)
+    if row is None:
+        raise NotFound(f"credential {name!r} does not exist")
+    return _credential(row)
+
+
+async def find(conn: asyncpg.Connection, team_id: str, name: str) -> Credential | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 AND name = $2", team_id, name)
+    return _credential(row) if row is not None else None
+
+
+async def list_all(conn: asyncpg.Connection, team_id: str) -> list[Credential]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 ORDER BY name", team_id)
+    return [_credential(row) for row in rows]
+
+
+async def existing_names(conn: asyncpg.Connection, team_id: str, names: Sequence[str]) -> set[str]:
+    rows = await conn.fetch("SELECT name FROM credentials WHERE team_id = $1 AND name = ANY($2::text[])", team_id, list(names))
+    return {row["name"] for row in rows}
+
+
+async def delete(conn: asyncpg.Connection, team_id: str, name: str) -> None:
+    status = await conn.execute("DELETE FROM credentials WHERE team_id = $1 AND name = $2", team_id, name)
+    if status == "DELETE 0":
+        raise NotFound(f"credential {name!r} does not exist")
+
+
+def open_value(keys: KeyRing, credential: Credential) -> Secret | None:
+    """Unseal a credential's value. Raises CryptoError if the ciphertext belongs to another row."""
+    if credential.sealed_value is None:
+        return None
+    return Secret(
+        keys.unseal_credential(
+            credential.sealed_value,
+            team_id=credential.team_id,
+            name=credential.name,
+            key_version=credential.key_version,
+        )
+    )

@@ -1,0 +1,72 @@
+"""Custody facts kept in the database: the key canary and the wrapped data key.
+
+The canary is a constant sealed with the master key on first use. Opening it at
+start-up proves the configured key is the one this database was written with,
+so a wrong key is refused before it can write anything.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import asyncpg
+
+from app.crypto import KeyRing
+from app.errors import CryptoError, WrongEncryptionKey
+
+CANARY: Final = "key_canary"
+WRAPPED_DEK: Final = "wrapped_dek"
+
+
+async def _get(conn: asyncpg.Connection, name: str) -> bytes | None:
+    value: bytes | None = await conn.fetchval("SELECT value FROM custody WHERE name = $1", name)
+    return value
+
+
+async def _insert_once(conn: asyncpg.Connection, name: str, value: bytes) -> bytes:
+    await conn.execute(
+        "INSERT INTO custody (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, value
+    )
+    stored = await _get(conn, name)
+    assert stored is not None
+    return stored
+
+
+async def check_or_create_canary(conn: asyncpg.Connection, keys: KeyRing) -> None:
+    """Raise WrongEncryptionKey unless ``keys`` opens this database's canary (created if absent)."""
+    blob = await _get(conn, CANARY)
+    if blob is None:
+        if await has_sealed_data(conn):
+            # Sealed rows without a canary: we cannot tell whether this key wrote them.
+            raise WrongEncryptionKey("the database holds sealed credentials but no key canary")
+        # Two processes may race here; the loser verifies the winner's canary.
+        blob = await _insert_once(conn, CANARY, keys.seal_canary())
+    try:
+        keys.check_canary(blob)
+    except CryptoError:
+        raise WrongEncryptionKey(
+            "the encryption key does not match this database (it was written with another key)"
+        ) from None
+
+
+async def has_sealed_data(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM credentials WHERE sealed_value IS NOT NULL)"))
+
+
+class PostgresWrappedKeyStore:
+    """``enclave.WrappedKeyStore`` over the custody table."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get_wrapped_key(self) -> bytes | None:
+        async with self._pool.acquire() as conn:
+            return await _get(conn, WRAPPED_DEK)
+
+    async def insert_wrapped_key_once(self, wrapped: bytes) -> bytes:
+        async with self._pool.acquire() as conn:
+            return await _insert_once(conn, WRAPPED_DEK, wrapped)
+
+    async def has_sealed_data(self) -> bool:
+        async with self._pool.acquire() as conn:
+            return await has_sealed_data(conn) or await _get(conn, CANARY) is not None

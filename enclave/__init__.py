@@ -1,0 +1,36 @@
+"""Key custody: where TAP's master key comes from.
+
+``app`` sees custody only through :func:`load_key_provider`. The default
+provider reads the environment; with the ``enclave`` feature the key is
+released by Azure Secure Key Release, and the Azure code is imported only then.
+"""
+
+from __future__ import annotations
+
+from enclave._env import EnvKeyProvider
+from enclave._provider import CustodySettings, KeyProvider, WrappedKeyStore
+from enclave.errors import CustodyError, KeyFileError
+
+__all__ = [
+    "CustodyError",
+    "CustodySettings",
+    "EnvKeyProvider",
+    "KeyFileError",
+    "KeyProvider",
+    "WrappedKeyStore",
+    "load_key_provider",
+]
+
+
+def load_key_provider(settings: CustodySettings) -> KeyProvider:
+    """Choose the provider for ``settings``. Raises CustodyError if it cannot be built."""
+    if "enclave" in settings.features:
+        # NOTE: imported lazily so a default build never loads Azure code.
+        try:
+            from enclave.azure import load_skr_provider
+        except ImportError as exc:
+            raise CustodyError(
+                "enclave", f"the enclave feature needs the Azure extra: pip install '.[enclave]' ({exc.name})"
+            ) from exc
+        return load_skr_provider(settings)
+    return EnvKeyProvider.from_settings(settings)

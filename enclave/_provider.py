@@ -1,0 +1,53 @@
+"""The custody seam: what ``app`` needs from a key provider, and what it gives one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class Revealable(Protocol):
+    """A masked secret (``app.secret.Secret`` satisfies this)."""
+
+    def reveal(self) -> str: ...
+
+
+class CustodySettings(Protocol):
+    """The settings custody reads. ``app.config.Config`` satisfies this."""
+
+    @property
+    def features(self) -> frozenset[str]: ...
+    @property
+    def encryption_key(self) -> Revealable | None: ...
+    @property
+    def encryption_key_file(self) -> Path | None: ...
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def embedded_database(self) -> bool: ...
+
+
+class WrappedKeyStore(Protocol):
+    """Durable storage for a wrapped data key (the enclave provider uses it).
+
+    ``app`` implements it over Postgres; the env provider ignores it.
+    """
+
+    async def get_wrapped_key(self) -> bytes | None: ...
+
+    async def insert_wrapped_key_once(self, wrapped: bytes) -> bytes:
+        """Insert unless a row exists; return the row that is stored now (ours or a winner's)."""
+        ...
+
+    async def has_sealed_data(self) -> bool: ...
+
+
+class KeyProvider(Protocol):
+    """Where the 32-byte master key comes from."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def master_key(self, store: WrappedKeyStore) -> bytes:
+        """Return the master key. Raises :class:`~enclave.errors.CustodyError`."""
+        ...

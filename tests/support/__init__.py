@@ -1,0 +1,1 @@
+"""Test helpers: a real Postgres, a real tap-proxy, and loopback fakes."""

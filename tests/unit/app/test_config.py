@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import Config
+from app.errors import ConfigError
+
+KEY = "ab" * 32
+
+
+def test_defaults_match_the_product_brief() -> None:
+    config = Config.from_env({})
+    assert (config.listen_host, config.listen_port) == ("0.0.0.0", 3100)
+    assert config.forward_timeout_secs == 30
+    assert config.approval_timeout_secs == 3600
+    assert config.cache_ttl_secs == 30
+    assert config.audit_log == Path("audit.jsonl")
+    assert config.data_dir == Path("data")
+    assert config.vapid_subject == "mailto:approvals@tap.human.tech"
+    assert config.embedded_database and not config.enclave
+    assert not config.allow_private_targets and not config.dev_skip_auth
+
+
+def test_values_are_parsed() -> None:
+    config = Config.from_env(
+        {
+            "POSTGRES_DATABASE_URL": "postgres://tap:tap@localhost:5434/tap",
+            "TAP_LISTEN_ADDR": "[::1]:8080",
+            "TAP_FORWARD_TIMEOUT_SECS": "2.5",
+            "TAP_CACHE_TTL_SECS": "0",
+            "TAP_FEATURES": " Enclave ",
+            "WEBAUTHN_RP_ID": "localhost",
+            "WEBAUTHN_RP_ORIGIN": "http://localhost:3100/",
+            "WEBAUTHN_ADDITIONAL_ORIGINS": "https://a.example, https://b.example",
+            "DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS": "TRUE",
+        }
+    )
+    assert (config.listen_host, config.listen_port) == ("::1", 8080)
+    assert config.forward_timeout_secs == 2.5
+    assert config.cache_ttl_secs == 0
+    assert config.enclave
+    assert config.webauthn_rp_origin == "http://localhost:3100"
+    assert config.webauthn_additional_origins == ("https://a.example", "https://b.example")
+    assert config.allow_private_targets
+    assert not config.embedded_database
+
+
+def test_key_is_normalised_and_masked() -> None:
+    config = Config.from_env({"TAP_ENCRYPTION_KEY": KEY.upper()})
+    assert config.encryption_key is not None and config.encryption_key.reveal() == KEY
+    assert KEY not in repr(config) and KEY not in str(config)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "fragment"),
+    [
+        # Keys: length, alphabet, and both sources at once.
+        ({"TAP_ENCRYPTION_KEY": "abc"}, "TAP_ENCRYPTION_KEY", "64 hex"),
+        ({"TAP_ENCRYPTION_KEY": "zz" * 32}, "TAP_ENCRYPTION_KEY", "non-hex"),
+        ({"TAP_ENCRYPTION_KEY": KEY, "TAP_ENCRYPTION_KEY_FILE": "/k"}, "TAP_ENCRYPTION_KEY_FILE", "not both"),
+        # Enclave builds never take a key from the environment.
+        ({"TAP_FEATURES": "enclave", "TAP_ENCRYPTION_KEY": KEY}, "TAP_ENCRYPTION_KEY", "enclave"),
+        ({"TAP_FEATURES": "enclave", "TAP_ENCRYPTION_KEY_FILE": "/k"}, "TAP_ENCRYPTION_KEY_FILE", "enclave"),
+        ({"TAP_FEATURES": "turbo"}, "TAP_FEATURES", "unknown feature"),
+        # Numbers and ranges.
+        ({"TAP_FORWARD_TIMEOUT_SECS": "soon"}, "TAP_FORWARD_TIMEOUT_SECS", "number"),
+        ({"TAP_FORWARD_TIMEOUT_SECS": "0"}, "TAP_FORWARD_TIMEOUT_SECS", "from 1"),
+        ({"TAP_APPROVAL_TIMEOUT_SECS": "1.5"}, "TAP_APPROVAL_TIMEOUT_SECS", "whole number"),
+        ({"TAP_CACHE_TTL_SECS": "-1"}, "TAP_CACHE_TTL_SECS", "from 0"),
+        ({"TAP_WORKERS": "0"}, "TAP_WORKERS", "from 1"),
+        # Addresses and URLs.
+        ({"TAP_LISTEN_ADDR": "3100"}, "TAP_LISTEN_ADDR", "HOST:PORT"),
+        ({"TAP_LISTEN_ADDR": "0.0.0.0:http"}, "TAP_LISTEN_ADDR", "numeric port"),
+        ({"TAP_LISTEN_ADDR": "0.0.0.0:70000"}, "TAP_LISTEN_ADDR", "out of range"),
+        ({"POSTGRES_DATABASE_URL": "mysql://x:secretpw@h/db"}, "POSTGRES_DATABASE_URL", "postgres://"),
+        ({"TAP_PUBLIC_URL": "ftp://x"}, "TAP_PUBLIC_URL", "http(s) URL"),
+        ({"WEBAUTHN_ADDITIONAL_ORIGINS": "https://ok, nope"}, "WEBAUTHN_ADDITIONAL_ORIGINS", "nope"),
+        # Pairs that only work together.
+        ({"TAP_VAPID_PRIVATE_KEY": "x"}, "TAP_VAPID_PRIVATE_KEY", "both"),
+        ({"TAP_VAPID_SUBJECT": "approvals@example.com"}, "TAP_VAPID_SUBJECT", "mailto:"),
+        ({"MATRIX_HOMESERVER_URL": "https://m.example"}, "MATRIX_ACCESS_TOKEN", "both"),
+        ({"WEBAUTHN_RP_ID": "localhost"}, "WEBAUTHN_RP_ORIGIN", "both"),
+        # Flags are strict.
+        ({"DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS": "maybe"}, "DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS", "true or false"),
+        ({"TAP_LOG_LEVEL": "loud"}, "TAP_LOG_LEVEL", "one of"),
+        # The dev switch refuses a public bind with a remote database.
+        (
+            {
+                "DANGEROUS_TAP_DEV_SKIP_AUTH": "true",
+                "TAP_LISTEN_ADDR": "0.0.0.0:3100",
+                "POSTGRES_DATABASE_URL": "postgres://u@db.example.com/tap",
+            },
+            "DANGEROUS_TAP_DEV_SKIP_AUTH",
+            "loopback",
+        ),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Config.from_env(env)
+    assert info.value.variable == variable
+    assert fragment in str(info.value)
+
+
+def test_error_never_echoes_a_secret() -> None:
+    with pytest.raises(ConfigError) as info:
+        Config.from_env({"POSTGRES_DATABASE_URL": "mysql://x:secretpw@h/db"})
+    assert "secretpw" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        Config.from_env({"TAP_ENCRYPTION_KEY": "S3CRET" * 10})
+    assert "S3CRET" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1", "TAP_LISTEN_ADDR": "127.0.0.1:3100"},
+        {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1", "POSTGRES_DATABASE_URL": "postgres://tap:tap@postgres:5432/tap"},
+        {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1"},  # embedded database
+    ],
+)
+def test_dev_skip_auth_allowed_locally(env: dict[str, str]) -> None:
+    assert Config.from_env(env).dev_skip_auth
+
+
+def test_private_targets_warning_is_loud(caplog: pytest.LogCaptureFixture) -> None:
+    Config.from_env({"DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS": "1"}).log_warnings()
+    assert "SSRF guard is OFF" in caplog.text

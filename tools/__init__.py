@@ -1,0 +1,1 @@
+"""Operator tools: the ``tap`` command-line interface."""
