@@ -32,6 +32,7 @@ KNOWN_FEATURES: Final = frozenset({"enclave"})
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+_SKR_RELEASE_VIA: Final = ("sidecar", "keyvault")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,10 @@ class SkrSettings:
     akv_endpoint: str | None = None
     key_id: str | None = None
     wait_secs: float = 60 * SECONDS
+    release_via: str = "sidecar"
+    """``sidecar`` (``/key/release``) or ``keyvault`` (Key Vault ``release`` with a managed identity)."""
+    client_id: str | None = None
+    """Client id of a user-assigned managed identity, for ``release_via=keyvault``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,32 +127,49 @@ class Config:
         key_file = env.path("TAP_ENCRYPTION_KEY_FILE")
         if encryption_key is not None and key_file is not None:
             raise ConfigError(
-                "TAP_ENCRYPTION_KEY_FILE", "set either TAP_ENCRYPTION_KEY or TAP_ENCRYPTION_KEY_FILE, not both"
+                "TAP_ENCRYPTION_KEY_FILE",
+                "set either TAP_ENCRYPTION_KEY or TAP_ENCRYPTION_KEY_FILE, not both",
             )
         if "enclave" in features:
             # NOTE: an enclave build never accepts a key from the environment;
             # the key comes from Secure Key Release or not at all.
-            for name, value in (("TAP_ENCRYPTION_KEY", encryption_key), ("TAP_ENCRYPTION_KEY_FILE", key_file)):
+            for name, value in (
+                ("TAP_ENCRYPTION_KEY", encryption_key),
+                ("TAP_ENCRYPTION_KEY_FILE", key_file),
+            ):
                 if value is not None:
                     raise ConfigError(name, "must not be set when TAP_FEATURES includes enclave")
         vapid_private = env.secret("TAP_VAPID_PRIVATE_KEY")
         vapid_public = env.text("TAP_VAPID_PUBLIC_KEY")
         if (vapid_private is None) != (vapid_public is None):
-            raise ConfigError("TAP_VAPID_PRIVATE_KEY", "set both TAP_VAPID_PRIVATE_KEY and TAP_VAPID_PUBLIC_KEY, or neither")
+            raise ConfigError(
+                "TAP_VAPID_PRIVATE_KEY",
+                "set both TAP_VAPID_PRIVATE_KEY and TAP_VAPID_PUBLIC_KEY, or neither",
+            )
         vapid_subject = env.text("TAP_VAPID_SUBJECT") or "mailto:approvals@tap.human.tech"
         if not vapid_subject.startswith(("mailto:", "https://")):
             raise ConfigError("TAP_VAPID_SUBJECT", "expected a mailto: or https: URI")
         matrix_url = env.url("MATRIX_HOMESERVER_URL")
         matrix_token = env.secret("MATRIX_ACCESS_TOKEN")
         if (matrix_url is None) != (matrix_token is None):
-            raise ConfigError("MATRIX_ACCESS_TOKEN", "set both MATRIX_HOMESERVER_URL and MATRIX_ACCESS_TOKEN, or neither")
+            raise ConfigError(
+                "MATRIX_ACCESS_TOKEN",
+                "set both MATRIX_HOMESERVER_URL and MATRIX_ACCESS_TOKEN, or neither",
+            )
         rp_id = env.text("WEBAUTHN_RP_ID")
         rp_origin = env.url("WEBAUTHN_RP_ORIGIN")
         if (rp_id is None) != (rp_origin is None):
-            raise ConfigError("WEBAUTHN_RP_ORIGIN", "set both WEBAUTHN_RP_ID and WEBAUTHN_RP_ORIGIN, or neither")
+            raise ConfigError(
+                "WEBAUTHN_RP_ORIGIN", "set both WEBAUTHN_RP_ID and WEBAUTHN_RP_ORIGIN, or neither"
+            )
         database_url = env.database_url("POSTGRES_DATABASE_URL")
         dev_skip_auth = env.flag("DANGEROUS_TAP_DEV_SKIP_AUTH")
-        if dev_skip_auth and not _is_loopback(host) and database_url is not None and not _is_local_db(database_url):
+        if (
+            dev_skip_auth
+            and not _is_loopback(host)
+            and database_url is not None
+            and not _is_local_db(database_url)
+        ):
             raise ConfigError(
                 "DANGEROUS_TAP_DEV_SKIP_AUTH",
                 "refused: it is allowed only on a loopback listen address or with a local database",
@@ -164,18 +186,26 @@ class Config:
                 akv_endpoint=env.url("TAP_SKR_AKV_ENDPOINT"),
                 key_id=env.url("TAP_SKR_KEY_ID"),
                 wait_secs=env.number("TAP_SKR_WAIT_SECS", 60, minimum=1, maximum=3600),
+                release_via=env.choice("TAP_SKR_RELEASE_VIA", _SKR_RELEASE_VIA, "sidecar"),
+                client_id=env.text("TAP_SKR_CLIENT_ID"),
             ),
             listen_host=host,
             listen_port=port,
-            workers=int(env.number("TAP_WORKERS", os.cpu_count() or 1, minimum=1, maximum=64, integer=True)),
+            workers=int(
+                env.number("TAP_WORKERS", os.cpu_count() or 1, minimum=1, maximum=64, integer=True)
+            ),
             public_url=env.url("TAP_PUBLIC_URL"),
             app_url=env.url("TAP_APP_URL"),
             approval_base_url=env.url("TAP_APPROVAL_BASE_URL"),
             build_sha=env.text("TAP_BUILD_SHA") or "unknown",
             log_level=env.choice("TAP_LOG_LEVEL", _LOG_LEVELS, "info"),
-            forward_timeout_secs=env.number("TAP_FORWARD_TIMEOUT_SECS", 30, minimum=1, maximum=3600),
+            forward_timeout_secs=env.number(
+                "TAP_FORWARD_TIMEOUT_SECS", 30, minimum=1, maximum=3600
+            ),
             approval_timeout_secs=int(
-                env.number("TAP_APPROVAL_TIMEOUT_SECS", 3600, minimum=1, maximum=7 * 86400, integer=True)
+                env.number(
+                    "TAP_APPROVAL_TIMEOUT_SECS", 3600, minimum=1, maximum=7 * 86400, integer=True
+                )
             ),
             cache_ttl_secs=env.number("TAP_CACHE_TTL_SECS", 30, minimum=0, maximum=86400),
             audit_log=env.path("TAP_AUDIT_LOG") or Path("audit.jsonl"),
@@ -248,7 +278,9 @@ class _Reader:
             kind = "a whole number" if integer else "a number"
             raise ConfigError(name, f"expected {kind}, got {raw!r}") from None
         if not minimum <= value <= maximum:
-            raise ConfigError(name, f"expected a value from {minimum:g} to {maximum:g}, got {raw!r}")
+            raise ConfigError(
+                name, f"expected a value from {minimum:g} to {maximum:g}, got {raw!r}"
+            )
         return value
 
     def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
@@ -287,11 +319,15 @@ class _Reader:
             return None
         # NOTE: the message never echoes the value; it may be a real key.
         if len(raw) != 64:
-            raise ConfigError(name, f"expected 64 hex characters (32 bytes), got {len(raw)} characters")
+            raise ConfigError(
+                name, f"expected 64 hex characters (32 bytes), got {len(raw)} characters"
+            )
         try:
             bytes.fromhex(raw)
         except ValueError:
-            raise ConfigError(name, "expected 64 hex characters (32 bytes); it contains non-hex characters") from None
+            raise ConfigError(
+                name, "expected 64 hex characters (32 bytes); it contains non-hex characters"
+            ) from None
         return Secret(raw.lower())
 
     def database_url(self, name: str) -> Secret | None:
@@ -301,7 +337,9 @@ class _Reader:
         parts = urlsplit(raw)
         if parts.scheme not in ("postgres", "postgresql"):
             # NOTE: the URL may hold a password, so only the scheme is echoed.
-            raise ConfigError(name, f"expected a postgres:// or postgresql:// URL, got scheme {parts.scheme!r}")
+            raise ConfigError(
+                name, f"expected a postgres:// or postgresql:// URL, got scheme {parts.scheme!r}"
+            )
         return Secret(raw)
 
     def features(self, name: str) -> frozenset[str]:
@@ -309,7 +347,9 @@ class _Reader:
         features = frozenset(f.strip().lower() for f in raw.split(",") if f.strip())
         unknown = sorted(features - KNOWN_FEATURES)
         if unknown:
-            raise ConfigError(name, f"unknown feature {unknown[0]!r}; known: {', '.join(sorted(KNOWN_FEATURES))}")
+            raise ConfigError(
+                name, f"unknown feature {unknown[0]!r}; known: {', '.join(sorted(KNOWN_FEATURES))}"
+            )
         return features
 
     def listen_addr(self, name: str, default: str) -> tuple[str, int]:

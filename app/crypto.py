@@ -53,7 +53,9 @@ _AAD_CANARY: Final = b"tap.canary.v1"
 def derive_key(master_key: bytes, *, label: bytes, length: int = 32) -> bytes:
     """HKDF-SHA256 of ``master_key`` for one purpose. Raises CryptoError on a bad key."""
     _check_master_key(master_key)
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=label).derive(master_key)
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=label).derive(
+        master_key
+    )
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -92,7 +94,9 @@ class KeyRing:
         """Stored form of a session-like bearer token (sessions, invites, resets)."""
         return hmac.new(self.session_hmac, token.encode(), hashlib.sha256).hexdigest()
 
-    def seal_credential(self, plaintext: str, *, team_id: str, name: str, key_version: int) -> bytes:
+    def seal_credential(
+        self, plaintext: str, *, team_id: str, name: str, key_version: int
+    ) -> bytes:
         return seal(self.sealing, plaintext.encode(), credential_aad(team_id, name, key_version))
 
     def unseal_credential(self, blob: bytes, *, team_id: str, name: str, key_version: int) -> str:
@@ -131,7 +135,9 @@ def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
 
 def credential_aad(team_id: str, name: str, key_version: int) -> bytes:
     """Associated data binding a credential ciphertext to its row."""
-    return _AAD_CREDENTIAL + b"".join(_length_prefixed(part) for part in (team_id, name, str(key_version)))
+    return _AAD_CREDENTIAL + b"".join(
+        _length_prefixed(part) for part in (team_id, name, str(key_version))
+    )
 
 
 def _length_prefixed(text: str) -> bytes:

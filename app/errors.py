@@ -194,6 +194,14 @@ class CredentialNotConfigured(ProxyError):
     agent_action = "Ask a human to set the credential's value."
 
 
+class CredentialUnreadable(ProxyError):
+    """The stored value does not open with this server's key (it was moved, or the key changed)."""
+
+    status = 500
+    code = "credential_unreadable"
+    agent_action = "Do not retry; ask a human to re-enter the credential's value."
+
+
 class PayloadTooLarge(ProxyError):
     """The request body exceeds the cap."""
 
@@ -257,6 +265,13 @@ class NotFoundError(ProxyError):
     agent_action = "Check the name or id."
 
 
+class CredentialNotFound(NotFoundError):
+    """The credential does not exist in the agent's team."""
+
+    code = "credential_not_found"
+    agent_action = "Ask a human to create it: open credential_link_url (never send the secret to TAP yourself)."
+
+
 class MethodNotAllowed(ProxyError):
     """The route exists but not for this HTTP method."""
 
@@ -292,3 +307,31 @@ class ServiceUnavailable(ProxyError):
     code = "service_unavailable"
     agent_action = "Retry shortly; nothing was forwarded."
     safe_to_retry = True
+
+
+# Admin API -----------------------------------------------------------------------
+#
+#   AdminError                 a person's request to the admin API is refused
+#   ├── ValidationFailed (400)     the body, query or path does not match the contract
+#   ├── InvalidCode (400)          an emailed code is wrong, expired or used up
+#   ├── Unauthenticated (401)      no session, or an unknown or expired one
+#   │   └── InvalidCredentials         wrong email or password (one message for both)
+#   ├── Forbidden403 family (403)  PermissionDenied, EmailNotVerified, SessionScopeDenied,
+#   │                              AgentKeyRefused, NotATeamMember
+#   ├── ResourceNotFound (404)
+#   ├── Conflict (409)
+#   ├── Expired (410)              an invite that existed but ran out
+#   └── TooManyAttempts (429)      a brute-force bound was reached
+
+
+class CredentialMisconfigured(ProxyError):
+    """The credential's stored configuration cannot be used as it stands.
+
+    Raised for a ``relative_target`` credential without a usable ``api_base``,
+    a binding whose header name is not an HTTP token, or a value that would put
+    a control character into a header. NOTE: the message names the credential
+    and the problem, never the value.
+    """
+
+    code = "credential_misconfigured"
+    agent_action = "Ask a human to fix this credential's configuration; retrying will not help."

@@ -1,19 +1,25 @@
-"""What one worker process holds while it serves: pool, keys, HTTP session.
+"""What one worker process holds while it serves: pool, keys, caches, clients.
 
-:func:`open_runtime` runs in Quart's ``before_serving`` and :meth:`Runtime.close`
-in ``after_serving`` (one pool and one upstream session per process). The
-custody step runs here: the key provider yields the master key, the purpose
-keys are derived, and the database's key canary must open with them.
+:func:`open_runtime` runs in Quart's ``before_serving`` (and, without the
+serving parts, in the CLI and the start-up check) and :meth:`Runtime.close` in
+``after_serving``: one pool and one upstream session per process. The custody
+step runs here: the key provider yields the master key, the purpose keys are
+derived, and the database's key canary must open with them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Final
 
+import aiohttp
 import asyncpg
 
 import enclave
+from app.audit import AuditWriter
+from app.cache import ChangeListener, TeamCache
 from app.config import Config
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
@@ -22,15 +28,66 @@ from app.store.migrate import migrate
 
 logger = logging.getLogger(__name__)
 
+# Upstream client limits: named so they can be read and tuned in one place.
+UPSTREAM_POOL_LIMIT: Final = 256
+UPSTREAM_POOL_PER_HOST: Final = 64
+UPSTREAM_CONNECT_TIMEOUT_SECS: Final = 10.0
+POOL_MAX_SIZE: Final = 20
+
 
 @dataclass(slots=True)
 class Runtime:
     config: Config
     pool: asyncpg.Pool
     keys: KeyRing
+    database_url: str
+    agent_cache: TeamCache[str, Any] = field(init=False)
+    config_cache: TeamCache[tuple[str, str], Any] = field(init=False)
+    http: aiohttp.ClientSession | None = None
+    audit: AuditWriter | None = None
+    _listener: ChangeListener | None = None
+
+    def __post_init__(self) -> None:
+        self.agent_cache = TeamCache(self.config.cache_ttl_secs)
+        self.config_cache = TeamCache(self.config.cache_ttl_secs)
+
+    async def start_serving(self) -> None:
+        """Open what request handling needs: the upstream session, the audit writer, the cache listener."""
+        from app.proxy.ssrf import GuardedResolver, guarded_socket_factory
+
+        allow_private = self.config.allow_private_targets
+        # The resolver checks names; the socket factory checks every address actually dialled
+        # (aiohttp skips the resolver for IP literals).
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(allow_private=allow_private),
+            socket_factory=guarded_socket_factory(allow_private=allow_private),
+            limit=UPSTREAM_POOL_LIMIT,
+            limit_per_host=UPSTREAM_POOL_PER_HOST,
+            use_dns_cache=False,
+        )
+        self.http = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=True,
+            trust_env=False,
+            skip_auto_headers=("User-Agent",),
+            timeout=aiohttp.ClientTimeout(
+                total=self.config.forward_timeout_secs, connect=UPSTREAM_CONNECT_TIMEOUT_SECS
+            ),
+        )
+        self.audit = AuditWriter(self.pool, self.config.audit_log)
+        await self.audit.start()
+        self._listener = ChangeListener(self.database_url, [self.agent_cache, self.config_cache])  # type: ignore[list-item]
+        await self._listener.start()
 
     async def close(self) -> None:
-        await self.pool.close()
+        if self._listener is not None:
+            await self._listener.stop()
+        if self.audit is not None:
+            await self.audit.stop()
+        if self.http is not None:
+            await self.http.close()
+        with contextlib.suppress(Exception):
+            await self.pool.close()
 
 
 async def load_keys(config: Config, pool: asyncpg.Pool) -> KeyRing:
@@ -55,7 +112,7 @@ async def load_keys(config: Config, pool: asyncpg.Pool) -> KeyRing:
 
 async def open_runtime(config: Config, database_url: str) -> Runtime:
     """Connect, migrate, and load the keys. Raises TapError or CustodyError."""
-    pool = await db.create_pool(database_url)
+    pool = await db.create_pool(database_url, max_size=POOL_MAX_SIZE)
     try:
         with db.translate_errors():
             async with pool.acquire() as conn:
@@ -64,4 +121,4 @@ async def open_runtime(config: Config, database_url: str) -> Runtime:
     except BaseException:
         await pool.close()
         raise
-    return Runtime(config=config, pool=pool, keys=keys)
+    return Runtime(config=config, pool=pool, keys=keys, database_url=database_url)

@@ -75,7 +75,12 @@ def main() -> None:
             database_url = config.database_url.reveal()
         asyncio.run(_prepare(config, database_url))
         os.environ["TAP_RESOLVED_DATABASE_URL"] = database_url
-        logger.info("listening on %s:%d with %d worker(s)", config.listen_host, config.listen_port, config.workers)
+        logger.info(
+            "listening on %s:%d with %d worker(s)",
+            config.listen_host,
+            config.listen_port,
+            config.workers,
+        )
         code = _serve(config)
     except (TapError, enclave.CustodyError) as exc:
         click.echo(f"tap-proxy: start-up failed: {exc}", err=True)

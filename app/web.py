@@ -18,7 +18,15 @@ from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.config import Config
-from app.errors import DatabaseUnavailable, ProxyError, ServiceUnavailable, StoreError
+from app.errors import (
+    AlreadyExists,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+    ProxyError,
+    ServiceUnavailable,
+    StoreError,
+)
 from app.runtime import open_runtime
 from app.webstate import EXTENSION
 
@@ -45,10 +53,20 @@ def create_app(config: Config, database_url: str) -> Quart:
 
     @app.before_serving
     async def start() -> None:
-        app.extensions[EXTENSION] = await open_runtime(config, database_url)
+        from app.approvals.executor import Executor
+
+        runtime = await open_runtime(config, database_url)
+        await runtime.start_serving()
+        executor = Executor(runtime)
+        await executor.start()
+        app.extensions[EXTENSION] = runtime
+        app.extensions["tap.executor"] = executor
 
     @app.after_serving
     async def stop() -> None:
+        executor = app.extensions.pop("tap.executor", None)
+        if executor is not None:
+            await executor.stop()
         runtime = app.extensions.pop(EXTENSION, None)
         if runtime is not None:
             await runtime.close()
@@ -60,9 +78,13 @@ def create_app(config: Config, database_url: str) -> Quart:
 
 
 def _register_blueprints(app: Quart) -> None:
+    from app.agent_api import blueprint as agent_api
     from app.health import blueprint as health
+    from app.proxy.routes import blueprint as forward
 
     app.register_blueprint(health)
+    app.register_blueprint(forward)
+    app.register_blueprint(agent_api)
 
 
 def _error_response(status: int, body: dict[str, Any]) -> Response:
@@ -79,6 +101,18 @@ def _register_error_handlers(app: Quart) -> None:
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response
+
+    @app.errorhandler(InvalidInput)
+    async def invalid_input(error: InvalidInput) -> Response:
+        return _error_response(400, {"error": "invalid_input", "message": str(error), "field": error.field})
+
+    @app.errorhandler(NotFound)
+    async def not_found(error: NotFound) -> Response:
+        return _error_response(404, {"error": "not_found", "message": str(error)})
+
+    @app.errorhandler(AlreadyExists)
+    async def already_exists(error: AlreadyExists) -> Response:
+        return _error_response(409, {"error": "already_exists", "message": str(error)})
 
     @app.errorhandler(DatabaseUnavailable)
     async def database_unavailable(error: DatabaseUnavailable) -> Response:

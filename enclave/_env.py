@@ -37,9 +37,17 @@ class EnvKeyProvider:
     @classmethod
     def from_settings(cls, settings: CustodySettings) -> EnvKeyProvider:
         generate_into = None
-        if settings.encryption_key is None and settings.encryption_key_file is None and settings.embedded_database:
+        if (
+            settings.encryption_key is None
+            and settings.encryption_key_file is None
+            and settings.embedded_database
+        ):
             generate_into = settings.data_dir / GENERATED_KEY_NAME
-        return cls(key=settings.encryption_key, key_file=settings.encryption_key_file, generate_into=generate_into)
+        return cls(
+            key=settings.encryption_key,
+            key_file=settings.encryption_key_file,
+            generate_into=generate_into,
+        )
 
     async def master_key(self, store: WrappedKeyStore) -> bytes:
         return self.load()
@@ -64,18 +72,24 @@ def read_key_file(path: Path) -> bytes:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise KeyFileError("env", f"cannot read TAP_ENCRYPTION_KEY_FILE {path}: {exc.strerror}") from None
+        raise KeyFileError(
+            "env", f"cannot read TAP_ENCRYPTION_KEY_FILE {path}: {exc.strerror}"
+        ) from None
     return _parse_hex(text.strip(), source=f"key file {path}")
 
 
 def _parse_hex(text: str, *, source: str) -> bytes:
     # NOTE: never echo the text; it is (almost) a key.
     if len(text) != 64:
-        raise KeyFileError("env", f"{source} must be 64 hex characters (32 bytes), got {len(text)} characters")
+        raise KeyFileError(
+            "env", f"{source} must be 64 hex characters (32 bytes), got {len(text)} characters"
+        )
     try:
         return bytes.fromhex(text)
     except ValueError:
-        raise KeyFileError("env", f"{source} must be 64 hex characters; it contains non-hex characters") from None
+        raise KeyFileError(
+            "env", f"{source} must be 64 hex characters; it contains non-hex characters"
+        ) from None
 
 
 def _load_or_generate(path: Path) -> bytes:

@@ -12,6 +12,29 @@ class Revealable(Protocol):
     def reveal(self) -> str: ...
 
 
+class SkrSettings(Protocol):
+    """Where the enclave build asks for its key (``TAP_SKR_*``).
+
+    ``app.config.SkrSettings`` satisfies this. Endpoints may be bare host
+    names or https URLs; :mod:`enclave.azure` validates them.
+    """
+
+    @property
+    def sidecar_url(self) -> str: ...
+    @property
+    def maa_endpoint(self) -> str | None: ...
+    @property
+    def akv_endpoint(self) -> str | None: ...
+    @property
+    def key_id(self) -> str | None: ...
+    @property
+    def wait_secs(self) -> float: ...
+    @property
+    def release_via(self) -> str: ...
+    @property
+    def client_id(self) -> str | None: ...
+
+
 class CustodySettings(Protocol):
     """The settings custody reads. ``app.config.Config`` satisfies this."""
 
@@ -25,6 +48,8 @@ class CustodySettings(Protocol):
     def data_dir(self) -> Path: ...
     @property
     def embedded_database(self) -> bool: ...
+    @property
+    def skr(self) -> SkrSettings: ...
 
 
 class WrappedKeyStore(Protocol):

@@ -23,12 +23,14 @@ import click
 import httpx
 
 import enclave
+from app.approvals import decisions
 from app.config import Config
 from app.errors import ConfigError, TapError
 from app.secret import Secret
 from app.store import agents, credentials, policies, roles
 from app.store.models import AUTH_TYPES, Agent, Credential, Policy, Role
 from tools.context import CliContext, load_config, open_context
+from tools.enclave_cli import enclave_group
 
 T = TypeVar("T")
 
@@ -65,7 +67,11 @@ def _run(action: Callable[[CliContext], Awaitable[T]]) -> T:
     except (TapError, enclave.CustodyError) as exc:
         _fail(state, exc, EXIT_FAILURE)
     except Exception as exc:  # the last resort: one line, never a traceback unless asked
-        _fail(state, RuntimeError(f"unexpected {type(exc).__name__} (run with --verbose for details)"), EXIT_FAILURE)
+        _fail(
+            state,
+            RuntimeError(f"unexpected {type(exc).__name__} (run with --verbose for details)"),
+            EXIT_FAILURE,
+        )
 
 
 def _fail(state: _State, exc: BaseException, code: int) -> Any:
@@ -115,7 +121,9 @@ def main(ctx: click.Context, encryption_key: str | None, verbose: bool) -> None:
 
 def _read_value(value: str | None, value_file: Path | None, interactive: bool) -> Secret | None:
     if value is not None:
-        click.echo("warning: --value puts the secret in your shell history and process list", err=True)
+        click.echo(
+            "warning: --value puts the secret in your shell history and process list", err=True
+        )
         return Secret(value)
     if value_file is not None:
         text = sys.stdin.read() if str(value_file) == "-" else value_file.read_text()
@@ -128,13 +136,26 @@ def _read_value(value: str | None, value_file: Path | None, interactive: bool) -
 @main.command("add")
 @click.option("--name", help="Credential name (lowercase letters, digits, hyphens).")
 @click.option("--description", help="Human-readable description.")
-@click.option("--auth", "auth_type", type=click.Choice(AUTH_TYPES), help="How the secret is injected.")
+@click.option(
+    "--auth", "auth_type", type=click.Choice(AUTH_TYPES), help="How the secret is injected."
+)
 @click.option("--api-base", help="Base URL; relative targets are resolved under it.")
-@click.option("--relative-target", is_flag=True, help="Agents send paths under --api-base, not URLs.")
+@click.option(
+    "--relative-target", is_flag=True, help="Agents send paths under --api-base, not URLs."
+)
 @click.option("--header-format", help='Authorization template, e.g. "Bearer {value}".')
-@click.option("--allowed-host", "allowed_hosts", multiple=True, help="Host the secret may be sent to (repeatable).")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="Host the secret may be sent to (repeatable).",
+)
 @click.option("--value", help="The secret (visible in argv; prefer the prompt or --value-file).")
-@click.option("--value-file", type=click.Path(path_type=Path, allow_dash=True), help="Read the secret from a file, or - for stdin.")
+@click.option(
+    "--value-file",
+    type=click.Path(path_type=Path, allow_dash=True),
+    help="Read the secret from a file, or - for stdin.",
+)
 def add(
     name: str | None,
     description: str | None,
@@ -150,10 +171,18 @@ def add(
     interactive = name is None
     if interactive:
         name = click.prompt("Name")
-        description = description if description is not None else click.prompt("Description", default="")
-        auth_type = auth_type or click.prompt("Auth type", type=click.Choice(AUTH_TYPES), default="api-key")
+        description = (
+            description if description is not None else click.prompt("Description", default="")
+        )
+        auth_type = auth_type or click.prompt(
+            "Auth type", type=click.Choice(AUTH_TYPES), default="api-key"
+        )
     assert name is not None
-    secret = _read_value(value, value_file, interactive or (value is None and value_file is None and sys.stdin.isatty()))
+    secret = _read_value(
+        value,
+        value_file,
+        interactive or (value is None and value_file is None and sys.stdin.isatty()),
+    )
 
     async def action(ctx: CliContext) -> Credential:
         async with ctx.conn.transaction():
@@ -174,7 +203,9 @@ def add(
     cred = _run(action)
     click.echo(f"Added credential {cred.name}" + ("" if secret is not None else " (no value set)"))
     if not cred.allowed_hosts and not cred.relative_target:
-        click.echo("warning: no --allowed-host: agents may send this secret to any public host", err=True)
+        click.echo(
+            "warning: no --allowed-host: agents may send this secret to any public host", err=True
+        )
 
 
 def _credential_json(cred: Credential) -> dict[str, Any]:
@@ -206,7 +237,16 @@ def credential_list(as_json: bool) -> None:
         _emit_json([_credential_json(c) for c in creds])
         return
     _table(
-        [[c.name, c.auth_type, ",".join(c.allowed_hosts) or "-", c.value_hint or "(unset)", c.description] for c in creds],
+        [
+            [
+                c.name,
+                c.auth_type,
+                ",".join(c.allowed_hosts) or "-",
+                c.value_hint or "(unset)",
+                c.description,
+            ]
+            for c in creds
+        ],
         ["NAME", "AUTH", "ALLOWED HOSTS", "VALUE", "DESCRIPTION"],
     )
 
@@ -253,8 +293,13 @@ def agent_list(as_json: bool) -> None:
         return
     _table(
         [
-            [a.id, "enabled" if a.enabled else "disabled", str(a.rate_limit_per_hour or "-"), ",".join(a.roles) or "-",
-             ",".join(sorted(a.effective_credentials)) or "-"]
+            [
+                a.id,
+                "enabled" if a.enabled else "disabled",
+                str(a.rate_limit_per_hour or "-"),
+                ",".join(a.roles) or "-",
+                ",".join(sorted(a.effective_credentials)) or "-",
+            ]
             for a in items
         ],
         ["NAME", "STATUS", "RATE/H", "ROLES", "CREDENTIALS"],
@@ -267,7 +312,9 @@ def agent_list(as_json: bool) -> None:
 @click.option("--roles", help="Comma-separated role names.")
 @click.option("--credentials", "creds", help="Comma-separated credential names.")
 @click.option("--rate-limit", type=click.IntRange(min=1), help="Requests per rolling hour.")
-def agent_create(name: str, description: str, roles: str | None, creds: str | None, rate_limit: int | None) -> None:
+def agent_create(
+    name: str, description: str, roles: str | None, creds: str | None, rate_limit: int | None
+) -> None:
     """Create an agent and print its API key once."""
 
     async def action(ctx: CliContext) -> tuple[Agent, str]:
@@ -309,7 +356,9 @@ def agent_show(name: str, as_json: bool) -> None:
     click.echo(f"effective credentials: {', '.join(sorted(agent.effective_credentials)) or '-'}")
 
 
-def _agent_action(verb: str, func: Callable[[CliContext, str], Awaitable[Any]]) -> Callable[[str], None]:
+def _agent_action(
+    verb: str, func: Callable[[CliContext, str], Awaitable[Any]]
+) -> Callable[[str], None]:
     def command(name: str) -> None:
         async def action(ctx: CliContext) -> None:
             await func(ctx, name)
@@ -321,13 +370,19 @@ def _agent_action(verb: str, func: Callable[[CliContext, str], Awaitable[Any]]) 
 
 
 agent_group.command("enable", help="Re-enable a disabled agent.")(
-    click.argument("name")(_agent_action("Enabled", lambda c, n: agents.set_enabled(c.conn, c.team_id, n, True)))
+    click.argument("name")(
+        _agent_action("Enabled", lambda c, n: agents.set_enabled(c.conn, c.team_id, n, True))
+    )
 )
 agent_group.command("disable", help="Disable an agent (its requests are refused).")(
-    click.argument("name")(_agent_action("Disabled", lambda c, n: agents.set_enabled(c.conn, c.team_id, n, False)))
+    click.argument("name")(
+        _agent_action("Disabled", lambda c, n: agents.set_enabled(c.conn, c.team_id, n, False))
+    )
 )
 agent_group.command("delete", help="Delete an agent.")(
-    click.argument("name")(_agent_action("Deleted", lambda c, n: agents.delete(c.conn, c.team_id, n)))
+    click.argument("name")(
+        _agent_action("Deleted", lambda c, n: agents.delete(c.conn, c.team_id, n))
+    )
 )
 
 
@@ -362,14 +417,26 @@ def role_list(as_json: bool) -> None:
     if as_json:
         _emit_json(
             [
-                {"name": r.name, "description": r.description, "rate_limit_per_hour": r.rate_limit_per_hour,
-                 "credentials": list(r.credentials)}
+                {
+                    "name": r.name,
+                    "description": r.description,
+                    "rate_limit_per_hour": r.rate_limit_per_hour,
+                    "credentials": list(r.credentials),
+                }
                 for r in items
             ]
         )
         return
     _table(
-        [[r.name, ",".join(r.credentials) or "-", str(r.rate_limit_per_hour or "-"), r.description] for r in items],
+        [
+            [
+                r.name,
+                ",".join(r.credentials) or "-",
+                str(r.rate_limit_per_hour or "-"),
+                r.description,
+            ]
+            for r in items
+        ],
         ["NAME", "CREDENTIALS", "RATE/H", "DESCRIPTION"],
     )
 
@@ -383,8 +450,12 @@ def role_create(name: str, description: str, creds: str | None, rate_limit: int 
     async def action(ctx: CliContext) -> Role:
         async with ctx.conn.transaction():
             return await roles.create(
-                ctx.conn, team_id=ctx.team_id, name=name, description=description,
-                credentials=_split(creds), rate_limit_per_hour=rate_limit,
+                ctx.conn,
+                team_id=ctx.team_id,
+                name=name,
+                description=description,
+                credentials=_split(creds),
+                rate_limit_per_hour=rate_limit,
             )
 
     role = _run(action)
@@ -459,7 +530,9 @@ def policy_show(credential: str, as_json: bool) -> None:
         if as_json:
             _emit_json(None)
         else:
-            click.echo(f"No policy for {credential}: the team default applies (gated: reads run, writes wait).")
+            click.echo(
+                f"No policy for {credential}: the team default applies (gated: reads run, writes wait)."
+            )
         return
     data = _policy_json(policy)
     if as_json:
@@ -490,15 +563,23 @@ def policy_set(
         policy = Policy(
             team_id=ctx.team_id,
             credential_name=credential,
-            auto_approve_methods=policies.normalize_methods("auto_approve_methods", _split(auto_approve_methods)),
+            auto_approve_methods=policies.normalize_methods(
+                "auto_approve_methods", _split(auto_approve_methods)
+            ),
             require_approval_methods=policies.normalize_methods(
                 "require_approval_methods", _split(require_approval_methods)
             ),
-            auto_approve_urls=policies.normalize_urls("auto_approve_urls", _split(auto_approve_urls)),
-            require_approval_urls=policies.normalize_urls("require_approval_urls", _split(require_approval_urls)),
+            auto_approve_urls=policies.normalize_urls(
+                "auto_approve_urls", _split(auto_approve_urls)
+            ),
+            require_approval_urls=policies.normalize_urls(
+                "require_approval_urls", _split(require_approval_urls)
+            ),
             min_approvals=min_approvals,
         )
-        return await policies.put(ctx.conn, policy, keep_require_approval_urls=require_approval_urls is None)
+        return await policies.put(
+            ctx.conn, policy, keep_require_approval_urls=require_approval_urls is None
+        )
 
     _run(action)
     click.echo(f"Policy set for {credential}")
@@ -516,6 +597,86 @@ def policy_clear(credential: str) -> None:
     click.echo(f"Policy cleared for {credential}")
 
 
+# -- approvals ---------------------------------------------------------------------------
+
+
+@main.group("approvals")
+def approvals_group() -> None:
+    """Requests waiting for a human."""
+
+
+@approvals_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def approvals_list(as_json: bool) -> None:
+    async def action(ctx: CliContext) -> list[decisions.PendingApproval]:
+        return await decisions.list_pending(ctx.conn, ctx.team_id)
+
+    items = _run(action)
+    if as_json:
+        _emit_json(
+            [
+                {
+                    "txn_id": str(p.txn_id),
+                    "agent": p.agent_id,
+                    "credential": p.credential_name,
+                    "method": p.method,
+                    "target": p.target_url,
+                    "body_preview": p.body_preview,
+                    "approvals": p.approvals,
+                    "min_approvals": p.min_approvals,
+                    "expires_at": p.expires_at.isoformat(),
+                }
+                for p in items
+            ]
+        )
+        return
+    _table(
+        [
+            [
+                str(p.txn_id),
+                p.agent_id,
+                p.credential_name,
+                p.method,
+                p.target_url,
+                p.expires_at.strftime("%H:%M:%S"),
+            ]
+            for p in items
+        ],
+        ["TXN", "AGENT", "CREDENTIAL", "METHOD", "TARGET", "EXPIRES"],
+    )
+
+
+def _decide(txn: str, decision: decisions.Decision) -> decisions.VoteResult:
+    async def action(ctx: CliContext) -> decisions.VoteResult:
+        async with ctx.conn.transaction():
+            return await decisions.vote(
+                ctx.conn,
+                team_id=ctx.team_id,
+                txn_id=decisions.parse_txn_id(txn),
+                voter="operator",
+                decision=decision,
+                via="cli",
+            )
+
+    return _run(action)
+
+
+@main.command("approve")
+@click.argument("txn")
+def approve(txn: str) -> None:
+    """Approve a pending request; a running proxy forwards it at once."""
+    result = _decide(txn, "approve")
+    click.echo(f"Approved {txn} ({result.status})")
+
+
+@main.command("deny")
+@click.argument("txn")
+def deny(txn: str) -> None:
+    """Deny a pending request; it is never forwarded."""
+    _decide(txn, "deny")
+    click.echo(f"Denied {txn}")
+
+
 # -- status and logs ---------------------------------------------------------------------
 
 
@@ -530,13 +691,17 @@ def status(proxy_url: str) -> None:
         click.echo(f"error: cannot reach {proxy_url}: {type(exc).__name__}", err=True)
         sys.exit(EXIT_FAILURE)
     build = body.get("build", {}) if isinstance(body, dict) else {}
-    click.echo(f"{proxy_url}: {body.get('status', 'unknown')} (version {build.get('version')}, sha {build.get('sha')})")
+    click.echo(
+        f"{proxy_url}: {body.get('status', 'unknown')} (version {build.get('version')}, sha {build.get('sha')})"
+    )
     if response.status_code != 200:
         sys.exit(EXIT_FAILURE)
 
 
 @main.command("logs")
-@click.option("-l", "--log-file", type=click.Path(path_type=Path), help="Audit log (default: TAP_AUDIT_LOG).")
+@click.option(
+    "-l", "--log-file", type=click.Path(path_type=Path), help="Audit log (default: TAP_AUDIT_LOG)."
+)
 @click.option("-t", "--tail", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def logs(log_file: Path | None, tail: int, as_json: bool) -> None:
@@ -568,3 +733,6 @@ def logs(log_file: Path | None, tail: int, as_json: bool) -> None:
             f"  creds={','.join(r.get('credential_names') or []) or '-'}  outcome={r.get('outcome', '?')}"
             f"  upstream={r.get('upstream_status')}  approval={r.get('approval_status') or '-'}"
         )
+
+
+main.add_command(enclave_group)

@@ -58,11 +58,12 @@ async def open_context(config: Config) -> AsyncIterator[CliContext]:
             keys = await load_keys(config, pool)
             with db.translate_errors():
                 async with pool.acquire() as conn:
-                    await teams.ensure_team(conn, teams.DEFAULT_TEAM_ID, teams.DEFAULT_TEAM_ID, "gated")
+                    await teams.ensure_team(
+                        conn, teams.DEFAULT_TEAM_ID, teams.DEFAULT_TEAM_ID, "gated"
+                    )
                     yield CliContext(conn=conn, keys=keys, team_id=teams.DEFAULT_TEAM_ID)
         finally:
             await pool.close()
     finally:
         if embedded is not None:
             embedded.stop()
-

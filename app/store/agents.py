@@ -16,6 +16,7 @@ import asyncpg
 from app.crypto import KeyRing, new_api_key
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.store import credentials as credentials_store
+from app.store import events
 from app.store.models import Agent
 
 ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -42,7 +43,9 @@ SELECT a.team_id, a.id, a.description, a.enabled, a.rate_limit_per_hour, a.all_c
 def normalize_id(raw: str) -> str:
     agent_id = raw.strip()
     if not ID_PATTERN.match(agent_id):
-        raise InvalidInput("name", "agent names are 1-64 characters of letters, digits, '_', '.', '-'")
+        raise InvalidInput(
+            "name", "agent names are 1-64 characters of letters, digits, '_', '.', '-'"
+        )
     return agent_id
 
 
@@ -114,11 +117,17 @@ async def create(
     return await get(conn, team_id, agent_id), api_key
 
 
-async def _check_grants(conn: asyncpg.Connection, team_id: str, roles: Sequence[str], creds: Sequence[str]) -> None:
-    missing_creds = sorted(set(creds) - await credentials_store.existing_names(conn, team_id, creds))
+async def _check_grants(
+    conn: asyncpg.Connection, team_id: str, roles: Sequence[str], creds: Sequence[str]
+) -> None:
+    missing_creds = sorted(
+        set(creds) - await credentials_store.existing_names(conn, team_id, creds)
+    )
     if missing_creds:
         raise NotFound(f"no such credential: {', '.join(missing_creds)}")
-    rows = await conn.fetch("SELECT name FROM roles WHERE team_id = $1 AND name = ANY($2::text[])", team_id, list(roles))
+    rows = await conn.fetch(
+        "SELECT name FROM roles WHERE team_id = $1 AND name = ANY($2::text[])", team_id, list(roles)
+    )
     missing_roles = sorted(set(roles) - {row["name"] for row in rows})
     if missing_roles:
         raise NotFound(f"no such role: {', '.join(missing_roles)}")
@@ -144,10 +153,14 @@ async def by_key_hash(conn: asyncpg.Connection, key_hash: str) -> Agent | None:
 
 async def set_enabled(conn: asyncpg.Connection, team_id: str, agent_id: str, enabled: bool) -> None:
     status = await conn.execute(
-        "UPDATE agents SET enabled = $3, updated_at = now() WHERE team_id = $1 AND id = $2", team_id, agent_id, enabled
+        "UPDATE agents SET enabled = $3, updated_at = now() WHERE team_id = $1 AND id = $2",
+        team_id,
+        agent_id,
+        enabled,
     )
     if status == "UPDATE 0":
         raise NotFound(f"agent {agent_id!r} does not exist")
+    await events.team_changed(conn, team_id)
 
 
 async def rotate_key(conn: asyncpg.Connection, keys: KeyRing, team_id: str, agent_id: str) -> str:
@@ -161,10 +174,14 @@ async def rotate_key(conn: asyncpg.Connection, keys: KeyRing, team_id: str, agen
     )
     if status == "UPDATE 0":
         raise NotFound(f"agent {agent_id!r} does not exist")
+    await events.team_changed(conn, team_id)
     return api_key
 
 
 async def delete(conn: asyncpg.Connection, team_id: str, agent_id: str) -> None:
-    status = await conn.execute("DELETE FROM agents WHERE team_id = $1 AND id = $2", team_id, agent_id)
+    status = await conn.execute(
+        "DELETE FROM agents WHERE team_id = $1 AND id = $2", team_id, agent_id
+    )
     if status == "DELETE 0":
         raise NotFound(f"agent {agent_id!r} does not exist")
+    await events.team_changed(conn, team_id)

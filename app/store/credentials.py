@@ -18,10 +18,13 @@ import asyncpg
 from app.crypto import KeyRing, value_hint
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.secret import Secret
+from app.store import events
 from app.store.models import AUTH_TYPES, AuthBinding, Credential
 
 NAME_PATTERN: Final = re.compile(r"^[a-z0-9-]{1,64}$")
-_HOST_PATTERN: Final = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_HOST_PATTERN: Final = re.compile(
+    r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
+)
 _HEADER_NAME: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_VALUE_BYTES: Final = 64 * 1024
 
@@ -35,7 +38,9 @@ def normalize_name(raw: str) -> str:
     """Trim and lowercase a credential name. Raises InvalidInput unless it is 1-64 of [a-z0-9-]."""
     name = raw.strip().lower()
     if not NAME_PATTERN.match(name):
-        raise InvalidInput("name", "credential names are 1-64 lowercase alphanumeric characters or hyphens")
+        raise InvalidInput(
+            "name", "credential names are 1-64 lowercase alphanumeric characters or hyphens"
+        )
     return name
 
 
@@ -48,7 +53,8 @@ def normalize_allowed_hosts(hosts: Sequence[str]) -> tuple[str, ...]:
             continue
         if not _HOST_PATTERN.match(host):
             raise InvalidInput(
-                "allowed_hosts", f"{raw.strip()!r} is not a host name (no scheme, port, path; '*.' only as a prefix)"
+                "allowed_hosts",
+                f"{raw.strip()!r} is not a host name (no scheme, port, path; '*.' only as a prefix)",
             )
         if host not in result:
             result.append(host)
@@ -90,7 +96,12 @@ def normalize_api_base(api_base: str | None) -> str | None:
         return None
     base = api_base.strip().rstrip("/")
     parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username
+        or parts.password
+    ):
         raise InvalidInput("api_base", "expected an http(s) URL with a host and no user info")
     if parts.query or parts.fragment:
         raise InvalidInput("api_base", "must not carry a query or fragment")
@@ -100,16 +111,22 @@ def normalize_api_base(api_base: str | None) -> str | None:
 def parse_bindings(raw: Sequence[AuthBinding | dict[str, Any]]) -> tuple[AuthBinding, ...]:
     bindings: list[AuthBinding] = []
     for item in raw:
-        binding = item if isinstance(item, AuthBinding) else AuthBinding(str(item.get("header", "")), str(item.get("format", "")))
+        binding = (
+            item
+            if isinstance(item, AuthBinding)
+            else AuthBinding(str(item.get("header", "")), str(item.get("format", "")))
+        )
         if not _HEADER_NAME.match(binding.header):
             raise InvalidInput("auth_bindings", f"{binding.header!r} is not a header name")
         if "{value}" not in binding.format and "{value." not in binding.format:
-            raise InvalidInput("auth_bindings", "each format must contain {value} or {value.<field>}")
+            raise InvalidInput(
+                "auth_bindings", "each format must contain {value} or {value.<field>}"
+            )
         bindings.append(binding)
     return tuple(bindings)
 
 
-def _credential(row: asyncpg.Record) -> Credential:
+def from_row(row: asyncpg.Record) -> Credential:
     return Credential(
         team_id=row["team_id"],
         name=row["name"],
@@ -119,7 +136,9 @@ def _credential(row: asyncpg.Record) -> Credential:
         api_base=row["api_base"],
         relative_target=row["relative_target"],
         auth_header_format=row["auth_header_format"],
-        auth_bindings=tuple(AuthBinding(b["header"], b["format"]) for b in json.loads(row["auth_bindings"])),
+        auth_bindings=tuple(
+            AuthBinding(b["header"], b["format"]) for b in json.loads(row["auth_bindings"])
+        ),
         allowed_hosts=tuple(json.loads(row["allowed_hosts"])),
         sealed_value=row["sealed_value"],
         key_version=row["key_version"],
@@ -175,7 +194,8 @@ async def create(
         )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(f"a credential named {name!r} already exists") from None
-    return _credential(row)
+    await events.team_changed(conn, team_id)
+    return from_row(row)
 
 
 def _seal(
@@ -184,13 +204,19 @@ def _seal(
     if value is None:
         return None, None
     text = normalize_value(value.reveal())
-    return keys.seal_credential(text, team_id=team_id, name=name, key_version=key_version), value_hint(text)
+    return keys.seal_credential(
+        text, team_id=team_id, name=name, key_version=key_version
+    ), value_hint(text)
 
 
-async def set_value(conn: asyncpg.Connection, keys: KeyRing, team_id: str, name: str, value: Secret) -> None:
+async def set_value(
+    conn: asyncpg.Connection, keys: KeyRing, team_id: str, name: str, value: Secret
+) -> None:
     """Replace a credential's value (sealed afresh). Raises NotFound."""
     version = await conn.fetchval(
-        "SELECT key_version FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE", team_id, name
+        "SELECT key_version FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
+        team_id,
+        name,
     )
     if version is None:
         raise NotFound(f"credential {name!r} does not exist")
@@ -203,34 +229,48 @@ async def set_value(conn: asyncpg.Connection, keys: KeyRing, team_id: str, name:
         sealed,
         hint,
     )
+    await events.team_changed(conn, team_id)
 
 
 async def get(conn: asyncpg.Connection, team_id: str, name: str) -> Credential:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 AND name = $2", team_id, name)
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 AND name = $2", team_id, name
+    )
     if row is None:
         raise NotFound(f"credential {name!r} does not exist")
-    return _credential(row)
+    return from_row(row)
 
 
 async def find(conn: asyncpg.Connection, team_id: str, name: str) -> Credential | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 AND name = $2", team_id, name)
-    return _credential(row) if row is not None else None
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 AND name = $2", team_id, name
+    )
+    return from_row(row) if row is not None else None
 
 
 async def list_all(conn: asyncpg.Connection, team_id: str) -> list[Credential]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 ORDER BY name", team_id)
-    return [_credential(row) for row in rows]
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 ORDER BY name", team_id
+    )
+    return [from_row(row) for row in rows]
 
 
 async def existing_names(conn: asyncpg.Connection, team_id: str, names: Sequence[str]) -> set[str]:
-    rows = await conn.fetch("SELECT name FROM credentials WHERE team_id = $1 AND name = ANY($2::text[])", team_id, list(names))
+    rows = await conn.fetch(
+        "SELECT name FROM credentials WHERE team_id = $1 AND name = ANY($2::text[])",
+        team_id,
+        list(names),
+    )
     return {row["name"] for row in rows}
 
 
 async def delete(conn: asyncpg.Connection, team_id: str, name: str) -> None:
-    status = await conn.execute("DELETE FROM credentials WHERE team_id = $1 AND name = $2", team_id, name)
+    status = await conn.execute(
+        "DELETE FROM credentials WHERE team_id = $1 AND name = $2", team_id, name
+    )
     if status == "DELETE 0":
         raise NotFound(f"credential {name!r} does not exist")
+    await events.team_changed(conn, team_id)
 
 
 def open_value(keys: KeyRing, credential: Credential) -> Secret | None:

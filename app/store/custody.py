@@ -25,7 +25,9 @@ async def _get(conn: asyncpg.Connection, name: str) -> bytes | None:
 
 async def _insert_once(conn: asyncpg.Connection, name: str, value: bytes) -> bytes:
     await conn.execute(
-        "INSERT INTO custody (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, value
+        "INSERT INTO custody (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        name,
+        value,
     )
     stored = await _get(conn, name)
     assert stored is not None
@@ -50,7 +52,11 @@ async def check_or_create_canary(conn: asyncpg.Connection, keys: KeyRing) -> Non
 
 
 async def has_sealed_data(conn: asyncpg.Connection) -> bool:
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM credentials WHERE sealed_value IS NOT NULL)"))
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM credentials WHERE sealed_value IS NOT NULL)"
+        )
+    )
 
 
 class PostgresWrappedKeyStore:

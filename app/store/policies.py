@@ -14,6 +14,7 @@ from typing import Final
 import asyncpg
 
 from app.errors import InvalidInput, NotFound
+from app.store import events
 from app.store.models import Policy
 
 APPROVAL_CHANNELS: Final = ("telegram", "matrix", "dashboard", "agent_reflected")
@@ -26,7 +27,7 @@ _COLUMNS: Final = (
 )
 
 
-def _policy(row: asyncpg.Record) -> Policy:
+def from_row(row: asyncpg.Record) -> Policy:
     return Policy(
         team_id=row["team_id"],
         credential_name=row["credential_name"],
@@ -56,25 +57,33 @@ def normalize_urls(field: str, patterns: Sequence[str]) -> tuple[str, ...]:
     result = tuple(dict.fromkeys(p.strip() for p in patterns if p.strip()))
     for pattern in result:
         if "://" in pattern or any(c.isspace() for c in pattern):
-            raise InvalidInput(field, f"{pattern!r}: use a path (/v1/x) or host/path pattern, without a scheme")
+            raise InvalidInput(
+                field, f"{pattern!r}: use a path (/v1/x) or host/path pattern, without a scheme"
+            )
     return result
 
 
 async def get(conn: asyncpg.Connection, team_id: str, credential: str) -> Policy | None:
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM policies WHERE team_id = $1 AND credential_name = $2", team_id, credential
+        f"SELECT {_COLUMNS} FROM policies WHERE team_id = $1 AND credential_name = $2",
+        team_id,
+        credential,
     )
-    return _policy(row) if row is not None else None
+    return from_row(row) if row is not None else None
 
 
-async def put(conn: asyncpg.Connection, policy: Policy, *, keep_require_approval_urls: bool) -> Policy:
+async def put(
+    conn: asyncpg.Connection, policy: Policy, *, keep_require_approval_urls: bool
+) -> Policy:
     """Replace the credential's policy. Raises NotFound for an unknown credential, InvalidInput."""
     if policy.approval_channel is not None and policy.approval_channel not in APPROVAL_CHANNELS:
         raise InvalidInput("approval_channel", f"expected one of {', '.join(APPROVAL_CHANNELS)}")
     if policy.min_approvals < 1:
         raise InvalidInput("min_approvals", "expected at least 1")
     exists = await conn.fetchval(
-        "SELECT 1 FROM credentials WHERE team_id = $1 AND name = $2", policy.team_id, policy.credential_name
+        "SELECT 1 FROM credentials WHERE team_id = $1 AND name = $2",
+        policy.team_id,
+        policy.credential_name,
     )
     if not exists:
         raise NotFound(f"credential {policy.credential_name!r} does not exist")
@@ -113,7 +122,8 @@ async def put(conn: asyncpg.Connection, policy: Policy, *, keep_require_approval
         policy.min_approvals,
         keep_require_approval_urls,
     )
-    return _policy(row)
+    await events.team_changed(conn, policy.team_id)
+    return from_row(row)
 
 
 async def clear(conn: asyncpg.Connection, team_id: str, credential: str) -> None:
@@ -122,3 +132,4 @@ async def clear(conn: asyncpg.Connection, team_id: str, credential: str) -> None
     )
     if status == "DELETE 0":
         raise NotFound(f"no policy is set for credential {credential!r}")
+    await events.team_changed(conn, team_id)

@@ -10,6 +10,7 @@ import asyncpg
 
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.store import credentials as credentials_store
+from app.store import events
 from app.store.models import Role
 
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -44,10 +45,14 @@ async def create(
     """Create a role. Raises InvalidInput, AlreadyExists, or NotFound for an unknown credential."""
     name = name.strip()
     if not NAME_PATTERN.match(name):
-        raise InvalidInput("name", "role names are 1-64 characters of letters, digits, '_', '.', '-'")
+        raise InvalidInput(
+            "name", "role names are 1-64 characters of letters, digits, '_', '.', '-'"
+        )
     if rate_limit_per_hour is not None and rate_limit_per_hour < 1:
         raise InvalidInput("rate_limit", "expected a positive number of requests per hour")
-    missing = sorted(set(credentials) - await credentials_store.existing_names(conn, team_id, credentials))
+    missing = sorted(
+        set(credentials) - await credentials_store.existing_names(conn, team_id, credentials)
+    )
     if missing:
         raise NotFound(f"no such credential: {', '.join(missing)}")
     try:
@@ -75,10 +80,15 @@ async def get(conn: asyncpg.Connection, team_id: str, name: str) -> Role:
 
 
 async def list_all(conn: asyncpg.Connection, team_id: str) -> list[Role]:
-    return [_role(row) for row in await conn.fetch(_SELECT + " WHERE r.team_id = $1 ORDER BY r.name", team_id)]
+    return [
+        _role(row)
+        for row in await conn.fetch(_SELECT + " WHERE r.team_id = $1 ORDER BY r.name", team_id)
+    ]
 
 
-async def add_credential(conn: asyncpg.Connection, team_id: str, role: str, credential: str) -> None:
+async def add_credential(
+    conn: asyncpg.Connection, team_id: str, role: str, credential: str
+) -> None:
     await get(conn, team_id, role)
     await credentials_store.get(conn, team_id, credential)
     await conn.execute(
@@ -88,9 +98,12 @@ async def add_credential(conn: asyncpg.Connection, team_id: str, role: str, cred
         role,
         credential,
     )
+    await events.team_changed(conn, team_id)
 
 
-async def remove_credential(conn: asyncpg.Connection, team_id: str, role: str, credential: str) -> None:
+async def remove_credential(
+    conn: asyncpg.Connection, team_id: str, role: str, credential: str
+) -> None:
     status = await conn.execute(
         "DELETE FROM role_credentials WHERE team_id = $1 AND role_name = $2 AND credential_name = $3",
         team_id,
@@ -100,6 +113,7 @@ async def remove_credential(conn: asyncpg.Connection, team_id: str, role: str, c
     if status == "DELETE 0":
         await get(conn, team_id, role)
         raise NotFound(f"role {role!r} does not grant credential {credential!r}")
+    await events.team_changed(conn, team_id)
 
 
 async def delete(conn: asyncpg.Connection, team_id: str, name: str) -> None:
@@ -107,3 +121,4 @@ async def delete(conn: asyncpg.Connection, team_id: str, name: str) -> None:
     status = await conn.execute("DELETE FROM roles WHERE team_id = $1 AND name = $2", team_id, name)
     if status == "DELETE 0":
         raise NotFound(f"role {name!r} does not exist")
+    await events.team_changed(conn, team_id)

@@ -7,6 +7,7 @@ from typing import Final
 import asyncpg
 
 from app.errors import InvalidInput, NotFound
+from app.store import events
 from app.store.models import APPROVAL_MODES, ApprovalMode, Team
 
 DEFAULT_TEAM_ID: Final = "default"
@@ -23,7 +24,9 @@ def _team(row: asyncpg.Record) -> Team:
     )
 
 
-async def ensure_team(conn: asyncpg.Connection, team_id: str, name: str, mode: ApprovalMode = "gated") -> Team:
+async def ensure_team(
+    conn: asyncpg.Connection, team_id: str, name: str, mode: ApprovalMode = "gated"
+) -> Team:
     """Create the team if it does not exist; return it either way."""
     await conn.execute(
         "INSERT INTO teams (id, name, default_approval_mode) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
@@ -50,6 +53,9 @@ async def default_mode(conn: asyncpg.Connection, team_id: str) -> ApprovalMode:
 async def set_default_mode(conn: asyncpg.Connection, team_id: str, mode: str) -> None:
     if mode not in APPROVAL_MODES:
         raise InvalidInput("default_approval_mode", f"expected one of {', '.join(APPROVAL_MODES)}")
-    status = await conn.execute("UPDATE teams SET default_approval_mode = $2 WHERE id = $1", team_id, mode)
+    status = await conn.execute(
+        "UPDATE teams SET default_approval_mode = $2 WHERE id = $1", team_id, mode
+    )
     if status.endswith(" 0"):
         raise NotFound(f"team {team_id!r} does not exist")
+    await events.team_changed(conn, team_id)

@@ -26,7 +26,11 @@ def free_port() -> int:
 
 def base_env(tmp: Path, database_url: str | None, **extra: str) -> dict[str, str]:
     """A clean environment for a tap process: no TAP_* from the outside world."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "DANGEROUS_TAP_", "POSTGRES_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAP_", "DANGEROUS_TAP_", "POSTGRES_"))
+    }
     env.update(
         {
             "TAP_ENCRYPTION_KEY": TEST_KEY,
@@ -65,7 +69,12 @@ class ProxyProcess:
 
 
 def start_proxy(
-    tmp: Path, env: Mapping[str, str], *, wait: bool = True, timeout: float = 30, name: str = "proxy"
+    tmp: Path,
+    env: Mapping[str, str],
+    *,
+    wait: bool = True,
+    timeout: float = 30,
+    name: str = "proxy",
 ) -> ProxyProcess:
     port = free_port()
     full_env = dict(env)
@@ -79,7 +88,9 @@ def start_proxy(
         stderr=subprocess.STDOUT,
         cwd=tmp,
     )
-    proxy = ProxyProcess(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, env=full_env)
+    proxy = ProxyProcess(
+        url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, env=full_env
+    )
     if wait:
         wait_healthy(proxy, timeout)
     return proxy

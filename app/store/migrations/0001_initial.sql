@@ -181,3 +181,34 @@ CREATE TABLE rate_counters (
     count        integer NOT NULL,
     PRIMARY KEY (team_id, agent_id, bucket_start)
 );
+
+-- Take one request from an agent's rolling-hour allowance, atomically across
+-- replicas. A request counts only when admitted, so a limit of N admits
+-- exactly N requests in any sixty-minute window. A bucket counts until its
+-- last instant is an hour old (conservative: never more than N per hour).
+CREATE FUNCTION tap_rate_take(p_team text, p_agent text, p_limit integer)
+RETURNS TABLE (admitted boolean, used integer, retry_after_secs integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now    timestamptz := clock_timestamp();
+    v_bucket timestamptz := date_trunc('minute', v_now);
+    v_used   integer;
+    v_oldest timestamptz;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_team || '/' || p_agent, 0));
+    DELETE FROM rate_counters
+     WHERE team_id = p_team AND agent_id = p_agent
+       AND bucket_start + interval '61 minutes' <= v_now;
+    SELECT coalesce(sum(count), 0), min(bucket_start) INTO v_used, v_oldest
+      FROM rate_counters WHERE team_id = p_team AND agent_id = p_agent;
+    IF v_used >= p_limit THEN
+        RETURN QUERY SELECT false, v_used,
+            greatest(1, ceil(extract(epoch FROM (v_oldest + interval '61 minutes' - v_now))))::integer;
+        RETURN;
+    END IF;
+    INSERT INTO rate_counters (team_id, agent_id, bucket_start, count)
+    VALUES (p_team, p_agent, v_bucket, 1)
+    ON CONFLICT (team_id, agent_id, bucket_start) DO UPDATE SET count = rate_counters.count + 1;
+    RETURN QUERY SELECT true, v_used + 1, 0;
+END
+$$;

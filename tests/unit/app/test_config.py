@@ -59,10 +59,18 @@ def test_key_is_normalised_and_masked() -> None:
         # Keys: length, alphabet, and both sources at once.
         ({"TAP_ENCRYPTION_KEY": "abc"}, "TAP_ENCRYPTION_KEY", "64 hex"),
         ({"TAP_ENCRYPTION_KEY": "zz" * 32}, "TAP_ENCRYPTION_KEY", "non-hex"),
-        ({"TAP_ENCRYPTION_KEY": KEY, "TAP_ENCRYPTION_KEY_FILE": "/k"}, "TAP_ENCRYPTION_KEY_FILE", "not both"),
+        (
+            {"TAP_ENCRYPTION_KEY": KEY, "TAP_ENCRYPTION_KEY_FILE": "/k"},
+            "TAP_ENCRYPTION_KEY_FILE",
+            "not both",
+        ),
         # Enclave builds never take a key from the environment.
         ({"TAP_FEATURES": "enclave", "TAP_ENCRYPTION_KEY": KEY}, "TAP_ENCRYPTION_KEY", "enclave"),
-        ({"TAP_FEATURES": "enclave", "TAP_ENCRYPTION_KEY_FILE": "/k"}, "TAP_ENCRYPTION_KEY_FILE", "enclave"),
+        (
+            {"TAP_FEATURES": "enclave", "TAP_ENCRYPTION_KEY_FILE": "/k"},
+            "TAP_ENCRYPTION_KEY_FILE",
+            "enclave",
+        ),
         ({"TAP_FEATURES": "turbo"}, "TAP_FEATURES", "unknown feature"),
         # Numbers and ranges.
         ({"TAP_FORWARD_TIMEOUT_SECS": "soon"}, "TAP_FORWARD_TIMEOUT_SECS", "number"),
@@ -74,16 +82,28 @@ def test_key_is_normalised_and_masked() -> None:
         ({"TAP_LISTEN_ADDR": "3100"}, "TAP_LISTEN_ADDR", "HOST:PORT"),
         ({"TAP_LISTEN_ADDR": "0.0.0.0:http"}, "TAP_LISTEN_ADDR", "numeric port"),
         ({"TAP_LISTEN_ADDR": "0.0.0.0:70000"}, "TAP_LISTEN_ADDR", "out of range"),
-        ({"POSTGRES_DATABASE_URL": "mysql://x:secretpw@h/db"}, "POSTGRES_DATABASE_URL", "postgres://"),
+        (
+            {"POSTGRES_DATABASE_URL": "mysql://x:secretpw@h/db"},
+            "POSTGRES_DATABASE_URL",
+            "postgres://",
+        ),
         ({"TAP_PUBLIC_URL": "ftp://x"}, "TAP_PUBLIC_URL", "http(s) URL"),
-        ({"WEBAUTHN_ADDITIONAL_ORIGINS": "https://ok, nope"}, "WEBAUTHN_ADDITIONAL_ORIGINS", "nope"),
+        (
+            {"WEBAUTHN_ADDITIONAL_ORIGINS": "https://ok, nope"},
+            "WEBAUTHN_ADDITIONAL_ORIGINS",
+            "nope",
+        ),
         # Pairs that only work together.
         ({"TAP_VAPID_PRIVATE_KEY": "x"}, "TAP_VAPID_PRIVATE_KEY", "both"),
         ({"TAP_VAPID_SUBJECT": "approvals@example.com"}, "TAP_VAPID_SUBJECT", "mailto:"),
         ({"MATRIX_HOMESERVER_URL": "https://m.example"}, "MATRIX_ACCESS_TOKEN", "both"),
         ({"WEBAUTHN_RP_ID": "localhost"}, "WEBAUTHN_RP_ORIGIN", "both"),
         # Flags are strict.
-        ({"DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS": "maybe"}, "DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS", "true or false"),
+        (
+            {"DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS": "maybe"},
+            "DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS",
+            "true or false",
+        ),
         ({"TAP_LOG_LEVEL": "loud"}, "TAP_LOG_LEVEL", "one of"),
         # The dev switch refuses a public bind with a remote database.
         (
@@ -117,7 +137,10 @@ def test_error_never_echoes_a_secret() -> None:
     "env",
     [
         {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1", "TAP_LISTEN_ADDR": "127.0.0.1:3100"},
-        {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1", "POSTGRES_DATABASE_URL": "postgres://tap:tap@postgres:5432/tap"},
+        {
+            "DANGEROUS_TAP_DEV_SKIP_AUTH": "1",
+            "POSTGRES_DATABASE_URL": "postgres://tap:tap@postgres:5432/tap",
+        },
         {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1"},  # embedded database
     ],
 )

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from app import crypto
-from app.crypto import KeyRing, credential_aad, key_fingerprint, new_api_key, seal, unseal, value_hint
+from app.crypto import (
+    KeyRing,
+    credential_aad,
+    key_fingerprint,
+    new_api_key,
+    seal,
+    unseal,
+    value_hint,
+)
 from app.errors import CryptoError
 
 MASTER = bytes(range(32))
@@ -56,7 +64,9 @@ def test_nonces_are_fresh(keys: KeyRing) -> None:
         ("t1s", "tripe", 1),
     ],
 )
-def test_moved_ciphertext_does_not_open(keys: KeyRing, team_id: str, name: str, key_version: int) -> None:
+def test_moved_ciphertext_does_not_open(
+    keys: KeyRing, team_id: str, name: str, key_version: int
+) -> None:
     blob = keys.seal_credential("secret", team_id="t1", name="stripe", key_version=1)
     with pytest.raises(CryptoError):
         keys.unseal_credential(blob, team_id=team_id, name=name, key_version=key_version)
@@ -92,7 +102,10 @@ def test_master_key_must_be_32_bytes(bad: object) -> None:
 
 
 def test_aad_layout_is_stable() -> None:
-    assert credential_aad("t", "n", 1) == b"tap.credential.v1" + b"\0\0\0\x01t" + b"\0\0\0\x01n" + b"\0\0\0\x011"
+    assert (
+        credential_aad("t", "n", 1)
+        == b"tap.credential.v1" + b"\0\0\0\x01t" + b"\0\0\0\x01n" + b"\0\0\0\x011"
+    )
 
 
 def test_api_keys() -> None:
@@ -144,6 +157,9 @@ def test_only_crypto_module_imports_hazmat() -> None:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            if any(n.startswith("cryptography.hazmat") for n in names) and path.as_posix() != "app/crypto.py":
+            if (
+                any(n.startswith("cryptography.hazmat") for n in names)
+                and path.as_posix() != "app/crypto.py"
+            ):
                 offenders.append(path.as_posix())
     assert offenders == []

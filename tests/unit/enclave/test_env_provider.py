@@ -43,7 +43,9 @@ def test_key_from_environment() -> None:
 def test_key_from_file(tmp_path: Path) -> None:
     path = tmp_path / "key"
     path.write_text(KEY + "\n")
-    assert _master_key(Config.from_env({"TAP_ENCRYPTION_KEY_FILE": str(path)})) == bytes.fromhex(KEY)
+    assert _master_key(Config.from_env({"TAP_ENCRYPTION_KEY_FILE": str(path)})) == bytes.fromhex(
+        KEY
+    )
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,9 @@ def test_missing_key_file(tmp_path: Path) -> None:
         _master_key(Config.from_env({"TAP_ENCRYPTION_KEY_FILE": str(tmp_path / "absent")}))
 
 
-def test_local_key_is_generated_once_with_mode_0600(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_local_key_is_generated_once_with_mode_0600(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     config = Config.from_env({"TAP_DATA_DIR": str(tmp_path)})
     first = _master_key(config)
     path = tmp_path / "encryption.key"
@@ -86,7 +90,9 @@ def test_no_key_with_external_database_is_refused() -> None:
 
 
 def test_provider_name() -> None:
-    assert isinstance(load_key_provider(Config.from_env({"TAP_ENCRYPTION_KEY": KEY})), EnvKeyProvider)
+    assert isinstance(
+        load_key_provider(Config.from_env({"TAP_ENCRYPTION_KEY": KEY})), EnvKeyProvider
+    )
 
 
 def test_default_build_never_imports_azure() -> None:

@@ -1,0 +1,354 @@
+"""What agents read besides ``/forward``: discovery, their logs, their approvals.
+
+Everything here is scoped by the calling agent's team *and* id. Nothing
+returns a credential value, an internal URL of a sidecar, or another agent's
+data.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Final
+
+from quart import Blueprint, Response, redirect, request
+
+from app.errors import BadRequest, Forbidden, InvalidJson, NotFoundError
+from app.proxy import authenticate
+from app.proxy.headers import SUPPORTED
+from app.store import approvals, audit, credentials, db, policies
+from app.store.credentials import NAME_PATTERN
+from app.store.models import Agent, Credential, Policy
+from app.webstate import runtime
+
+blueprint = Blueprint("agent_api", __name__)
+
+LOGS_DEFAULT: Final = 20
+LOGS_MAX: Final = 100
+_LINK_FIELDS: Final = (
+    "name",
+    "description",
+    "api_base",
+    "relative_target",
+    "auth_header_format",
+    "auth_bindings",
+    "allowed_hosts",
+)
+
+
+async def _agents(*, single: bool) -> list[Agent]:
+    return await authenticate.authenticate_all(
+        runtime(), request.headers.get("X-TAP-Key", ""), single=single
+    )
+
+
+async def _listable(agent: Agent) -> list[Credential]:
+    async with runtime().pool.acquire() as conn:
+        with db.translate_errors():
+            every = await credentials.list_all(conn, agent.team_id)
+    return [c for c in every if c.name in agent.effective_credentials]
+
+
+def _target_placeholder(cred: Credential) -> str:
+    if cred.relative_target:
+        return "<relative path like /resource?limit=10>"
+    if cred.api_base:
+        return f"{cred.api_base.rstrip('/')}/<path>"
+    return "<full upstream url>"
+
+
+def _approval_rules(policy: Policy | None, team_mode: str) -> list[dict[str, Any]]:
+    if policy is None:
+        auto = (
+            ["GET", "HEAD"]
+            if team_mode == "gated"
+            else ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        )
+        require = ["POST", "PUT", "PATCH", "DELETE"] if team_mode == "gated" else []
+        return [
+            {"target": "*", "methods": auto, "decision": "proceeds_immediately"},
+            *(
+                [{"target": "*", "methods": require, "decision": "pauses_for_human"}]
+                if require
+                else []
+            ),
+        ]
+    rules: list[dict[str, Any]] = [
+        {"target": p, "methods": "ANY", "decision": "pauses_for_human", "priority": "url_override"}
+        for p in policy.require_approval_urls
+    ]
+    rules += [
+        {
+            "target": p,
+            "methods": "ANY",
+            "decision": "proceeds_immediately",
+            "priority": "url_override",
+        }
+        for p in policy.auto_approve_urls
+    ]
+    auto = list(policy.auto_approve_methods)
+    if "GET" in auto and "HEAD" not in auto:
+        auto.append("HEAD")
+    if auto:
+        rules.append({"target": "*", "methods": auto, "decision": "proceeds_immediately"})
+    if policy.require_approval_methods:
+        rules.append(
+            {
+                "target": "*",
+                "methods": list(policy.require_approval_methods),
+                "decision": "pauses_for_human",
+            }
+        )
+    rules.append({"target": "*", "methods": "OTHER", "decision": "pauses_for_human"})
+    return rules
+
+
+def _service(cred: Credential, policy: Policy | None, team_mode: str) -> dict[str, Any]:
+    placeholder = _target_placeholder(cred)
+    headers = {
+        "X-TAP-Key": "$TAP_API_KEY",
+        "X-TAP-Credential": cred.name,
+        "X-TAP-Target": placeholder,
+        "X-TAP-Method": "GET|POST|PUT|PATCH|DELETE",
+    }
+    entry: dict[str, Any] = {
+        "description": cred.description,
+        "target_shape": "relative_path" if cred.relative_target else "full_url",
+        "target_placeholder": placeholder,
+        "auth_mode": "custom_headers" if cred.auth_bindings else "authorization_header",
+        "auth_header_names": [b.header for b in cred.auth_bindings] or ["Authorization"],
+        "allowed_hosts": list(cred.allowed_hosts),
+        "request_template": {
+            "method": "POST",
+            "url": "$TAP_PROXY_URL/forward",
+            "headers": headers,
+            "body": "the upstream request body, sent as the HTTP body",
+        },
+        "approval": {
+            "rules": _approval_rules(policy, team_mode),
+            "url_match": "path_prefix_or_exact_host_path_prefix_with_star_segments",
+        },
+        "common_mistakes": [
+            "Always POST to /forward; the upstream method goes in X-TAP-Method.",
+            "Do not invent X-TAP-* headers; unknown ones are refused with 400.",
+            "Do not send Authorization yourself; TAP injects the credential.",
+        ],
+    }
+    if cred.relative_target:
+        entry["target_is_relative_path"] = True
+    elif cred.api_base:
+        entry["target_base"] = cred.api_base
+    return entry
+
+
+@blueprint.get("/")
+async def index() -> Response:
+    return redirect("/dashboard", 303)  # type: ignore[return-value]
+
+
+@blueprint.get("/instructions")
+async def instructions() -> Response:
+    base = runtime().config.base_url
+    text = f"""TAP — Tool Authorization Proxy
+Proxy: {base}
+
+You never hold API secrets. You ask TAP to make a call with a credential by its name;
+TAP injects the secret, forwards the call, and removes the secret from the answer.
+
+1. Discover what you may use:  GET {base}/agent/services   (header X-TAP-Key: $TAP_API_KEY)
+2. Make a call.  Always POST to /forward, whatever the upstream method:
+     POST {base}/forward
+     X-TAP-Key: $TAP_API_KEY
+     X-TAP-Credential: <credential name>
+     X-TAP-Target: <full upstream URL, or a path for relative credentials>
+     X-TAP-Method: GET | POST | PUT | PATCH | DELETE   (default GET)
+   The upstream request body goes in the HTTP body. Other headers pass through unchanged.
+   Unknown X-TAP-* headers return 400.
+3. Writes may need a human: a 202 answer carries poll_url; poll it until the status is
+   forwarded, denied, timed_out or error.
+4. Multi-secret credentials: use <CREDENTIAL:name.field> in a header when no binding exists.
+5. Missing a credential? POST /agent/credential-link with its name (never the value) and
+   give the returned link to a human.
+"""
+    return Response(text, content_type="text/plain; charset=utf-8")
+
+
+@blueprint.get("/agent/bootstrap")
+async def bootstrap() -> dict[str, Any]:
+    (agent,) = await _agents(single=True)
+    count = len(await _listable(agent))
+    return {
+        "protocol": "tap",
+        "version": 1,
+        "status": "ready" if count else "needs_credentials",
+        "agent_id": agent.id,
+        "team_id": agent.team_id,
+        "credential_count": count,
+        "dashboard_url": runtime().config.dashboard_url + "/dashboard",
+        "services_url": "/agent/services",
+        "forward_url": "/forward",
+        "logs_url": "/agent/logs",
+        "agent_action": "Call GET /agent/services next."
+        if count
+        else "Ask a human to grant you credentials.",
+        "safe_to_retry": True,
+    }
+
+
+@blueprint.get("/agent/services")
+async def services() -> dict[str, Any]:
+    header = request.headers.get("X-TAP-Key", "")
+    keys = [k.strip() for k in header.split(",") if k.strip()]
+    multi = len(keys) > 1
+    found = await _agents(single=False)
+    rt = runtime()
+    result: dict[str, Any] = {"services": {}}
+    accounts: dict[str, Any] = {}
+    for agent in found:
+        async with rt.pool.acquire() as conn:
+            mode = await conn.fetchval(
+                "SELECT default_approval_mode FROM teams WHERE id = $1", agent.team_id
+            )
+            for cred in await _listable(agent):
+                policy = await policies.get(conn, agent.team_id, cred.name)
+                entry = _service(cred, policy, mode or "gated")
+                if multi:
+                    entry["account"] = agent.id
+                    result["services"][f"{agent.id}.{cred.name}"] = entry
+                else:
+                    result["services"][cred.name] = entry
+        if multi:
+            accounts[agent.id] = {"agent_id": agent.id, "key_index": await _key_index(keys, agent)}
+    if multi:
+        result["accounts"] = accounts
+    else:
+        result["agent_id"] = found[0].id
+        result["home_team_id"] = found[0].team_id
+    result["usage"] = {
+        "supported_tap_headers": list(SUPPORTED),
+        "unknown_tap_headers_rejected_with_400": True,
+        "headers": {"X-TAP-Credential": "the credential name from services"},
+        "custom_upstream_headers": "Any other header is passed to the upstream unchanged.",
+    }
+    result["approval"] = {
+        "timeout_seconds": rt.config.approval_timeout_secs,
+        "async_polling": "A 202 answer carries poll_url; statuses: pending, forwarded, denied, timed_out, error.",
+    }
+    if not result["services"]:
+        result["agent_action"] = "You have no credentials yet; ask a human to grant some."
+    return result
+
+
+async def _key_index(keys: list[str], agent: Agent) -> int | None:
+    for index, key in enumerate(keys):
+        if await authenticate.lookup(runtime(), key) == agent:
+            return index
+    return None
+
+
+@blueprint.get("/agent/config")
+async def agent_config() -> dict[str, Any]:
+    (agent,) = await _agents(single=True)
+    creds = await _listable(agent)
+    if not creds:
+        raise NotFoundError("Agent not configured: no credentials are granted to it.")
+    return {
+        "agent_id": agent.id,
+        "credentials": [
+            {"name": c.name, "description": c.description, "api_base": c.api_base} for c in creds
+        ],
+    }
+
+
+@blueprint.get("/agent/logs")
+async def agent_logs() -> dict[str, Any]:
+    (agent,) = await _agents(single=True)
+    try:
+        limit = int(request.args.get("limit", LOGS_DEFAULT))
+    except ValueError:
+        limit = LOGS_DEFAULT
+    limit = max(1, min(limit, LOGS_MAX))
+    with db.translate_errors():
+        entries = await audit.for_agent(runtime().pool, agent.team_id, agent.id, limit)
+    return {"agent_id": agent.id, "count": len(entries), "entries": entries}
+
+
+@blueprint.get("/agent/approvals/<txn>")
+async def agent_approval(txn: str) -> dict[str, Any]:
+    (agent,) = await _agents(single=True)
+    from app.approvals.decisions import ApprovalNotFound, parse_txn_id
+
+    try:
+        txn_id = parse_txn_id(txn)
+    except ApprovalNotFound:
+        raise NotFoundError("Transaction not found.") from None
+    pool = runtime().pool
+    with db.translate_errors():
+        row = await approvals.poll(pool, txn_id)
+    if row is None:
+        raise NotFoundError("Transaction not found.")
+    if (row["team_id"], row["agent_id"]) != (agent.team_id, agent.id):
+        raise Forbidden("Not your transaction.")
+    body: dict[str, Any] = {
+        "txn_id": str(txn_id),
+        "status": row["agent_status"],
+        "created_at": row["created_at"].isoformat(),
+        "expires_at": row["expires_at"].isoformat(),
+    }
+    if row["agent_status"] == "forwarded":
+        stored = row["response_body"]
+        response: dict[str, Any] = {
+            "status": row["response_status"],
+            "complete": stored is not None,
+        }
+        if stored is not None:
+            response["headers"] = json.loads(row["response_headers"] or "[]")
+            try:
+                response["body"], response["body_encoding"] = stored.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                response["body"], response["body_encoding"] = (
+                    base64.b64encode(stored).decode(),
+                    "base64",
+                )
+        else:
+            response["note"] = (
+                "The response was already delivered to an earlier poll and has been deleted."
+            )
+        body["response"] = response
+    if row["response_error"]:
+        body["error_detail"] = row["response_error"]
+    if row["agent_status"] != "pending":
+        with db.translate_errors():
+            await approvals.purge_delivered(pool, txn_id)
+    return body
+
+
+@blueprint.post("/agent/credential-link")
+async def credential_link() -> dict[str, Any]:
+    await _agents(single=True)
+    data = await request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise InvalidJson("Send a JSON object with at least a name.")
+    if "value" in data or any(k in data for k in ("secret", "token", "api_key", "password")):
+        raise BadRequest(
+            "Credential link requests must not include 'value' or any secret.",
+            detail="Send only the name and metadata; a human enters the secret in the dashboard.",
+        )
+    name = str(data.get("name", "")).strip().lower()
+    if not NAME_PATTERN.match(name):
+        raise BadRequest(
+            "Credential names are 1-64 lowercase alphanumeric characters or hyphens.",
+            detail="For example: github, stripe-test, openai.",
+        )
+    payload = {field: data.get(field) for field in _LINK_FIELDS} | {"name": name}
+    blob = (
+        base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
+        .rstrip(b"=")
+        .decode()
+    )
+    rt = runtime()
+    base = (rt.config.approval_base_url or rt.config.dashboard_url).rstrip("/")
+    return {
+        "create_url": f"{base}/dashboard?prefill_credential={blob}#/credentials",
+        "agent_action": "Give this link to a human; they add the secret. Then retry your request.",
+    }

@@ -1,0 +1,215 @@
+"""Deciding a pending request: one vote per approver, resolved in one transaction.
+
+State machine of ``approvals.status``::
+
+    pending --approve votes >= min_approvals--> approved --claim--> forwarding --> forwarded | error
+    pending --any eligible deny-----------------> denied
+    pending --deadline----------------------------> expired
+
+A decision counts only if a conditional UPDATE (``WHERE status = 'pending'``)
+changed the row, so two approvers or two replicas racing cannot both win.
+Terminal states never change. Every change sends ``NOTIFY tap_approvals`` with
+the transaction id so any replica's executor wakes and forwards.
+
+Eligibility by team role (approvers see only credentials assigned to them) is
+the caller's check; this module enforces what the request itself carries:
+``allowed_approvers``, ``min_approvals`` and ``require_passkey``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import asyncpg
+
+from app.errors import TapError
+
+NOTIFY_CHANNEL: Final = "tap_approvals"
+
+Decision = Literal["approve", "deny"]
+Via = Literal["cli", "api", "passkey", "telegram", "matrix", "dashboard"]
+
+
+class DecisionError(TapError):
+    """A decision was refused. ``code`` is the stable error code for the API."""
+
+    status = 409
+    code = "decision_refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ApprovalNotFound(DecisionError):
+    """No request with this id in this team."""
+
+    status = 404
+    code = "approval_not_found"
+
+
+class AlreadyDecided(DecisionError):
+    """The request is no longer pending (decided, forwarded or expired)."""
+
+    status = 409
+    code = "already_decided"
+
+
+class NotAnApprover(DecisionError):
+    """The request's ``allowed_approvers`` does not name this voter."""
+
+    status = 403
+    code = "not_an_allowed_approver"
+
+
+class PasskeyRequired(DecisionError):
+    """The credential's policy requires a passkey step for approvals."""
+
+    status = 412
+    code = "passkey_required"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    txn_id: uuid.UUID
+    team_id: str
+    agent_id: str
+    credential_name: str
+    method: str
+    target_url: str
+    body_preview: str | None
+    require_passkey: bool
+    min_approvals: int
+    allowed_approvers: tuple[str, ...]
+    approvals: int
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VoteResult:
+    status: str
+    """``pending`` (more votes needed), ``approved`` or ``denied``."""
+    approvals: int
+    needed: int
+
+
+_PENDING: Final = """
+SELECT a.txn_id, a.team_id, a.agent_id, a.credential_name, a.method, a.target_url, a.body_preview,
+       a.require_passkey, a.min_approvals, a.allowed_approvers, a.created_at, a.expires_at,
+       (SELECT count(*) FROM approval_votes v WHERE v.txn_id = a.txn_id AND v.decision = 'approve') AS approvals
+  FROM approvals a
+ WHERE a.team_id = $1 AND a.status = 'pending' AND a.expires_at > now()
+"""
+
+
+def _pending(row: asyncpg.Record) -> PendingApproval:
+    return PendingApproval(
+        txn_id=row["txn_id"],
+        team_id=row["team_id"],
+        agent_id=row["agent_id"],
+        credential_name=row["credential_name"],
+        method=row["method"],
+        target_url=row["target_url"],
+        body_preview=row["body_preview"],
+        require_passkey=row["require_passkey"],
+        min_approvals=row["min_approvals"],
+        allowed_approvers=tuple(row["allowed_approvers"]),
+        approvals=row["approvals"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+async def list_pending(conn: asyncpg.Connection, team_id: str) -> list[PendingApproval]:
+    """Pending, unexpired requests of a team, newest first."""
+    rows = await conn.fetch(_PENDING + " ORDER BY a.created_at DESC", team_id)
+    return [_pending(row) for row in rows]
+
+
+async def get_pending(conn: asyncpg.Connection, team_id: str, txn_id: uuid.UUID) -> PendingApproval:
+    """Raises ApprovalNotFound, or AlreadyDecided if it exists but is no longer pending."""
+    row = await conn.fetchrow(_PENDING + " AND a.txn_id = $2", team_id, txn_id)
+    if row is None:
+        status = await conn.fetchval(
+            "SELECT status FROM approvals WHERE team_id = $1 AND txn_id = $2", team_id, txn_id
+        )
+        if status is None:
+            raise ApprovalNotFound(f"no approval request {txn_id} in this team")
+        raise AlreadyDecided(f"request {txn_id} is already {status}")
+    return _pending(row)
+
+
+def parse_txn_id(raw: str) -> uuid.UUID:
+    """Raises ApprovalNotFound for anything that is not a UUID (no such request can exist)."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApprovalNotFound(f"no approval request {raw!r}") from None
+
+
+async def vote(
+    conn: asyncpg.Connection,
+    *,
+    team_id: str,
+    txn_id: uuid.UUID,
+    voter: str,
+    decision: Decision,
+    via: Via,
+) -> VoteResult:
+    """Record ``voter``'s decision and resolve the request if it is now decided.
+
+    Must run inside a transaction. ``voter`` is an email for people, or
+    ``operator`` for the CLI. Raises ApprovalNotFound, AlreadyDecided,
+    NotAnApprover, or PasskeyRequired (approve without the passkey step).
+    """
+    row = await conn.fetchrow(
+        "SELECT status, require_passkey, min_approvals, allowed_approvers, expires_at"
+        "  FROM approvals WHERE team_id = $1 AND txn_id = $2 FOR UPDATE",
+        team_id,
+        txn_id,
+    )
+    if row is None:
+        raise ApprovalNotFound(f"no approval request {txn_id} in this team")
+    if row["status"] != "pending" or row["expires_at"] <= dt.datetime.now(dt.UTC):
+        raise AlreadyDecided(
+            f"request {txn_id} is already {row['status'] if row['status'] != 'pending' else 'expired'}"
+        )
+    allowed = tuple(a.lower() for a in row["allowed_approvers"])
+    if allowed and via != "cli" and voter.lower() not in allowed:
+        raise NotAnApprover("you are not one of this credential's allowed approvers")
+    if decision == "approve" and row["require_passkey"] and via not in ("passkey", "cli"):
+        raise PasskeyRequired("this credential requires approval with a passkey")
+    await conn.execute(
+        "INSERT INTO approval_votes (txn_id, voter, decision) VALUES ($1, $2, $3)"
+        " ON CONFLICT (txn_id, voter) DO UPDATE SET decision = EXCLUDED.decision, created_at = now()",
+        txn_id,
+        voter.lower(),
+        decision,
+    )
+    approvals = await conn.fetchval(
+        "SELECT count(*) FROM approval_votes WHERE txn_id = $1 AND decision = 'approve'", txn_id
+    )
+    # The operator at the CLI holds the database itself; one operator decision settles it.
+    needed = 1 if via == "cli" else row["min_approvals"]
+    if decision == "deny":
+        new_status = "denied"
+    elif approvals >= needed:
+        new_status = "approved"
+    else:
+        return VoteResult(status="pending", approvals=approvals, needed=needed)
+    changed = await conn.fetchval(
+        "UPDATE approvals SET status = $3, resolved_by = $4, resolved_at = now()"
+        " WHERE team_id = $1 AND txn_id = $2 AND status = 'pending' RETURNING txn_id",
+        team_id,
+        txn_id,
+        new_status,
+        voter.lower(),
+    )
+    if changed is None:
+        raise AlreadyDecided(f"request {txn_id} was decided concurrently")
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(txn_id))
+    return VoteResult(status=new_status, approvals=approvals, needed=needed)

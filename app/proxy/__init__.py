@@ -1,0 +1,1 @@
+"""The /forward pipeline: one module per stage."""

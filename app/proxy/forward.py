@@ -1,0 +1,92 @@
+"""Stage 9: send the request upstream with the shared aiohttp session.
+
+Redirects are never followed (a ``Location`` could bounce the secret to another
+host); the 3xx goes back to the agent. The response body is read up to a cap
+so it can be scanned; beyond the cap it is withheld rather than passed on
+unscanned. The connector's resolver refuses internal addresses at connect
+time, so the address connected to is always one that was checked.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+import aiohttp
+from yarl import URL
+
+from app.errors import TargetNotAllowed, UpstreamError
+from app.proxy.context import ForwardContext
+from app.proxy.ssrf import BlockedAddress
+
+MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
+_READ_CHUNK: Final = 256 * 1024
+# Response headers that describe the upstream connection, not the content.
+_DROP_RESPONSE_HEADERS: Final = frozenset(
+    {
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_READ_CHUNK):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            return b"", True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+async def run(ctx: ForwardContext) -> ForwardContext:
+    session = ctx.rt.http
+    assert session is not None
+    started = time.perf_counter()
+    try:
+        async with session.request(
+            ctx.method,
+            # Already normalised by the target stage; aiohttp must not re-encode it.
+            URL(ctx.target_url, encoded=True),
+            headers=ctx.upstream_headers,
+            data=ctx.body or None,
+            allow_redirects=False,
+        ) as response:
+            body, too_large = await _read_capped(response)
+            ctx.upstream_status = response.status
+            ctx.upstream_headers_out = [
+                (k, v)
+                for k, v in response.headers.items()
+                if k.lower() not in _DROP_RESPONSE_HEADERS
+            ]
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, BlockedAddress):
+            raise TargetNotAllowed(
+                str(exc.os_error), fix="X-TAP-Target must be a public host."
+            ) from exc
+        raise UpstreamError(
+            f"Could not connect to the upstream: {exc.os_error.strerror or 'connection failed'}.",
+            target=ctx.raw_target,
+        ) from exc
+    except TimeoutError as exc:
+        raise UpstreamError(
+            f"The upstream did not answer within {ctx.rt.config.forward_timeout_secs:g} s.",
+            target=ctx.raw_target,
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(
+            f"Upstream request failed: {type(exc).__name__}.", target=ctx.raw_target
+        ) from exc
+    finally:
+        ctx.upstream_latency_ms = int((time.perf_counter() - started) * 1000)
+    ctx.upstream_body = body
+    ctx.extra["response_too_large"] = too_large
+    return ctx

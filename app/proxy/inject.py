@@ -1,0 +1,270 @@
+"""Put a credential's secret into the outgoing headers (direct connector).
+
+* No ``auth_bindings``: every agent ``Authorization`` header is removed and
+  ``Authorization: <auth_header_format>`` is added (``Bearer {value}`` when no
+  format is set; ``Basic base64(user:pass)`` for ``auth_type == "basic"``).
+* With ``auth_bindings``: agent headers with a bound name are removed (other
+  agent headers, ``Authorization`` included, pass through) and each binding
+  adds ``<header>: <rendered format>`` in order.
+
+The template language::
+
+    {value}                 the raw value (a JSON object's raw JSON text)
+    {value.field}           a string field of a JSON-object value
+    {base64(<expr>)}        standard base64 of <expr>, where <expr> mixes
+                            literal text with value / value.field references
+
+Usage::
+
+    injection = inject(headers, credential, Secret('{"username":"u","password":"p"}'))
+    injection.headers    # [..., ("Authorization", "Basic dTpw")]
+    injection.injected   # (("name.username", "u"), ("name.password", "p"), ...)
+
+``injected`` lists every secret string that left TAP in a header, including
+rendered base64 forms, so the sanitizer can scrub each of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from app.errors import (
+    CredentialFieldMissing,
+    CredentialMisconfigured,
+    CredentialNotConfigured,
+    CredentialUnreadable,
+    CryptoError,
+    MultiSecretUnbound,
+)
+from app.proxy.context import ForwardContext
+from app.proxy.sanitize import credential_secret_pairs
+from app.secret import Secret
+from app.store.credentials import open_value
+from app.store.models import Credential
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_AUTH_FORMAT: Final = "Bearer {value}"
+BASIC_FORMAT_FIELDS: Final = "Basic {base64(value.username:value.password)}"
+BASIC_FORMAT_PLAIN: Final = "Basic {base64(value)}"
+
+_TEMPLATE_TOKEN: Final = re.compile(r"\{base64\(([^(){}]*)\)\}|\{value(?:\.([A-Za-z0-9_-]+))?\}")
+_EXPR_REFERENCE: Final = re.compile(r"value(?:\.([A-Za-z0-9_-]+))?")
+_LEFTOVER: Final = re.compile(r"\{value|\{base64\(")
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_UNSAFE_HEADER_CHARS: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    """The outgoing headers and what secret material they carry."""
+
+    headers: list[tuple[str, str]]
+    """The agent's headers minus the replaced ones, plus the injected ones at the end."""
+    injected: tuple[tuple[str, str], ...]
+    """``(label, secret text)`` pairs; label is the credential name or ``name.field``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialValue:
+    """A revealed value, split once into its raw text and its string fields."""
+
+    raw: str
+    fields: Mapping[str, str] | None
+    """String members when the value is a JSON object, else ``None``."""
+
+    @classmethod
+    def parse(cls, raw: str) -> CredentialValue:
+        """Split ``raw``; a JSON object yields its string fields (never raises)."""
+        fields: dict[str, str] | None = None
+        if raw.lstrip().startswith("{"):
+            try:
+                loaded = json.loads(raw)
+            except (ValueError, RecursionError):
+                loaded = None
+            if isinstance(loaded, dict):
+                fields = {k: v for k, v in loaded.items() if isinstance(v, str)}
+        return cls(raw=raw, fields=fields)
+
+    @property
+    def is_object(self) -> bool:
+        """Whether the value is a JSON object (a multi-secret value)."""
+        return self.fields is not None
+
+
+def inject(headers: Sequence[tuple[str, str]], credential: Credential, value: Secret) -> Injection:
+    """Render the credential's headers and merge them into ``headers``.
+
+    Raises:
+        CredentialNotConfigured: the value is empty.
+        MultiSecretUnbound: a JSON-object value has neither bindings nor a
+            format (and is not a basic credential).
+        CredentialFieldMissing: a template names a field the value lacks, or
+            is left with ``{value.`` / ``{base64(`` it cannot resolve.
+        CredentialMisconfigured: a bound header name is not an HTTP token, or
+            the rendered value holds a control character.
+
+    NOTE: no message contains the value; they name the credential and field.
+    """
+    parsed = CredentialValue.parse(value.reveal())
+    if not parsed.raw:
+        raise CredentialNotConfigured(
+            f"Credential '{credential.name}' has no value", credential=credential.name
+        )
+    collector = _Collector()
+    rendered: list[tuple[str, str]] = []
+    if credential.auth_bindings:
+        for binding in credential.auth_bindings:
+            if not _HEADER_NAME.fullmatch(binding.header):
+                raise CredentialMisconfigured(
+                    f"Credential '{credential.name}' binds an invalid header name",
+                    credential=credential.name,
+                )
+            text = _render(binding.format, parsed, credential.name, collector)
+            rendered.append((binding.header, text))
+    else:
+        template = _default_format(credential, parsed)
+        rendered.append(("Authorization", _render(template, parsed, credential.name, collector)))
+    for name, text in rendered:
+        if _UNSAFE_HEADER_CHARS.search(text):
+            # NOTE: a CR/LF in a secret would split the header on the wire.
+            raise CredentialMisconfigured(
+                f"Credential '{credential.name}' renders a control character into header '{name}'",
+                credential=credential.name,
+            )
+    replaced = {name.lower() for name, _ in rendered}
+    # NOTE: agent copies of injected headers are dropped so they cannot spoof
+    # or shadow the real one (case-insensitively, every copy).
+    kept = [(name, text) for name, text in headers if name.lower() not in replaced]
+    logger.debug("injected %d header(s) for credential %s", len(rendered), credential.name)
+    return Injection(headers=kept + rendered, injected=collector.pairs())
+
+
+def _render(template: str, value: CredentialValue, name: str, collector: _Collector) -> str:
+    """Render one template in a single pass (secret text is never re-scanned).
+
+    Raises:
+        CredentialFieldMissing: a reference cannot be resolved, or template
+            syntax is left over.
+        CredentialMisconfigured: an empty ``{base64()}``.
+    """
+    leftover = _LEFTOVER.search(_TEMPLATE_TOKEN.sub("", template))
+    if leftover is not None:
+        raise CredentialFieldMissing(
+            f"Credential '{name}' has a binding with an unresolved template", credential=name
+        )
+
+    def substitute(match: re.Match[str]) -> str:
+        expression = match.group(1)
+        if expression is None:
+            return _reference(match.group(2), value, name, collector)
+        if not expression:
+            raise CredentialMisconfigured(
+                f"Credential '{name}' has an empty {{base64()}} in a binding", credential=name
+            )
+        references = 0
+
+        def inner(ref: re.Match[str]) -> str:
+            nonlocal references
+            references += 1
+            return _reference(ref.group(1), value, name, collector)
+
+        plain = _EXPR_REFERENCE.sub(inner, expression)
+        encoded = base64.b64encode(plain.encode()).decode("ascii")
+        if references:
+            collector.add(name, plain)
+            collector.add(name, encoded)
+        return encoded
+
+    return _TEMPLATE_TOKEN.sub(substitute, template)
+
+
+# -- internals -----------------------------------------------------------------------
+
+
+class _Collector:
+    """Ordered, de-duplicated ``(label, secret)`` pairs."""
+
+    def __init__(self) -> None:
+        self._pairs: dict[tuple[str, str], None] = {}
+
+    def add(self, label: str, text: str) -> None:
+        if text:
+            self._pairs[(label, text)] = None
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self._pairs)
+
+
+def _reference(field: str | None, value: CredentialValue, name: str, collector: _Collector) -> str:
+    if field is None:
+        collector.add(name, value.raw)
+        return value.raw
+    if value.fields is None or field not in value.fields:
+        raise CredentialFieldMissing(
+            f"Credential '{name}' has no string field '{field}' for its binding",
+            credential=name,
+            field=field,
+        )
+    text = value.fields[field]
+    collector.add(f"{name}.{field}", text)
+    return text
+
+
+def _default_format(credential: Credential, value: CredentialValue) -> str:
+    if credential.auth_header_format:
+        return credential.auth_header_format
+    if credential.auth_type == "basic":
+        if value.is_object:
+            return BASIC_FORMAT_FIELDS
+        if ":" not in value.raw:
+            raise CredentialFieldMissing(
+                f"Basic credential '{credential.name}' needs 'user:pass' or a "
+                '{"username","password"} object',
+                credential=credential.name,
+            )
+        return BASIC_FORMAT_PLAIN
+    if value.is_object:
+        # NOTE: never guess where the fields of a multi-secret value go, and
+        # never send the whole JSON blob as a bearer token.
+        raise MultiSecretUnbound(
+            f"Credential '{credential.name}' holds several secrets but has no binding "
+            "saying where each goes",
+            credential=credential.name,
+        )
+    return DEFAULT_AUTH_FORMAT
+
+
+def _open(ctx: ForwardContext, credential: Credential) -> Secret:
+    try:
+        value = open_value(ctx.rt.keys, credential)
+    except CryptoError:
+        raise CredentialUnreadable(f"Credential '{credential.name}' cannot be decrypted.") from None
+    if value is None:
+        raise CredentialNotConfigured(f"Credential '{credential.name}' value not configured.")
+    return value
+
+
+async def run(ctx: ForwardContext) -> ForwardContext:
+    """Pipeline stage: the secret goes in here, and only here."""
+    values = {credential.name: _open(ctx, credential) for credential in ctx.credentials}
+    secrets: list[tuple[str, str]] = []
+    for name, value in values.items():
+        secrets += credential_secret_pairs(name, value.reveal())
+    if ctx.credential_name is not None:
+        credential = ctx.credentials[0]
+        injection = inject(ctx.forward_headers, credential, values[credential.name])
+        ctx.upstream_headers, injected = list(injection.headers), injection.injected
+    else:
+        from app.proxy.placeholders import substitute
+
+        substitution = substitute(ctx.forward_headers, values)
+        ctx.upstream_headers, injected = list(substitution.headers), substitution.injected
+    ctx.secrets = secrets + list(injected)
+    return ctx

@@ -1,0 +1,206 @@
+"""Decide whether a request runs at once or waits for a human.
+
+The order (first rule that applies wins)::
+
+    (1) no policy row        -> team default (autonomous: run; gated: reads run)
+    (2) require_approval_urls -> wait
+    (3) auto_approve_urls     -> run, whatever the method
+    (4) auto_approve_methods  -> run      (HEAD is looked up as GET)
+    (5) require_approval_methods -> wait
+    (6) otherwise             -> wait
+
+URL patterns match path segments: ``/v1/search`` matches ``/v1/search`` and
+``/v1/search/results`` but not ``/v1/searchx``; ``*`` is exactly one non-empty
+segment; ``api.example.com/v1`` also needs that exact host; query and fragment
+never take part. Usage::
+
+    decision = decide(policy, "gated", "POST", "https://api.example.com/v1/x")
+    decision.needs_approval, decision.reason   # (True, "require_approval_default")
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+from app.errors import InvalidMethod
+from app.proxy.context import ForwardContext
+from app.store.models import ApprovalMode, Policy
+
+logger = logging.getLogger(__name__)
+
+# The reason strings appear in audit records (``policy_reason``).
+TEAM_AUTONOMOUS_DEFAULT: Final = "team_autonomous_default"
+TEAM_GATED_SAFE_METHOD: Final = "team_gated_default_safe_method"
+TEAM_GATED_UNSAFE_METHOD: Final = "team_gated_default_unsafe_method"
+REQUIRE_APPROVAL_URL: Final = "require_approval_url"
+AUTO_APPROVE_URL: Final = "auto_approve_url"
+AUTO_APPROVE_METHOD: Final = "auto_approve_method"
+REQUIRE_APPROVAL_METHOD: Final = "require_approval_method"
+REQUIRE_APPROVAL_DEFAULT: Final = "require_approval_default"
+
+"""Methods policies know by name; any other method is judged as ``POST``."""
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+"""What the gated team default runs without approval. OPTIONS is not among them."""
+
+MAX_METHOD_LENGTH: Final = 32
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of :func:`decide`."""
+
+    needs_approval: bool
+    reason: str
+    """One of the reason constants of this module; recorded as ``policy_reason``."""
+
+
+def normalize_method(raw: str) -> str:
+    """``X-TAP-Method`` as the upper-case method TAP sends upstream.
+
+    Raises:
+        InvalidMethod: empty, too long, or not an HTTP token (RFC 9110).
+    """
+    method = raw.strip()
+    if not method or len(method) > MAX_METHOD_LENGTH or not _TOKEN.fullmatch(method):
+        raise InvalidMethod("X-TAP-Method must be an HTTP method token such as GET or POST")
+    # NOTE: upper-cased so the method policy judged is the method sent; the
+    # reference sent "get" upstream while treating it as GET.
+    return method.upper()
+
+
+def decide(
+    policy: Policy | None, team_mode: ApprovalMode, method: str, display_target: str
+) -> Decision:
+    """Apply the decision order above to one request.
+
+    ``display_target`` is :attr:`~app.proxy.target.ResolvedTarget.display`.
+    Never raises: anything unknown ends in a decision that needs approval.
+    """
+    # NOTE: an unknown method (PROPFIND, PURGE, ...) is matched only as
+    # itself: it is never a safe read, and a rule for POST does not approve it.
+    judged = method.upper()
+    if policy is None:
+        # (1) The team default. NOTE: any mode other than "autonomous" is
+        # treated as gated, so an unexpected stored value fails closed.
+        if team_mode == "autonomous":
+            return Decision(False, TEAM_AUTONOMOUS_DEFAULT)
+        if judged in SAFE_METHODS:
+            return Decision(False, TEAM_GATED_SAFE_METHOD)
+        return Decision(True, TEAM_GATED_UNSAFE_METHOD)
+    # (2) require-URL patterns beat everything else.
+    if _any_match(policy.require_approval_urls, display_target):
+        return Decision(True, REQUIRE_APPROVAL_URL)
+    # (3) auto-URL patterns approve regardless of method.
+    if _any_match(policy.auto_approve_urls, display_target):
+        return Decision(False, AUTO_APPROVE_URL)
+    # (4) and (5): HEAD is looked up as GET, so listing HEAD alone does nothing.
+    lookup = "GET" if judged == "HEAD" else judged
+    if lookup in _upper(policy.auto_approve_methods):
+        return Decision(False, AUTO_APPROVE_METHOD)
+    if lookup in _upper(policy.require_approval_methods):
+        return Decision(True, REQUIRE_APPROVAL_METHOD)
+    # (6)
+    return Decision(True, REQUIRE_APPROVAL_DEFAULT)
+
+
+def strictest(decisions: Sequence[Decision]) -> Decision:
+    """Combine the decisions for several credentials in one request.
+
+    The first decision that needs approval wins; otherwise the first one.
+
+    Raises:
+        ValueError: ``decisions`` is empty (there is nothing to combine).
+    """
+    if not decisions:
+        raise ValueError("no decisions to combine")
+    for decision in decisions:
+        if decision.needs_approval:
+            return decision
+    return decisions[0]
+
+
+def url_pattern_matches(pattern: str, target: str) -> bool:
+    """Whether one policy URL pattern matches ``target`` (an absolute URL).
+
+    * ``/path`` is a segment-wise path prefix on any host; ``/`` matches every path.
+    * ``host/path`` also needs the URL host to equal ``host`` (case-insensitive,
+      no ``*``, port not part of the host).
+    * ``host`` alone matches every path on exactly that host.
+
+    A target that is not an absolute URL never matches (so it can never be
+    auto-approved by URL).
+    """
+    pattern = pattern.strip()
+    if not pattern:
+        return False
+    try:
+        parts = urlsplit(target)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if not parts.scheme or not host:
+        return False
+    path = parts.path or "/"
+    if pattern.startswith("/"):
+        return _path_prefix_matches(pattern, path)
+    pattern_host, slash, pattern_path = pattern.partition("/")
+    if not pattern_host or "*" in pattern_host or pattern_host.lower() != host:
+        return False
+    if not slash:
+        return True
+    return _path_prefix_matches("/" + pattern_path, path)
+
+
+# -- internals -----------------------------------------------------------------------
+
+
+def _any_match(patterns: Iterable[str], target: str) -> bool:
+    return any(url_pattern_matches(pattern, target) for pattern in patterns)
+
+
+def _upper(methods: Iterable[str]) -> frozenset[str]:
+    return frozenset(method.strip().upper() for method in methods)
+
+
+def _segments(path: str) -> list[str]:
+    if path != "/" and path.endswith("/"):
+        path = path[:-1]
+    return path.split("/")
+
+
+def _path_prefix_matches(pattern: str, path: str) -> bool:
+    if pattern == "/":
+        return True
+    wanted = _segments(pattern)
+    actual = _segments(path)
+    if len(wanted) > len(actual):
+        return False
+    for want, have in zip(wanted, actual, strict=False):
+        if want == "*":
+            # NOTE: a star is one whole, non-empty segment; "ref*" is literal.
+            if not have:
+                return False
+        elif want != have:
+            return False
+    return True
+
+
+async def run(ctx: ForwardContext) -> ForwardContext:
+    """Pipeline stage: run now, or wait for a human? The strictest credential decides."""
+    mode: ApprovalMode = "autonomous" if ctx.team_mode == "autonomous" else "gated"
+    decisions = [
+        decide(ctx.policies.get(c.name), mode, ctx.method, ctx.display_target)
+        for c in ctx.credentials
+    ]
+    decision = strictest(decisions)
+    ctx.needs_approval = decision.needs_approval
+    ctx.policy_reason = decision.reason
+    ctx.require_passkey = any(p is not None and p.require_passkey for p in ctx.policies.values())
+    return ctx

@@ -1,0 +1,70 @@
+"""``POST /forward``: run the pipeline, answer, and audit every outcome."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Final
+
+from quart import Blueprint, Response, g, jsonify, request
+
+from app.audit import now_iso
+from app.errors import ProxyError
+from app.proxy import pipeline
+from app.proxy.approval import ApprovalRequired
+from app.proxy.context import ForwardContext
+from app.webstate import runtime
+
+blueprint = Blueprint("forward", __name__)
+
+AGENT_HINT: Final = (
+    "A human must approve this request. Poll poll_url every few seconds until status is "
+    "forwarded, denied, timed_out or error; do not resend the request."
+)
+
+
+def approval_links(txn_id: uuid.UUID) -> dict[str, str]:
+    rt = runtime()
+    base = (rt.config.approval_base_url or rt.config.dashboard_url).rstrip("/")
+    return {"poll_url": f"/agent/approvals/{txn_id}", "approval_url": f"{base}/approve/{txn_id}"}
+
+
+@blueprint.post("/forward")
+async def forward() -> Response:
+    rt = runtime()
+    ctx = ForwardContext(
+        rt=rt,
+        request_id=uuid.UUID(g.request_id),
+        started=time.perf_counter(),
+        raw_headers=list(request.headers.items()),
+        body=await request.get_data(cache=False),
+    )
+    try:
+        ctx = await pipeline.run(ctx)
+        ctx.outcome = "forwarded"
+    except ApprovalRequired as parked:
+        ctx.outcome = "pending_approval"
+        policy = ctx.policies.get(ctx.credentials[0].name) if ctx.credentials else None
+        body = {
+            "status": "pending",
+            "txn_id": str(parked.txn_id),
+            **approval_links(parked.txn_id),
+            "expires_in": rt.config.approval_timeout_secs,
+            "notification_channel": (policy.approval_channel if policy else None) or "dashboard",
+            "policy_reason": ctx.policy_reason,
+            "agent_hint": AGENT_HINT,
+        }
+        response = jsonify(body)
+        response.status_code = 202
+        return response
+    except ProxyError as exc:
+        ctx.outcome = "refused" if exc.status < 500 else "error"
+        ctx.error_code = exc.code
+        raise
+    finally:
+        # Every outcome of an identified agent is audited; 401s have no team to file them under.
+        if ctx.agent is not None and rt.audit is not None and ctx.outcome != "pending_approval":
+            latency = int((time.perf_counter() - ctx.started) * 1000)
+            await rt.audit.record(ctx.audit_entry(now_iso=now_iso(), latency_ms=latency))
+    assert ctx.upstream_status is not None
+    return Response(ctx.upstream_body, status=ctx.upstream_status, headers=ctx.upstream_headers_out)

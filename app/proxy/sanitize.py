@@ -1,0 +1,408 @@
+"""Scrub injected secrets out of upstream responses (body and headers).
+
+A :class:`Sanitizer` is built once per request from the ``(label, secret)``
+pairs that were injected. It replaces every occurrence of every secret, in each
+of these forms, with ``[REDACTED:label]``:
+
+* exact text;
+* standard base64 and base64url, padded and unpadded, and the three
+  alignments a secret can have inside longer base64 text (the characters that
+  depend only on the secret's own bits);
+* percent-encoding: upper- and lower-case hex, ``quote``, ``quote_plus``,
+  ``quote`` keeping ``/``, ``encodeURIComponent`` and every-byte-encoded;
+* JSON string escaping: ``json.dumps`` with and without ``ensure_ascii``,
+  ``\\/``, HTML-safe ``\\u003c``-style escapes, and every character escaped as
+  ``\\uXXXX`` (lower- and upper-case hex).
+
+All forms of all secrets are found in one pass over the body (an Aho-Corasick
+automaton from ``ahocorasick_rs`` when it is installed; otherwise a per-needle
+``bytes.find`` fallback that gives the same result, only slower). Overlapping
+matches are merged, so two secrets that overlap leave no fragment behind.
+
+A body that cannot be scanned as text is **withheld** (replaced by a short JSON
+notice) when it contains or may contain a secret:
+
+* larger than :data:`MAX_SCAN_BYTES` (not scanned at all: it *may* contain one);
+* binary by its content type, undecodable as UTF-8, or declared in another
+  charset, and any form of a secret (UTF-16 forms included) occurs in it.
+
+NOTE: secrets shorter than :data:`MIN_ENCODED_SECRET_CHARS` are redacted in
+their exact form only. Their encoded forms are two or three characters long and
+would match ordinary base64 and percent-encoded text everywhere, corrupting
+responses without protecting anything an agent could not guess.
+
+Usage::
+
+    sanitizer = Sanitizer.for_secrets(injection.injected)
+    result = sanitizer.redact_body(body, response_content_type)
+    headers, changed = sanitizer.redact_headers(response_headers)
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+from urllib.parse import quote, quote_plus
+
+from app.proxy.context import ForwardContext
+
+logger = logging.getLogger(__name__)
+
+MAX_SCAN_BYTES: Final = 10 * 1024 * 1024
+"""Bodies larger than this are not scanned; with secrets in play they are withheld."""
+
+MIN_ENCODED_SECRET_CHARS: Final = 4
+"""Shorter secrets are redacted in their exact form only (see the module docstring)."""
+
+WITHHELD_CONTENT_TYPE: Final = "application/json"
+"""Content type to send with a withheld body."""
+
+WITHHELD_BODY: Final = (
+    b'{"error":"response_withheld","message":"The upstream response could not be scanned '
+    b"for credential values (it is binary, too large or not valid text) and may contain "
+    b'one, so TAP withheld it."}'
+)
+
+_TEXT_TYPES: Final = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/ecmascript",
+        "application/x-www-form-urlencoded",
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/graphql",
+        "application/yaml",
+        "application/x-yaml",
+        "application/sql",
+        "application/csv",
+        "application/jwt",
+        "image/svg+xml",
+    }
+)
+_UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+_PERCENT_HEX: Final = re.compile(r"%[0-9A-F]{2}")
+_JSON_HEX: Final = re.compile(r"\\u([0-9a-f]{4})")
+
+
+@dataclass(frozen=True, slots=True)
+class SanitizedBody:
+    """A response body after scrubbing."""
+
+    body: bytes
+    sanitized: bool
+    """Something was replaced, or the body was withheld (for the audit record)."""
+    withheld: bool
+    """The body is :data:`WITHHELD_BODY`; send it as :data:`WITHHELD_CONTENT_TYPE`."""
+
+
+class _Matcher(Protocol):
+    def find(self, haystack: bytes) -> list[tuple[int, int, int]]:
+        """All ``(needle index, start, end)`` matches, overlapping ones included."""
+        ...
+
+
+class Sanitizer:
+    """Finds and replaces every form of a fixed set of secrets."""
+
+    __slots__ = ("_labels", "_markers", "_matcher", "_needles")
+
+    def __init__(self, needles: dict[bytes, str], *, use_automaton: bool = True) -> None:
+        """Build from ``{needle bytes: label}``; prefer :meth:`for_secrets`."""
+        self._needles = tuple(needles)
+        self._labels = tuple(needles.values())
+        self._markers = {label: f"[REDACTED:{label}]".encode() for label in set(self._labels)}
+        self._matcher: _Matcher | None = None
+        if self._needles:
+            self._matcher = _make_matcher(self._needles, use_automaton=use_automaton)
+
+    @classmethod
+    def for_secrets(
+        cls, pairs: Sequence[tuple[str, str]], *, use_automaton: bool = True
+    ) -> Sanitizer:
+        """A sanitizer for ``(label, secret)`` pairs; empty secrets are ignored.
+
+        When two pairs produce the same needle the first label wins, so pass
+        whole values before their fields if that matters for the marker.
+        """
+        needles: dict[bytes, str] = {}
+        for label, secret in pairs:
+            for needle in needles_for(secret):
+                needles.setdefault(needle, label)
+        return cls(needles, use_automaton=use_automaton)
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is nothing to look for."""
+        return self._matcher is None
+
+    def redact_body(self, body: bytes, content_type: str | None) -> SanitizedBody:
+        """Scrub ``body`` (see the module docstring for when it is withheld). Never raises."""
+        if self._matcher is None or not body:
+            return SanitizedBody(body, sanitized=False, withheld=False)
+        if len(body) > MAX_SCAN_BYTES:
+            logger.info("response body of %d bytes withheld: too large to scan", len(body))
+            return SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True)
+        matches = self._matcher.find(body)
+        if not matches:
+            return SanitizedBody(body, sanitized=False, withheld=False)
+        if not _is_scannable_text(body, content_type):
+            logger.info("non-text response body withheld: it contains a credential form")
+            return SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True)
+        return SanitizedBody(self._replace(body, matches), sanitized=True, withheld=False)
+
+    def redact_headers(
+        self, headers: Iterable[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], bool]:
+        """Scrub header names and values; also says whether anything changed."""
+        out: list[tuple[str, str]] = []
+        changed = False
+        for name, value in headers:
+            new_name, name_changed = self.redact_text(name)
+            new_value, value_changed = self.redact_text(value)
+            out.append((new_name, new_value))
+            changed = changed or name_changed or value_changed
+        return out, changed
+
+    def redact_text(self, text: str) -> tuple[str, bool]:
+        """Scrub one string (a header, a log field); also says whether it changed."""
+        if self._matcher is None or not text:
+            return text, False
+        data = text.encode("utf-8", "surrogateescape")
+        matches = self._matcher.find(data)
+        if not matches:
+            return text, False
+        return self._replace(data, matches).decode("utf-8", "surrogateescape"), True
+
+    def _replace(self, data: bytes, matches: list[tuple[int, int, int]]) -> bytes:
+        # Merge overlapping matches; the earliest (then longest) names the span.
+        matches.sort(key=lambda m: (m[1], -m[2]))
+        pieces: list[bytes] = []
+        cursor = 0
+        span_start, span_end, span_label = -1, -1, ""
+        for index, start, end in matches:
+            if start < span_end:
+                span_end = max(span_end, end)
+                continue
+            if span_end >= 0:
+                pieces.append(data[cursor:span_start])
+                pieces.append(self._markers[span_label])
+                cursor = span_end
+            span_start, span_end, span_label = start, end, self._labels[index]
+        pieces.append(data[cursor:span_start])
+        pieces.append(self._markers[span_label])
+        pieces.append(data[span_end:])
+        return b"".join(pieces)
+
+
+def credential_secret_pairs(name: str, raw_value: str) -> list[tuple[str, str]]:
+    """The pairs to scrub for a whole stored value.
+
+    The raw value as ``name`` first, then, for a JSON object, each string
+    member as ``name.field`` (sorted by field), so fields that were never
+    injected are scrubbed too.
+    """
+    pairs = [(name, raw_value)]
+    if raw_value.lstrip().startswith("{"):
+        try:
+            loaded = json.loads(raw_value)
+        except (ValueError, RecursionError):
+            loaded = None
+        if isinstance(loaded, dict):
+            pairs.extend(
+                (f"{name}.{key}", value)
+                for key, value in sorted(loaded.items())
+                if isinstance(value, str) and value
+            )
+    return pairs
+
+
+def needles_for(secret: str) -> list[bytes]:
+    """Every byte string that counts as an occurrence of ``secret``."""
+    if not secret:
+        return []
+    forms = {secret}
+    if len(secret) >= MIN_ENCODED_SECRET_CHARS:
+        forms |= _base64_forms(secret)
+        forms |= _percent_forms(secret)
+        forms |= _json_forms(secret)
+    needles = {form.encode("utf-8", "surrogatepass") for form in forms}
+    # UTF-16 text in either byte order, for bodies that are not UTF-8.
+    for form in (secret, base64.b64encode(_utf8(secret)).decode("ascii")):
+        for codec in ("utf-16-le", "utf-16-be"):
+            needles.add(form.encode(codec, "surrogatepass"))
+    return sorted(needles, key=lambda n: (-len(n), n))
+
+
+# -- internals -----------------------------------------------------------------------
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _base64_forms(secret: str) -> set[str]:
+    raw = _utf8(secret)
+    forms: set[str] = set()
+    padded = base64.b64encode(raw).decode("ascii")
+    forms.update((padded, padded.rstrip("=")))
+    # Inside longer base64 the secret starts at byte offset 0, 1 or 2 of a
+    # 3-byte group; keep the characters whose 6 bits all come from the secret.
+    for align in range(3):
+        encoded = base64.b64encode(b"\0" * align + raw).decode("ascii")
+        first = -(-8 * align // 6)
+        last = (8 * (align + len(raw))) // 6
+        core = encoded[first:last]
+        if len(core) >= MIN_ENCODED_SECRET_CHARS:
+            forms.add(core)
+    forms |= {form.replace("+", "-").replace("/", "_") for form in forms}
+    return forms
+
+
+def _percent_forms(secret: str) -> set[str]:
+    raw = _utf8(secret)
+    upper = {
+        quote(raw, safe=""),
+        quote(raw, safe="/"),
+        quote(raw, safe="!'()*~"),
+        quote_plus(raw, safe=""),
+        "".join(f"%{byte:02X}" for byte in raw),
+    }
+    lower = {_PERCENT_HEX.sub(lambda m: m.group(0).lower(), form) for form in upper}
+    return upper | lower
+
+
+def _json_forms(secret: str) -> set[str]:
+    forms: set[str] = set()
+    for ensure_ascii in (True, False):
+        inner = json.dumps(secret, ensure_ascii=ensure_ascii)[1:-1]
+        forms.update((inner, inner.replace("/", "\\/")))
+    ascii_inner = json.dumps(secret)[1:-1]
+    html_safe = ascii_inner
+    for char in "<>&'=":
+        html_safe = html_safe.replace(char, f"\\u{ord(char):04x}")
+    forms.add(html_safe)
+    utf16 = secret.encode("utf-16-be", "surrogatepass")
+    forms.add(
+        "".join(
+            f"\\u{int.from_bytes(utf16[i : i + 2], 'big'):04x}" for i in range(0, len(utf16), 2)
+        )
+    )
+    forms |= {_JSON_HEX.sub(lambda m: "\\u" + m.group(1).upper(), form) for form in forms}
+    return forms
+
+
+def _is_scannable_text(body: bytes, content_type: str | None) -> bool:
+    """Whether redacting in place is safe: a text type (or none), valid UTF-8, no NUL."""
+    if content_type:
+        mime, _, params = content_type.partition(";")
+        mime = mime.strip().lower()
+        textual = (
+            mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml"))
+        )
+        if not textual:
+            return False
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            charset = value.strip().strip('"').lower()
+            if key.strip().lower() == "charset" and charset not in _UTF8_CHARSETS:
+                return False
+    if b"\x00" in body:
+        # NOTE: NUL bytes mean UTF-16 or a binary format that happens to
+        # decode; redacting in place would corrupt it, so it is withheld.
+        return False
+    if body.isascii():
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _AutomatonMatcher:
+    """One pass over the haystack with an Aho-Corasick automaton (Rust).
+
+    A leftmost-longest automaton (cheap to build, ~2 ms per 10 MiB) answers
+    "is anything there?". Only when something is, a second automaton reports
+    every match, overlapping ones included, for the replacement.
+    """
+
+    def __init__(self, needles: Sequence[bytes]) -> None:
+        import ahocorasick_rs  # type: ignore[import-not-found, unused-ignore]
+
+        self._module = ahocorasick_rs
+        self._needles = needles
+        self._detector = ahocorasick_rs.BytesAhoCorasick(
+            needles,
+            matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
+            implementation=ahocorasick_rs.Implementation.ContiguousNFA,
+        )
+        self._overlapping: ahocorasick_rs.BytesAhoCorasick | None = None
+
+    def find(self, haystack: bytes) -> list[tuple[int, int, int]]:
+        if not self._detector.find_matches_as_indexes(haystack):
+            return []
+        if self._overlapping is None:
+            self._overlapping = self._module.BytesAhoCorasick(self._needles)
+        matches: list[tuple[int, int, int]] = self._overlapping.find_matches_as_indexes(
+            haystack, overlapping=True
+        )
+        return matches
+
+
+class _FindMatcher:
+    """Standard-library fallback: ``bytes.find`` per needle, same results."""
+
+    def __init__(self, needles: Sequence[bytes]) -> None:
+        self._needles = tuple(needles)
+
+    def find(self, haystack: bytes) -> list[tuple[int, int, int]]:
+        matches: list[tuple[int, int, int]] = []
+        for index, needle in enumerate(self._needles):
+            start = haystack.find(needle)
+            while start >= 0:
+                matches.append((index, start, start + len(needle)))
+                start = haystack.find(needle, start + 1)
+        return matches
+
+
+HAVE_AUTOMATON: Final = importlib.util.find_spec("ahocorasick_rs") is not None
+"""Whether the fast one-pass matcher is available (``ahocorasick-rs``)."""
+
+if not HAVE_AUTOMATON:
+    logger.warning("ahocorasick-rs is not installed; response scanning uses the slower path")
+
+
+def _make_matcher(needles: Sequence[bytes], *, use_automaton: bool) -> _Matcher:
+    if use_automaton and HAVE_AUTOMATON:
+        return _AutomatonMatcher(needles)
+    return _FindMatcher(needles)
+
+
+async def run(ctx: ForwardContext) -> ForwardContext:
+    """Pipeline stage: every encoding of every injected secret out of the response."""
+    sanitizer = Sanitizer.for_secrets(ctx.secrets)
+    if ctx.extra.get("response_too_large"):
+        result = SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True)
+    else:
+        content_type = next(
+            (v for k, v in ctx.upstream_headers_out if k.lower() == "content-type"), None
+        )
+        result = sanitizer.redact_body(ctx.upstream_body, content_type)
+    headers, headers_changed = sanitizer.redact_headers(ctx.upstream_headers_out)
+    if result.withheld:
+        headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+        headers.append(("Content-Type", WITHHELD_CONTENT_TYPE))
+    ctx.upstream_body = result.body
+    ctx.upstream_headers_out = list(headers)
+    ctx.response_sanitized = result.sanitized or headers_changed
+    ctx.response_withheld = result.withheld
+    return ctx

@@ -1,0 +1,92 @@
+"""Audit rows in Postgres: written in batches, read per team and agent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+import asyncpg
+
+COLUMNS: Final = (
+    "request_id", "team_id", "agent_id", "credential_names", "target_url", "method", "outcome",
+    "approval_status", "upstream_status", "total_latency_ms", "approval_latency_ms", "upstream_latency_ms",
+    "response_sanitized", "request_headers", "request_body", "request_body_truncated", "policy_reason",
+    "require_passkey", "approver_identity", "error", "timestamp",
+)  # fmt: skip
+
+_INSERT: Final = (
+    f"INSERT INTO audit_log ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
+)
+
+
+def _row(record: dict[str, Any]) -> tuple[Any, ...]:
+    values = []
+    for column in COLUMNS:
+        value = record.get(column)
+        if column == "request_headers":
+            value = json.dumps(value or [])
+        elif column == "timestamp":
+            value = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+        elif column in ("response_sanitized", "request_body_truncated", "require_passkey"):
+            value = bool(value)
+        elif column == "credential_names":
+            value = list(value or [])
+        values.append(value)
+    return tuple(values)
+
+
+async def insert_many(
+    conn: asyncpg.Connection | asyncpg.Pool, records: Sequence[dict[str, Any]]
+) -> None:
+    await conn.executemany(_INSERT, [_row(r) for r in records])
+
+
+def _record(row: asyncpg.Record) -> dict[str, Any]:
+    out = {column: row[column] for column in COLUMNS}
+    out["request_id"] = str(out["request_id"])
+    out["request_headers"] = json.loads(out["request_headers"])
+    out["credential_names"] = list(out["credential_names"])
+    out["timestamp"] = out["timestamp"].isoformat()
+    return out
+
+
+async def for_agent(
+    conn: asyncpg.Connection | asyncpg.Pool, team_id: str, agent_id: str, limit: int
+) -> list[dict[str, Any]]:
+    """Newest first, scoped by team *and* agent (agent names are unique only per team)."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join(COLUMNS)} FROM audit_log WHERE team_id = $1 AND agent_id = $2"
+        " ORDER BY timestamp DESC, id DESC LIMIT $3",
+        team_id,
+        agent_id,
+        limit,
+    )
+    return [_record(row) for row in rows]
+
+
+async def for_team(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    team_id: str,
+    *,
+    agent_id: str | None = None,
+    credential: str | None = None,
+    before: dt.datetime | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Newest first, with optional filters; ``before`` pages by timestamp."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join(COLUMNS)} FROM audit_log WHERE team_id = $1"
+        " AND ($2::text IS NULL OR agent_id = $2)"
+        " AND ($3::text IS NULL OR $3 = ANY(credential_names))"
+        " AND ($4::timestamptz IS NULL OR timestamp < $4)"
+        " ORDER BY timestamp DESC, id DESC LIMIT $5",
+        team_id,
+        agent_id,
+        credential,
+        before,
+        limit,
+    )
+    return [_record(row) for row in rows]

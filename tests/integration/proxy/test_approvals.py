@@ -1,0 +1,183 @@
+"""Approvals: durable, owned by one agent, forwarded exactly once, closed on timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.approvals import decisions
+from tests.support.tap import Tap, start_tap
+from tests.support.upstream import Upstream
+
+SECRET = "sk-approval-secret-0123456789"
+
+
+def _poll(tap: Tap, key: str, url: str, until: set[str], timeout: float = 15) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    body: dict = {}  # type: ignore[type-arg]
+    while time.monotonic() < deadline:
+        body = tap.get(url, key).json()
+        if body.get("status") in until:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(body)
+
+
+@pytest.fixture
+def setup(tap: Tap) -> tuple[str, str]:
+    tap.add_credential("demo", SECRET, "--allowed-host", "127.0.0.1")
+    return tap.agent("alice", "--credentials", "demo"), tap.agent(
+        "mallory", "--credentials", "demo"
+    )
+
+
+def test_another_agent_cannot_poll_your_transaction(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream
+) -> None:
+    alice, mallory = setup
+    parked = tap.forward(alice, "demo", upstream.url, method="POST").json()
+    assert tap.get(parked["poll_url"], mallory).status_code == 403
+    assert tap.get(parked["poll_url"], alice).json()["status"] == "pending"
+    assert tap.get(f"/agent/approvals/{uuid.uuid4()}", alice).status_code == 404
+    assert tap.get("/agent/approvals/not-a-uuid", alice).status_code == 404
+
+
+def test_concurrent_approvals_forward_once(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream
+) -> None:
+    alice, _ = setup
+    parked = tap.forward(alice, "demo", upstream.url + "/once", method="POST", content=b"x").json()
+    txn_id = uuid.UUID(parked["txn_id"])
+    outcomes: list[str] = []
+
+    async def approve(voter: str) -> None:
+        conn = await asyncpg.connect(tap.database_url)
+        try:
+            async with conn.transaction():
+                result = await decisions.vote(
+                    conn,
+                    team_id="default",
+                    txn_id=txn_id,
+                    voter=voter,
+                    decision="approve",
+                    via="cli",
+                )
+                outcomes.append(result.status)
+        except decisions.AlreadyDecided:
+            outcomes.append("already")
+        finally:
+            await conn.close()
+
+    async def race() -> None:
+        await asyncio.gather(*(approve(f"op{i}") for i in range(5)))
+
+    asyncio.run(race())
+    assert sorted(outcomes) == ["already"] * 4 + ["approved"]
+    final = _poll(tap, alice, parked["poll_url"], {"forwarded", "error"})
+    assert final["status"] == "forwarded"
+    time.sleep(1.5)  # several executor sweeps later, still one upstream call
+    assert [r.path for r in upstream.received] == ["/once"]
+
+
+def test_two_replicas_forward_an_approval_once(
+    tmp_path: Path, database_url: str, upstream: Upstream
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = start_tap(tmp_path / "a", database_url)
+    second = start_tap(tmp_path / "b", database_url)
+    try:
+        first.add_credential("demo", SECRET, "--allowed-host", "127.0.0.1")
+        key = first.agent("bot", "--credentials", "demo")
+        txns = [
+            first.forward(key, "demo", upstream.url + f"/r{i}", method="POST").json()["txn_id"]
+            for i in range(5)
+        ]
+        for txn in txns:
+            first.ok("approve", txn)
+        for txn in txns:
+            assert (
+                _poll(second, key, f"/agent/approvals/{txn}", {"forwarded"})["status"]
+                == "forwarded"
+            )
+        time.sleep(1.5)
+        assert sorted(r.path for r in upstream.received) == sorted(f"/r{i}" for i in range(5))
+    finally:
+        first.proxy.stop()
+        second.proxy.stop()
+
+
+def test_unanswered_approval_times_out(
+    tmp_path: Path, database_url: str, upstream: Upstream
+) -> None:
+    tap = start_tap(tmp_path, database_url, TAP_APPROVAL_TIMEOUT_SECS="1")
+    try:
+        tap.add_credential("demo", SECRET, "--allowed-host", "127.0.0.1")
+        key = tap.agent("bot", "--credentials", "demo")
+        parked = tap.forward(key, "demo", upstream.url, method="PUT").json()
+        assert parked["expires_in"] == 1
+        assert _poll(tap, key, parked["poll_url"], {"timed_out"})["status"] == "timed_out"
+        late = tap.cli("approve", parked["txn_id"])
+        assert late.exit_code == 1
+        assert upstream.received == []
+        logs = tap.get("/agent/logs", key).json()["entries"]
+        assert logs[0]["outcome"] == "timed_out" and logs[0]["approval_status"] == "timeout"
+    finally:
+        tap.proxy.stop()
+
+
+def test_stored_response_is_deleted_after_delivery(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream
+) -> None:
+    alice, _ = setup
+    parked = tap.forward(alice, "demo", upstream.url, method="POST").json()
+    tap.ok("approve", parked["txn_id"])
+    first = _poll(tap, alice, parked["poll_url"], {"forwarded"})
+    assert first["response"]["complete"] is True and first["response"]["body"]
+    second = tap.get(parked["poll_url"], alice).json()
+    assert second["status"] == "forwarded" and second["response"]["complete"] is False
+    assert "body" not in second["response"]
+
+
+def test_revoked_access_while_waiting_is_not_forwarded(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream
+) -> None:
+    alice, _ = setup
+    parked = tap.forward(alice, "demo", upstream.url, method="POST").json()
+    tap.ok("agent", "disable", "alice")
+    tap.ok("approve", parked["txn_id"])
+    tap.ok("agent", "enable", "alice")
+    final = _poll(tap, alice, parked["poll_url"], {"error", "forwarded"})
+    assert final["status"] == "error"
+    assert upstream.received == []
+    assert SECRET not in json.dumps(final)
+
+
+def test_policy_urls_and_methods(tap: Tap, upstream: Upstream) -> None:
+    tap.add_credential("api", SECRET, "--allowed-host", "127.0.0.1")
+    key = tap.agent("bot", "--credentials", "api")
+    tap.ok(
+        "policy",
+        "set",
+        "api",
+        "--auto-approve-methods",
+        "GET,POST",
+        "--require-approval-urls",
+        "/admin",
+        "--auto-approve-urls",
+        "/v1/*/search",
+    )
+    assert tap.forward(key, "api", upstream.url + "/v1/items", method="POST").status_code == 200
+    assert tap.forward(key, "api", upstream.url + "/admin/users", method="GET").status_code == 202
+    assert (
+        tap.forward(key, "api", upstream.url + "/v1/x/search", method="DELETE").status_code == 200
+    )
+    assert tap.forward(key, "api", upstream.url + "/v1/x", method="DELETE").status_code == 202
+    assert tap.forward(key, "api", upstream.url + "/v1/x", method="HEAD").status_code == 200
+    assert tap.forward(key, "api", upstream.url + "/v1/x", method="PURGE").status_code == 202

@@ -1,0 +1,256 @@
+"""Drive the admin API in-process (Quart's test client) with a fake Resend behind it."""
+
+from __future__ import annotations
+
+import contextlib
+import json as jsonlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+import uuid
+from typing import Any
+
+import asyncpg
+
+from quart.typing import TestClientProtocol
+
+from app.config import Config
+from app.web import create_app
+from tests.support.fake_resend import FakeResend
+from tests.support.proxy import TEST_KEY
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Member:
+    email: str
+    token: str
+    user_id: str
+    team_id: str
+
+
+@dataclass
+class Api:
+    client: TestClientProtocol
+    resend: FakeResend
+    config: Config
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        address: str | None = None,
+    ) -> Reply:
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        kwargs: dict[str, Any] = {"headers": h}
+        if json is not None:
+            kwargs["json"] = json
+        if address is not None:
+            kwargs["scope_base"] = {"client": (address, 40000)}
+        response = await self.client.open(path, method=method, **kwargs)
+        text = await response.get_data(as_text=True)
+        body: Any
+        try:
+            body = jsonlib.loads(text)
+        except ValueError:
+            body = text
+        return Reply(
+            response.status_code, body, {k.lower(): v for k, v in response.headers.items()}
+        )
+
+    async def signup(self, team: str, email: str, password: str = PASSWORD) -> Member:
+        """Sign up, verify with the emailed code, and log in."""
+        reply = await self.call(
+            "POST", "/signup", json={"team_name": team, "email": email, "password": password}
+        )
+        assert reply.status == 201, reply.body
+        code = self.resend.code_for(email)
+        verified = await self.call("POST", "/verify-email", json={"email": email, "code": code})
+        assert verified.status == 200, verified.body
+        return await self.login(email, password)
+
+    async def login(self, email: str, password: str = PASSWORD) -> Member:
+        reply = await self.call("POST", "/login", json={"email": email, "password": password})
+        assert reply.status == 200, reply.body
+        return Member(
+            email, reply.body["session_token"], reply.body["user_id"], reply.body["team_id"]
+        )
+
+    async def invite(self, inviter: Member, email: str, role: str = "approver") -> Member:
+        """Invite ``email`` and accept the invite from the emailed link."""
+        reply = await self.call(
+            "POST", "/team/members/invite", inviter.token, json={"email": email, "role": role}
+        )
+        assert reply.status == 201, reply.body
+        token = self.resend.link_token(email)
+        accepted = await self.call(
+            "POST", "/team/members/accept", json={"token": token, "password": PASSWORD}
+        )
+        assert accepted.status == 200, accepted.body
+        body = accepted.body
+        return Member(email, body["session_token"], body["user_id"], body["team_id"])
+
+
+def admin_config(tmp: Path, resend: FakeResend | None, **env: str) -> Config:
+    values = {
+        "TAP_ENCRYPTION_KEY": TEST_KEY,
+        "TAP_LISTEN_ADDR": "127.0.0.1:3100",
+        "TAP_DATA_DIR": str(tmp / "data"),
+        "TAP_AUDIT_LOG": str(tmp / "audit.jsonl"),
+        "TAP_LOG_LEVEL": "warning",
+    }
+    if resend is not None:
+        values.update(
+            {
+                "RESEND_API_KEY": "re_test_key",
+                "TAP_RESEND_API_URL": resend.url,
+                "RESEND_FROM_EMAIL": "TAP <tap@example.test>",
+            }
+        )
+    values.update(env)
+    return Config.from_env(values)
+
+
+def _create_app(config: Config, database_url: str) -> Any:
+    import os
+
+    if os.environ.get("ADMINTEST_ONLY") == "1":  # TEMPORARY while the pipeline is mid-edit
+        import app.web as web
+        from app.admin import register
+        from app.health import blueprint as health
+
+        original = web._register_blueprints
+
+        def only_admin(quart_app: Any) -> None:
+            quart_app.register_blueprint(health)
+            register(quart_app)
+
+        web._register_blueprints = only_admin
+        import sys
+        import types
+
+        stub = types.ModuleType("app.approvals.executor")
+
+        class Executor:
+            def __init__(self, runtime: Any) -> None:
+                pass
+
+            async def start(self) -> None:
+                pass
+
+            async def stop(self) -> None:
+                pass
+
+        stub.Executor = Executor  # type: ignore[attr-defined]
+        sys.modules["app.approvals.executor"] = stub
+        try:
+            return create_app(config, database_url)
+        finally:
+            web._register_blueprints = original
+    return create_app(config, database_url)
+
+
+@contextlib.asynccontextmanager
+async def running_api(
+    tmp: Path, database_url: str, *, local_mode: bool = False, **env: str
+) -> AsyncIterator[Api]:
+    resend = FakeResend().start()
+    config = admin_config(tmp, None if local_mode else resend, **env)
+    app = _create_app(config, database_url)
+    try:
+        async with app.test_app() as test_app:
+            yield Api(test_app.test_client(), resend, config)
+    finally:
+        resend.stop()
+
+
+async def park_request(
+    database_url: str,
+    team_id: str,
+    credential: str,
+    *,
+    min_approvals: int = 1,
+    allowed: tuple[str, ...] = (),
+    require_passkey: bool = False,
+    agent_id: str = "bot",
+) -> str:
+    """Insert a pending approval row as the /forward pipeline would."""
+    txn = uuid.uuid4()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO approvals (txn_id, team_id, agent_id, credential_name, method, target_url, body_preview,"
+            " min_approvals, allowed_approvers, require_passkey, expires_at)"
+            " VALUES ($1, $2, $3, $4, 'POST', 'https://api.example.com/v1/x', '{\"a\":1}', $5, $6, $7,"
+            " now() + interval '1 hour')",
+            txn, team_id, agent_id, credential, min_approvals, list(allowed), require_passkey,
+        )
+    finally:
+        await conn.close()
+    return str(txn)
+
+
+class ServedApp:
+    """A Quart app served by Hypercorn on a loopback port, in a thread with its own event loop."""
+
+    def __init__(self, quart_app: Any) -> None:
+        import asyncio
+        import threading
+
+        from hypercorn.asyncio import serve
+        from hypercorn.config import Config as HypercornConfig
+
+        from tests.support.proxy import free_port
+
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        config = HypercornConfig()
+        config.bind = [f"127.0.0.1:{self.port}"]
+        config.accesslog = None
+
+        async def run() -> None:
+            await serve(quart_app, config, shutdown_trigger=self._stop.wait)  # type: ignore[arg-type]
+
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(run(),), daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+
+
+def serve_admin(tmp: Path, database_url: str, resend: FakeResend) -> ServedApp:
+    """The full TAP app (create_app) served on loopback, with email going to ``resend``."""
+    import time
+
+    import httpx
+
+    served = ServedApp(_create_app(admin_config(tmp, resend), database_url))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(served.url + "/health", timeout=1).status_code == 200:
+                return served
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    served.stop()
+    raise RuntimeError("the app did not start")

@@ -1,0 +1,88 @@
+"""A running TAP for integration tests: the proxy process plus the CLI on its database."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from click.testing import CliRunner, Result
+
+from tests.support.proxy import TEST_KEY, ProxyProcess, base_env, start_proxy
+from tools.cli import main as cli_main
+
+
+@dataclass
+class Tap:
+    tmp: Path
+    database_url: str
+    proxy: ProxyProcess
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
+
+    def cli(self, *args: str, input: str | None = None, key: str = TEST_KEY) -> Result:
+        env = {
+            "POSTGRES_DATABASE_URL": self.database_url,
+            "TAP_ENCRYPTION_KEY": key,
+            "TAP_AUDIT_LOG": str(self.tmp / "audit.jsonl"),
+        }
+        return CliRunner().invoke(
+            cli_main, list(args), input=input, env=env, catch_exceptions=False
+        )
+
+    def ok(self, *args: str, input: str | None = None) -> str:
+        result = self.cli(*args, input=input)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def add_credential(self, name: str, value: str, *extra: str) -> None:
+        self.ok(
+            "add",
+            "--name",
+            name,
+            "--description",
+            f"{name} api",
+            "--value-file",
+            "-",
+            *extra,
+            input=value,
+        )
+
+    def agent(self, name: str, *extra: str) -> str:
+        output = self.ok("agent", "create", "--name", name, *extra)
+        match = re.search(r"^TAP_API_KEY=(\S+)$", output, re.M)
+        assert match, output
+        return match.group(1)
+
+    def forward(
+        self,
+        key: str | None,
+        credential: str | None,
+        target: str,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | str | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        h: dict[str, str] = {"X-TAP-Target": target}
+        if key is not None:
+            h["X-TAP-Key"] = key
+        if credential is not None:
+            h["X-TAP-Credential"] = credential
+        if method is not None:
+            h["X-TAP-Method"] = method
+        h.update(headers or {})
+        return httpx.post(self.url + "/forward", headers=h, content=content, timeout=30, **kwargs)
+
+    def get(self, path: str, key: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {"X-TAP-Key": key} if key else {}
+        return httpx.get(self.url + path, headers=headers, timeout=30, **kwargs)
+
+
+def start_tap(tmp: Path, database_url: str, **env: str) -> Tap:
+    proxy = start_proxy(tmp, base_env(tmp, database_url, **env))
+    return Tap(tmp=tmp, database_url=database_url, proxy=proxy)
