@@ -28,7 +28,7 @@ test-fast: $(BIN)/python
 
 lint: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/ruff check app enclave attestation tools tests
+	$(BIN)/ruff check app enclave attestation tools tests image
 
 fmt: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -38,6 +38,8 @@ fmt: $(BIN)/python
 typecheck: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/mypy
+
+include image/image.mk
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
