@@ -91,9 +91,9 @@ class ChangeListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         for cache in self._caches:
-            cache.drop_team(payload)
+            cache.drop_team(str(payload))
 
     async def _run(self) -> None:
         while True:
@@ -101,7 +101,7 @@ class ChangeListener:
             try:
                 conn = await asyncpg.connect(self._url)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CACHE_CHANNEL, self._on_notify)
                 # Anything cached before we listened may be stale.
                 for cache in self._caches:

@@ -17,7 +17,7 @@ import sys
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import click
 import httpx
@@ -74,7 +74,7 @@ def _run(action: Callable[[CliContext], Awaitable[T]]) -> T:
         )
 
 
-def _fail(state: _State, exc: BaseException, code: int) -> Any:
+def _fail(state: _State, exc: BaseException, code: int) -> NoReturn:
     if state.verbose:
         traceback.print_exception(exc)
     click.echo(f"error: {exc}", err=True)

@@ -15,18 +15,17 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-import asyncpg
-
 from app.config import Config
 from app.crypto import KeyRing
 from app.runtime import load_keys
 from app.store import db, teams
+from app.store.db import Conn
 from app.store.migrate import migrate
 
 
 @dataclass(frozen=True, slots=True)
 class CliContext:
-    conn: asyncpg.Connection
+    conn: Conn
     keys: KeyRing
     team_id: str
 

@@ -26,6 +26,7 @@ from typing import Final, Literal
 import asyncpg
 
 from app.errors import TapError
+from app.store.db import Conn
 
 NOTIFY_CHANNEL: Final = "tap_approvals"
 
@@ -124,13 +125,13 @@ def _pending(row: asyncpg.Record) -> PendingApproval:
     )
 
 
-async def list_pending(conn: asyncpg.Connection, team_id: str) -> list[PendingApproval]:
+async def list_pending(conn: Conn, team_id: str) -> list[PendingApproval]:
     """Pending, unexpired requests of a team, newest first."""
     rows = await conn.fetch(_PENDING + " ORDER BY a.created_at DESC", team_id)
     return [_pending(row) for row in rows]
 
 
-async def get_pending(conn: asyncpg.Connection, team_id: str, txn_id: uuid.UUID) -> PendingApproval:
+async def get_pending(conn: Conn, team_id: str, txn_id: uuid.UUID) -> PendingApproval:
     """Raises ApprovalNotFound, or AlreadyDecided if it exists but is no longer pending."""
     row = await conn.fetchrow(_PENDING + " AND a.txn_id = $2", team_id, txn_id)
     if row is None:
@@ -152,7 +153,7 @@ def parse_txn_id(raw: str) -> uuid.UUID:
 
 
 async def vote(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     team_id: str,
     txn_id: uuid.UUID,

@@ -64,9 +64,9 @@ class Executor:
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         with contextlib.suppress(ValueError):
-            self._spawn(uuid.UUID(payload))
+            self._spawn(uuid.UUID(str(payload)))
 
     def _spawn(self, txn_id: uuid.UUID) -> None:
         task = asyncio.create_task(self.forward_if_approved(txn_id))
@@ -78,7 +78,7 @@ class Executor:
             try:
                 conn = await asyncpg.connect(self._rt.database_url)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 try:
                     await lost.wait()

@@ -7,6 +7,7 @@ import uuid
 from typing import Final
 
 from quart import Blueprint, Response, g, jsonify, request
+from werkzeug.datastructures import Headers
 
 from app.audit import now_iso
 from app.errors import ProxyError
@@ -32,12 +33,14 @@ def approval_links(txn_id: uuid.UUID) -> dict[str, str]:
 @blueprint.post("/forward")
 async def forward() -> Response:
     rt = runtime()
+    body = await request.get_data(cache=False, as_text=False)
+    assert isinstance(body, bytes)
     ctx = ForwardContext(
         rt=rt,
         request_id=uuid.UUID(g.request_id),
         started=time.perf_counter(),
         raw_headers=list(request.headers.items()),
-        body=await request.get_data(cache=False),
+        body=body,
     )
     try:
         ctx = await pipeline.run(ctx)
@@ -45,7 +48,7 @@ async def forward() -> Response:
     except ApprovalRequired as parked:
         ctx.outcome = "pending_approval"
         policy = ctx.policies.get(ctx.credentials[0].name) if ctx.credentials else None
-        body = {
+        pending = {
             "status": "pending",
             "txn_id": str(parked.txn_id),
             **approval_links(parked.txn_id),
@@ -54,7 +57,7 @@ async def forward() -> Response:
             "policy_reason": ctx.policy_reason,
             "agent_hint": AGENT_HINT,
         }
-        response = jsonify(body)
+        response = jsonify(pending)
         response.status_code = 202
         return response
     except ProxyError as exc:
@@ -67,4 +70,6 @@ async def forward() -> Response:
             latency = int((time.perf_counter() - ctx.started) * 1000)
             await rt.audit.record(ctx.audit_entry(now_iso=now_iso(), latency_ms=latency))
     assert ctx.upstream_status is not None
-    return Response(ctx.upstream_body, status=ctx.upstream_status, headers=ctx.upstream_headers_out)
+    return Response(
+        ctx.upstream_body, status=ctx.upstream_status, headers=Headers(ctx.upstream_headers_out)
+    )

@@ -17,6 +17,7 @@ from app.crypto import KeyRing, new_api_key
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.store import credentials as credentials_store
 from app.store import events
+from app.store.db import Conn, Queryable
 from app.store.models import Agent
 
 ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -71,7 +72,7 @@ def _check_rate_limit(rate_limit: int | None) -> None:
 
 
 async def create(
-    conn: asyncpg.Connection,
+    conn: Conn,
     keys: KeyRing,
     *,
     team_id: str,
@@ -118,7 +119,7 @@ async def create(
 
 
 async def _check_grants(
-    conn: asyncpg.Connection, team_id: str, roles: Sequence[str], creds: Sequence[str]
+    conn: Conn, team_id: str, roles: Sequence[str], creds: Sequence[str]
 ) -> None:
     missing_creds = sorted(
         set(creds) - await credentials_store.existing_names(conn, team_id, creds)
@@ -133,25 +134,25 @@ async def _check_grants(
         raise NotFound(f"no such role: {', '.join(missing_roles)}")
 
 
-async def get(conn: asyncpg.Connection, team_id: str, agent_id: str) -> Agent:
+async def get(conn: Conn, team_id: str, agent_id: str) -> Agent:
     row = await conn.fetchrow(_SELECT + " WHERE a.team_id = $1 AND a.id = $2", team_id, agent_id)
     if row is None:
         raise NotFound(f"agent {agent_id!r} does not exist")
     return _agent(row)
 
 
-async def list_all(conn: asyncpg.Connection, team_id: str) -> list[Agent]:
+async def list_all(conn: Conn, team_id: str) -> list[Agent]:
     rows = await conn.fetch(_SELECT + " WHERE a.team_id = $1 ORDER BY a.id", team_id)
     return [_agent(row) for row in rows]
 
 
-async def by_key_hash(conn: asyncpg.Connection, key_hash: str) -> Agent | None:
+async def by_key_hash(conn: Queryable, key_hash: str) -> Agent | None:
     """The agent whose stored key hash is ``key_hash`` (any team), or None."""
     row = await conn.fetchrow(_SELECT + " WHERE a.api_key_hash = $1", key_hash)
     return _agent(row) if row is not None else None
 
 
-async def set_enabled(conn: asyncpg.Connection, team_id: str, agent_id: str, enabled: bool) -> None:
+async def set_enabled(conn: Conn, team_id: str, agent_id: str, enabled: bool) -> None:
     status = await conn.execute(
         "UPDATE agents SET enabled = $3, updated_at = now() WHERE team_id = $1 AND id = $2",
         team_id,
@@ -163,7 +164,7 @@ async def set_enabled(conn: asyncpg.Connection, team_id: str, agent_id: str, ena
     await events.team_changed(conn, team_id)
 
 
-async def rotate_key(conn: asyncpg.Connection, keys: KeyRing, team_id: str, agent_id: str) -> str:
+async def rotate_key(conn: Conn, keys: KeyRing, team_id: str, agent_id: str) -> str:
     """Give the agent a new key; the old one stops working at once. Returns the new key."""
     api_key = new_api_key()
     status = await conn.execute(
@@ -178,7 +179,7 @@ async def rotate_key(conn: asyncpg.Connection, keys: KeyRing, team_id: str, agen
     return api_key
 
 
-async def delete(conn: asyncpg.Connection, team_id: str, agent_id: str) -> None:
+async def delete(conn: Conn, team_id: str, agent_id: str) -> None:
     status = await conn.execute(
         "DELETE FROM agents WHERE team_id = $1 AND id = $2", team_id, agent_id
     )

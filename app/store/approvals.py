@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import asyncpg
 
+from app.store.db import Queryable
+
 # What an agent's poll reports for each stored status.
 AGENT_STATUS: Final = {
     "pending": "pending",
@@ -47,7 +49,7 @@ class StoredRequest:
 
 
 async def create(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Queryable,
     *,
     txn_id: uuid.UUID,
     team_id: str,
@@ -105,9 +107,7 @@ def _stored(row: asyncpg.Record) -> StoredRequest:
     )
 
 
-async def claim_for_forwarding(
-    conn: asyncpg.Connection | asyncpg.Pool, txn_id: uuid.UUID
-) -> StoredRequest | None:
+async def claim_for_forwarding(conn: Queryable, txn_id: uuid.UUID) -> StoredRequest | None:
     """Take an approved row for forwarding. Only one caller ever gets it."""
     row = await conn.fetchrow(
         "UPDATE approvals SET status = 'forwarding' WHERE txn_id = $1 AND status = 'approved'"
@@ -118,7 +118,7 @@ async def claim_for_forwarding(
     return _stored(row) if row is not None else None
 
 
-async def approved_ids(conn: asyncpg.Connection | asyncpg.Pool) -> list[uuid.UUID]:
+async def approved_ids(conn: Queryable) -> list[uuid.UUID]:
     """Approved rows nobody has claimed yet (a missed notification, a restart)."""
     return [
         row["txn_id"]
@@ -129,7 +129,7 @@ async def approved_ids(conn: asyncpg.Connection | asyncpg.Pool) -> list[uuid.UUI
 
 
 async def finish(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Queryable,
     txn_id: uuid.UUID,
     *,
     status: str,
@@ -152,7 +152,7 @@ async def finish(
     )
 
 
-async def expire_due(conn: asyncpg.Connection | asyncpg.Pool) -> list[StoredRequest]:
+async def expire_due(conn: Queryable) -> list[StoredRequest]:
     """Mark pending rows past their deadline as expired (fail closed) and return them."""
     rows = await conn.fetch(
         "UPDATE approvals SET status = 'expired', resolved_at = now(), request_body = NULL, body_preview = NULL"
@@ -163,7 +163,7 @@ async def expire_due(conn: asyncpg.Connection | asyncpg.Pool) -> list[StoredRequ
     return [_stored(row) for row in rows]
 
 
-async def denied_unaudited(conn: asyncpg.Connection | asyncpg.Pool) -> list[StoredRequest]:
+async def denied_unaudited(conn: Queryable) -> list[StoredRequest]:
     """Denied rows whose stored request has not been dropped yet; drops it and returns them once."""
     rows = await conn.fetch(
         "UPDATE approvals SET request_body = NULL, request_headers = '[]', body_preview = NULL"
@@ -174,7 +174,7 @@ async def denied_unaudited(conn: asyncpg.Connection | asyncpg.Pool) -> list[Stor
     return [_stored(row) for row in rows]
 
 
-async def poll(conn: asyncpg.Connection | asyncpg.Pool, txn_id: uuid.UUID) -> dict[str, Any] | None:
+async def poll(conn: Queryable, txn_id: uuid.UUID) -> dict[str, Any] | None:
     """The row as an agent's poll reads it (status mapped), or None."""
     row = await conn.fetchrow(
         "SELECT txn_id, team_id, agent_id, status, created_at, expires_at, response_status, response_headers,"
@@ -186,7 +186,7 @@ async def poll(conn: asyncpg.Connection | asyncpg.Pool, txn_id: uuid.UUID) -> di
     return dict(row) | {"agent_status": AGENT_STATUS[row["status"]]}
 
 
-async def purge_delivered(conn: asyncpg.Connection | asyncpg.Pool, txn_id: uuid.UUID) -> None:
+async def purge_delivered(conn: Queryable, txn_id: uuid.UUID) -> None:
     """Drop the stored response and preview once the agent has read its final answer."""
     await conn.execute(
         "UPDATE approvals SET response_body = NULL, response_headers = NULL, body_preview = NULL"
@@ -195,7 +195,7 @@ async def purge_delivered(conn: asyncpg.Connection | asyncpg.Pool, txn_id: uuid.
     )
 
 
-async def cleanup(conn: asyncpg.Connection | asyncpg.Pool, keep_secs: int) -> None:
+async def cleanup(conn: Queryable, keep_secs: int) -> None:
     """Delete finished rows older than ``keep_secs`` past their expiry."""
     await conn.execute(
         "DELETE FROM approvals WHERE status IN ('forwarded', 'error', 'denied', 'expired')"

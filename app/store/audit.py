@@ -9,6 +9,8 @@ from typing import Any, Final
 
 import asyncpg
 
+from app.store.db import Queryable
+
 COLUMNS: Final = (
     "request_id", "team_id", "agent_id", "credential_names", "target_url", "method", "outcome",
     "approval_status", "upstream_status", "total_latency_ms", "approval_latency_ms", "upstream_latency_ms",
@@ -38,9 +40,7 @@ def _row(record: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-async def insert_many(
-    conn: asyncpg.Connection | asyncpg.Pool, records: Sequence[dict[str, Any]]
-) -> None:
+async def insert_many(conn: Queryable, records: Sequence[dict[str, Any]]) -> None:
     await conn.executemany(_INSERT, [_row(r) for r in records])
 
 
@@ -54,7 +54,7 @@ def _record(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def for_agent(
-    conn: asyncpg.Connection | asyncpg.Pool, team_id: str, agent_id: str, limit: int
+    conn: Queryable, team_id: str, agent_id: str, limit: int
 ) -> list[dict[str, Any]]:
     """Newest first, scoped by team *and* agent (agent names are unique only per team)."""
     rows = await conn.fetch(
@@ -68,7 +68,7 @@ async def for_agent(
 
 
 async def for_team(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Queryable,
     team_id: str,
     *,
     agent_id: str | None = None,

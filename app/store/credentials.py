@@ -19,6 +19,7 @@ from app.crypto import KeyRing, value_hint
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.secret import Secret
 from app.store import events
+from app.store.db import Conn
 from app.store.models import AUTH_TYPES, AuthBinding, Credential
 
 NAME_PATTERN: Final = re.compile(r"^[a-z0-9-]{1,64}$")
@@ -149,7 +150,7 @@ def from_row(row: asyncpg.Record) -> Credential:
 
 
 async def create(
-    conn: asyncpg.Connection,
+    conn: Conn,
     keys: KeyRing,
     *,
     team_id: str,
@@ -194,6 +195,7 @@ async def create(
         )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(f"a credential named {name!r} already exists") from None
+    assert row is not None  # INSERT ... RETURNING always yields the row
     await events.team_changed(conn, team_id)
     return from_row(row)
 
@@ -209,9 +211,7 @@ def _seal(
     ), value_hint(text)
 
 
-async def set_value(
-    conn: asyncpg.Connection, keys: KeyRing, team_id: str, name: str, value: Secret
-) -> None:
+async def set_value(conn: Conn, keys: KeyRing, team_id: str, name: str, value: Secret) -> None:
     """Replace a credential's value (sealed afresh). Raises NotFound."""
     version = await conn.fetchval(
         "SELECT key_version FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
@@ -232,7 +232,7 @@ async def set_value(
     await events.team_changed(conn, team_id)
 
 
-async def get(conn: asyncpg.Connection, team_id: str, name: str) -> Credential:
+async def get(conn: Conn, team_id: str, name: str) -> Credential:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 AND name = $2", team_id, name
     )
@@ -241,21 +241,21 @@ async def get(conn: asyncpg.Connection, team_id: str, name: str) -> Credential:
     return from_row(row)
 
 
-async def find(conn: asyncpg.Connection, team_id: str, name: str) -> Credential | None:
+async def find(conn: Conn, team_id: str, name: str) -> Credential | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 AND name = $2", team_id, name
     )
     return from_row(row) if row is not None else None
 
 
-async def list_all(conn: asyncpg.Connection, team_id: str) -> list[Credential]:
+async def list_all(conn: Conn, team_id: str) -> list[Credential]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 ORDER BY name", team_id
     )
     return [from_row(row) for row in rows]
 
 
-async def existing_names(conn: asyncpg.Connection, team_id: str, names: Sequence[str]) -> set[str]:
+async def existing_names(conn: Conn, team_id: str, names: Sequence[str]) -> set[str]:
     rows = await conn.fetch(
         "SELECT name FROM credentials WHERE team_id = $1 AND name = ANY($2::text[])",
         team_id,
@@ -264,7 +264,7 @@ async def existing_names(conn: asyncpg.Connection, team_id: str, names: Sequence
     return {row["name"] for row in rows}
 
 
-async def delete(conn: asyncpg.Connection, team_id: str, name: str) -> None:
+async def delete(conn: Conn, team_id: str, name: str) -> None:
     status = await conn.execute(
         "DELETE FROM credentials WHERE team_id = $1 AND name = $2", team_id, name
     )

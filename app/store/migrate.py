@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-import asyncpg
+from app.store.db import Conn
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: Conn) -> list[str]:
     """Apply pending migrations; return the names applied. Safe to call concurrently."""
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)

@@ -15,6 +15,7 @@ import asyncpg
 
 from app.errors import InvalidInput, NotFound
 from app.store import events
+from app.store.db import Conn
 from app.store.models import Policy
 
 APPROVAL_CHANNELS: Final = ("telegram", "matrix", "dashboard", "agent_reflected")
@@ -63,7 +64,7 @@ def normalize_urls(field: str, patterns: Sequence[str]) -> tuple[str, ...]:
     return result
 
 
-async def get(conn: asyncpg.Connection, team_id: str, credential: str) -> Policy | None:
+async def get(conn: Conn, team_id: str, credential: str) -> Policy | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM policies WHERE team_id = $1 AND credential_name = $2",
         team_id,
@@ -72,9 +73,7 @@ async def get(conn: asyncpg.Connection, team_id: str, credential: str) -> Policy
     return from_row(row) if row is not None else None
 
 
-async def put(
-    conn: asyncpg.Connection, policy: Policy, *, keep_require_approval_urls: bool
-) -> Policy:
+async def put(conn: Conn, policy: Policy, *, keep_require_approval_urls: bool) -> Policy:
     """Replace the credential's policy. Raises NotFound for an unknown credential, InvalidInput."""
     if policy.approval_channel is not None and policy.approval_channel not in APPROVAL_CHANNELS:
         raise InvalidInput("approval_channel", f"expected one of {', '.join(APPROVAL_CHANNELS)}")
@@ -122,11 +121,12 @@ async def put(
         policy.min_approvals,
         keep_require_approval_urls,
     )
+    assert row is not None  # INSERT ... RETURNING always yields the row
     await events.team_changed(conn, policy.team_id)
     return from_row(row)
 
 
-async def clear(conn: asyncpg.Connection, team_id: str, credential: str) -> None:
+async def clear(conn: Conn, team_id: str, credential: str) -> None:
     status = await conn.execute(
         "DELETE FROM policies WHERE team_id = $1 AND credential_name = $2", team_id, credential
     )

@@ -11,6 +11,7 @@ import asyncpg
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.store import credentials as credentials_store
 from app.store import events
+from app.store.db import Conn
 from app.store.models import Role
 
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -34,7 +35,7 @@ def _role(row: asyncpg.Record) -> Role:
 
 
 async def create(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     team_id: str,
     name: str,
@@ -72,23 +73,21 @@ async def create(
     return await get(conn, team_id, name)
 
 
-async def get(conn: asyncpg.Connection, team_id: str, name: str) -> Role:
+async def get(conn: Conn, team_id: str, name: str) -> Role:
     row = await conn.fetchrow(_SELECT + " WHERE r.team_id = $1 AND r.name = $2", team_id, name)
     if row is None:
         raise NotFound(f"role {name!r} does not exist")
     return _role(row)
 
 
-async def list_all(conn: asyncpg.Connection, team_id: str) -> list[Role]:
+async def list_all(conn: Conn, team_id: str) -> list[Role]:
     return [
         _role(row)
         for row in await conn.fetch(_SELECT + " WHERE r.team_id = $1 ORDER BY r.name", team_id)
     ]
 
 
-async def add_credential(
-    conn: asyncpg.Connection, team_id: str, role: str, credential: str
-) -> None:
+async def add_credential(conn: Conn, team_id: str, role: str, credential: str) -> None:
     await get(conn, team_id, role)
     await credentials_store.get(conn, team_id, credential)
     await conn.execute(
@@ -101,9 +100,7 @@ async def add_credential(
     await events.team_changed(conn, team_id)
 
 
-async def remove_credential(
-    conn: asyncpg.Connection, team_id: str, role: str, credential: str
-) -> None:
+async def remove_credential(conn: Conn, team_id: str, role: str, credential: str) -> None:
     status = await conn.execute(
         "DELETE FROM role_credentials WHERE team_id = $1 AND role_name = $2 AND credential_name = $3",
         team_id,
@@ -116,7 +113,7 @@ async def remove_credential(
     await events.team_changed(conn, team_id)
 
 
-async def delete(conn: asyncpg.Connection, team_id: str, name: str) -> None:
+async def delete(conn: Conn, team_id: str, name: str) -> None:
     """Delete a role; agents lose the credentials it granted (cascade)."""
     status = await conn.execute("DELETE FROM roles WHERE team_id = $1 AND name = $2", team_id, name)
     if status == "DELETE 0":

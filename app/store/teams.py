@@ -8,6 +8,7 @@ import asyncpg
 
 from app.errors import InvalidInput, NotFound
 from app.store import events
+from app.store.db import Conn
 from app.store.models import APPROVAL_MODES, ApprovalMode, Team
 
 DEFAULT_TEAM_ID: Final = "default"
@@ -24,9 +25,7 @@ def _team(row: asyncpg.Record) -> Team:
     )
 
 
-async def ensure_team(
-    conn: asyncpg.Connection, team_id: str, name: str, mode: ApprovalMode = "gated"
-) -> Team:
+async def ensure_team(conn: Conn, team_id: str, name: str, mode: ApprovalMode = "gated") -> Team:
     """Create the team if it does not exist; return it either way."""
     await conn.execute(
         "INSERT INTO teams (id, name, default_approval_mode) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
@@ -37,20 +36,20 @@ async def ensure_team(
     return await get(conn, team_id)
 
 
-async def get(conn: asyncpg.Connection, team_id: str) -> Team:
+async def get(conn: Conn, team_id: str) -> Team:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM teams WHERE id = $1", team_id)
     if row is None:
         raise NotFound(f"team {team_id!r} does not exist")
     return _team(row)
 
 
-async def default_mode(conn: asyncpg.Connection, team_id: str) -> ApprovalMode:
+async def default_mode(conn: Conn, team_id: str) -> ApprovalMode:
     """The team's approval mode; an unknown team reads as ``gated`` (fail closed)."""
     mode = await conn.fetchval("SELECT default_approval_mode FROM teams WHERE id = $1", team_id)
     return "autonomous" if mode == "autonomous" else "gated"
 
 
-async def set_default_mode(conn: asyncpg.Connection, team_id: str, mode: str) -> None:
+async def set_default_mode(conn: Conn, team_id: str, mode: str) -> None:
     if mode not in APPROVAL_MODES:
         raise InvalidInput("default_approval_mode", f"expected one of {', '.join(APPROVAL_MODES)}")
     status = await conn.execute(

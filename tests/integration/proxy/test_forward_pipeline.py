@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.tap import Tap, start_tap
-from tests.support.upstream import Received, Upstream
+from tests.support.upstream import Upstream
 
 SECRET = "sk-live-Abc123/+xyz=0987654321"
 
