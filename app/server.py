@@ -51,6 +51,8 @@ def _serve(config: Config) -> int:
     hypercorn.workers = 0 if config.workers == 1 else config.workers
     hypercorn.graceful_timeout = GRACEFUL_TIMEOUT_SECS
     hypercorn.accesslog = None
+    # Hypercorn adds its own handler unless given a logger; ours propagates to the root handler.
+    hypercorn.errorlog = logging.getLogger("hypercorn.error")
     hypercorn.keep_alive_timeout = 75
     return run(hypercorn)
 
