@@ -87,6 +87,13 @@ def main() -> None:
     except (TapError, enclave.CustodyError) as exc:
         click.echo(f"tap-proxy: start-up failed: {exc}", err=True)
         sys.exit(EXIT_STARTUP)
+    except OSError as exc:
+        # Typically the port is taken or the address is not local.
+        click.echo(
+            f"tap-proxy: cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror}",
+            err=True,
+        )
+        sys.exit(EXIT_STARTUP)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -109,6 +109,28 @@ def test_refuses_a_key_that_does_not_match_the_database(tmp_path: Path, database
     assert "does not match this database" in result.stderr
 
 
+def test_port_in_use_is_one_line(tmp_path: Path, database_url: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = base_env(tmp_path, database_url, TAP_LISTEN_ADDR=f"127.0.0.1:{port}")
+        result = _run_to_exit(env, tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_stops_every_worker(tmp_path: Path, database_url: str) -> None:
+    proxy = start_proxy(tmp_path, base_env(tmp_path, database_url, TAP_WORKERS="2"))
+    assert httpx.get(proxy.url + "/health").status_code == 200
+    assert proxy.stop() == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(proxy.url + "/health", timeout=2)
+
+
 def test_help() -> None:
     result = subprocess.run(
         [sys.executable, "-c", "from app.server import main; main()", "--help"],
