@@ -324,6 +324,116 @@ class ServiceUnavailable(ProxyError):
 #   └── TooManyAttempts (429)      a brute-force bound was reached
 
 
+class AdminError(TapError):
+    """A request to the admin API is refused. Rendered once, as ``{"error", "message", ...}``."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        body.update(self.extra)
+        return body
+
+
+class ValidationFailed(AdminError):
+    """The request body, query string or path parameter does not match the contract."""
+
+    code = "invalid_input"
+
+
+class InvalidApprovalMode(ValidationFailed):
+    """``default_approval_mode`` is neither ``gated`` nor ``autonomous``."""
+
+    code = "invalid_approval_mode"
+
+
+class InvalidCode(AdminError):
+    """An emailed code is wrong, expired, or has used up its attempts."""
+
+    code = "invalid_code"
+
+
+class Unauthenticated(AdminError):
+    """No bearer session, or one that is unknown, expired or no longer a member's."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class InvalidCredentials(Unauthenticated):
+    """Login failed. NOTE: one message for an unknown email and a wrong password."""
+
+    code = "invalid_credentials"
+
+
+class PermissionDenied(AdminError):
+    """The caller's team role does not allow this action."""
+
+    status = 403
+    code = "forbidden"
+
+
+class EmailNotVerified(PermissionDenied):
+    """The account has not verified its email address yet."""
+
+    code = "email_not_verified"
+
+
+class SessionScopeDenied(PermissionDenied):
+    """A narrow session (passkey setup) was used outside what it may reach."""
+
+    code = "session_scope"
+
+
+class AgentKeyRefused(PermissionDenied):
+    """An agent key was presented to the admin API; agents never manage or approve."""
+
+    code = "agent_key_not_allowed"
+
+
+class NotATeamMember(PermissionDenied):
+    """The caller asked to act in a team they do not belong to."""
+
+    code = "not_a_member"
+
+
+class ResourceNotFound(AdminError):
+    """The named object does not exist in the caller's active team (or is not visible to them)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(AdminError):
+    """The object already exists, or the request clashes with the current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class Expired(AdminError):
+    """The invite existed but has expired."""
+
+    status = 410
+    code = "expired"
+
+
+class TooManyAttempts(AdminError):
+    """A brute-force bound was reached; ``retry_after_secs`` says when to try again."""
+
+    status = 429
+    code = "too_many_attempts"
+
+
+# Appended by the pure /forward stages (target, inject, placeholders) ----------------
+
+
 class CredentialMisconfigured(ProxyError):
     """The credential's stored configuration cannot be used as it stands.
 

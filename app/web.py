@@ -17,8 +17,10 @@ from typing import Any, Final
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.approvals.decisions import DecisionError
 from app.config import Config
 from app.errors import (
+    AdminError,
     AlreadyExists,
     DatabaseUnavailable,
     InvalidInput,
@@ -78,6 +80,7 @@ def create_app(config: Config, database_url: str) -> Quart:
 
 
 def _register_blueprints(app: Quart) -> None:
+    from app.admin import register as register_admin
     from app.agent_api import blueprint as agent_api
     from app.health import blueprint as health
     from app.proxy.routes import blueprint as forward
@@ -85,6 +88,7 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(health)
     app.register_blueprint(forward)
     app.register_blueprint(agent_api)
+    register_admin(app)
 
 
 def _error_response(status: int, body: dict[str, Any]) -> Response:
@@ -101,6 +105,18 @@ def _register_error_handlers(app: Quart) -> None:
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response
+
+    @app.errorhandler(AdminError)
+    async def admin_error(error: AdminError) -> Response:
+        response = _error_response(error.status, error.to_json())
+        retry_after = error.extra.get("retry_after_secs")
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(DecisionError)
+    async def decision_error(error: DecisionError) -> Response:
+        return _error_response(error.status, {"error": error.code, "message": error.message})
 
     @app.errorhandler(InvalidInput)
     async def invalid_input(error: InvalidInput) -> Response:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json as jsonlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-import uuid
 from typing import Any
 
 import asyncpg
-
 from quart.typing import TestClientProtocol
 
 from app.config import Config
@@ -125,41 +124,6 @@ def admin_config(tmp: Path, resend: FakeResend | None, **env: str) -> Config:
 
 
 def _create_app(config: Config, database_url: str) -> Any:
-    import os
-
-    if os.environ.get("ADMINTEST_ONLY") == "1":  # TEMPORARY while the pipeline is mid-edit
-        import app.web as web
-        from app.admin import register
-        from app.health import blueprint as health
-
-        original = web._register_blueprints
-
-        def only_admin(quart_app: Any) -> None:
-            quart_app.register_blueprint(health)
-            register(quart_app)
-
-        web._register_blueprints = only_admin
-        import sys
-        import types
-
-        stub = types.ModuleType("app.approvals.executor")
-
-        class Executor:
-            def __init__(self, runtime: Any) -> None:
-                pass
-
-            async def start(self) -> None:
-                pass
-
-            async def stop(self) -> None:
-                pass
-
-        stub.Executor = Executor  # type: ignore[attr-defined]
-        sys.modules["app.approvals.executor"] = stub
-        try:
-            return create_app(config, database_url)
-        finally:
-            web._register_blueprints = original
     return create_app(config, database_url)
 
 
@@ -196,7 +160,13 @@ async def park_request(
             " min_approvals, allowed_approvers, require_passkey, expires_at)"
             " VALUES ($1, $2, $3, $4, 'POST', 'https://api.example.com/v1/x', '{\"a\":1}', $5, $6, $7,"
             " now() + interval '1 hour')",
-            txn, team_id, agent_id, credential, min_approvals, list(allowed), require_passkey,
+            txn,
+            team_id,
+            agent_id,
+            credential,
+            min_approvals,
+            list(allowed),
+            require_passkey,
         )
     finally:
         await conn.close()
@@ -225,7 +195,9 @@ class ServedApp:
         async def run() -> None:
             await serve(quart_app, config, shutdown_trigger=self._stop.wait)  # type: ignore[arg-type]
 
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(run(),), daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete, args=(run(),), daemon=True
+        )
         self._thread.start()
 
     @property

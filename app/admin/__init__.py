@@ -1,0 +1,44 @@
+"""The human side of TAP over HTTP: accounts, sessions, teams and the ``/team/*`` API.
+
+One blueprint per area; :func:`register` mounts them all. Each endpoint is
+declared with :func:`app.admin.contract.operation`, which also feeds the
+OpenAPI document served at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from quart import Quart
+
+
+def register(app: Quart) -> None:
+    """Mount every admin blueprint on ``app``."""
+    from app.admin import (
+        accounts,
+        agents,
+        approvals,
+        audit,
+        channels,
+        credentials,
+        devlogin,
+        members,
+        openapi,
+        policies,
+        roles,
+        team,
+    )
+
+    for module in (
+        accounts,
+        team,
+        credentials,
+        agents,
+        roles,
+        policies,
+        audit,
+        members,
+        approvals,
+        channels,
+        devlogin,
+        openapi,
+    ):
+        app.register_blueprint(module.blueprint)

@@ -1,0 +1,458 @@
+"""Accounts: sign up, verify the email, log in and out, switch team, reset a password.
+
+Brute force is bounded in Postgres, so every replica sees the same counts:
+
+- login: :data:`LOGIN_PER_ACCOUNT` failures per account and
+  :data:`LOGIN_PER_ADDRESS` per client address, each in a fixed window;
+- emailed codes: bound to one account, five wrong guesses kill a code, and
+  :data:`GUESSES_PER_ADDRESS` wrong guesses per address per window.
+
+Login answers one generic ``invalid_credentials`` for an unknown email and a
+wrong password, and spends the same argon2 effort on both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Final
+
+from quart import Blueprint, Response
+
+from app.admin import passwords
+from app.admin.auth import (
+    CAPABILITIES,
+    SESSION_TTL,
+    SETUP_SESSION_TTL,
+    authenticate,
+    bearer_token,
+    client_address,
+    issue_token,
+)
+from app.admin.contract import SESSION_ERRORS, operation, respond
+from app.admin.email import Mailer
+from app.admin.schemas import (
+    EmailBody,
+    LoginBody,
+    LoginResult,
+    LogoutResult,
+    MeResult,
+    MessageResult,
+    ResetPasswordBody,
+    SignupBody,
+    SignupResult,
+    SwitchTeamBody,
+    TeamRef,
+    TeamsResult,
+    VerifyEmailBody,
+    VerifyEmailResult,
+)
+from app.admin.throttling import (
+    GUESSES_PER_ADDRESS,
+    LOGIN_PER_ACCOUNT,
+    LOGIN_PER_ADDRESS,
+    count_failure,
+    refuse_if_blocked,
+)
+from app.errors import (
+    Conflict,
+    EmailNotVerified,
+    InvalidCredentials,
+    NotATeamMember,
+    PermissionDenied,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from app.store import db, email_codes, invites, members, sessions, teams, throttle, users
+from app.store.db import Conn
+from app.webstate import runtime
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint("accounts", __name__)
+
+NEW_TEAM_MODE: Final = "gated"
+
+
+def team_ref(membership: members.TeamMembership) -> TeamRef:
+    return TeamRef(
+        team_id=membership.team_id,
+        team_name=membership.team_name,
+        member_role=membership.member_role,
+    )
+
+
+def _verification_text(code: str, team_name: str) -> tuple[str, str]:
+    subject = f"Your TAP verification code for {team_name}"
+    text = (
+        f"Your TAP verification code is {code}.\n\n"
+        f"It expires in {int(email_codes.CODE_TTL.total_seconds() // 60)} minutes. "
+        "If you did not sign up for TAP, ignore this email.\n"
+    )
+    return subject, text
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/signup",
+    summary="Create a team, its owner and an unverified account; a 6-digit code is emailed.",
+    body=SignupBody,
+    responses={201: SignupResult},
+    authenticated=False,
+    errors=(400, 409),
+)
+async def signup(body: SignupBody) -> Response:
+    state = runtime()
+    password_hash = await passwords.hash_password(body.password)
+    async with db.transaction(state.pool) as conn:
+        existing = await users.by_email(conn, body.email)
+        if existing is not None:
+            raise Conflict(
+                "an account with this email already exists", unverified=not existing.email_verified
+            )
+        if await conn.fetchval("SELECT 1 FROM teams WHERE name = $1", body.team_name):
+            raise Conflict(f"the team name {body.team_name!r} is taken")
+        team = await teams.ensure_team(
+            conn, f"team_{uuid.uuid4().hex}", body.team_name, NEW_TEAM_MODE
+        )
+        user = await users.create(conn, email=body.email, password_hash=password_hash)
+        await members.add(conn, user_id=user.id, team_id=team.id, role="owner")
+        code = await email_codes.issue(
+            conn, state.keys, user_id=user.id, purpose="verify_email", enforce_cooldown=False
+        )
+    subject, text = _verification_text(code, team.name)
+    delivery = await Mailer(state.config).send(to=user.email, subject=subject, text=text)
+    logger.info("signup: user %s created team %s", user.id, team.id)
+    return respond(
+        SignupResult(
+            user_id=user.id,
+            team_id=team.id,
+            team_name=team.name,
+            email=user.email,
+            email_verified=False,
+            message="Check your email for a 6-digit verification code.",
+            email_error=delivery.error,
+        ),
+        201,
+    )
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/verify-email",
+    summary="Verify an account with the emailed code (bound to the email; 5 wrong guesses kill the code).",
+    body=VerifyEmailBody,
+    responses={200: VerifyEmailResult},
+    authenticated=False,
+    errors=(400, 429),
+)
+async def verify_email(body: VerifyEmailBody) -> Response:
+    state = runtime()
+    address_key = (f"code-address:{client_address()}", GUESSES_PER_ADDRESS)
+    await refuse_if_blocked(address_key)
+    outcome: email_codes.CodeOutcome = "missing"
+    setup_token: str | None = None
+    setup_expires: dt.datetime | None = None
+    user_id = ""
+    async with db.transaction(state.pool) as conn:
+        user = await users.by_email(conn, body.email)
+        if user is not None:
+            user_id = user.id
+            outcome = await email_codes.consume(
+                conn, state.keys, user_id=user.id, purpose="verify_email", code=body.code
+            )
+            if outcome == "accepted":
+                await users.mark_verified(conn, user.id)
+                home = await members.teams_of(conn, user.id)
+                if state.config.webauthn_rp_id is not None and home:
+                    # NOTE: a setup-scope session reaches passkey enrolment only, never /team/*.
+                    setup_token = issue_token()
+                    setup_expires = await sessions.create(
+                        conn,
+                        token_hash=state.keys.hash_token(setup_token),
+                        user_id=user.id,
+                        team_id=home[0].team_id,
+                        scope="setup",
+                        ttl=SETUP_SESSION_TTL,
+                    )
+    if outcome != "accepted":
+        await count_failure(address_key)
+        email_codes.raise_unless_accepted(outcome)
+    return respond(
+        VerifyEmailResult(
+            verified=True,
+            user_id=user_id,
+            passkey_setup_token=setup_token,
+            passkey_setup_expires_at=setup_expires,
+        )
+    )
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/resend-verification",
+    summary="Email a fresh verification code. Always answers the same, whether or not the account exists.",
+    body=EmailBody,
+    responses={200: MessageResult},
+    authenticated=False,
+    errors=(400,),
+)
+async def resend_verification(body: EmailBody) -> Response:
+    state = runtime()
+    code: str | None = None
+    team_name = "TAP"
+    async with db.transaction(state.pool) as conn:
+        user = await users.by_email(conn, body.email)
+        if user is not None and not user.email_verified:
+            try:
+                code = await email_codes.issue(
+                    conn, state.keys, user_id=user.id, purpose="verify_email"
+                )
+            except TooManyAttempts:
+                code = None  # NOTE: silent, so the answer does not reveal the account.
+            home = await members.teams_of(conn, user.id)
+            team_name = home[0].team_name if home else team_name
+    if code is not None:
+        subject, text = _verification_text(code, team_name)
+        await Mailer(state.config).send(to=body.email, subject=subject, text=text)
+    return respond(
+        MessageResult(
+            message="If this account exists and is not verified yet, a new code was sent."
+        )
+    )
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/login",
+    summary="Exchange email and password for a 24 h session token (throttled per account and per address).",
+    body=LoginBody,
+    responses={200: LoginResult},
+    authenticated=False,
+    errors=(400, 401, 403, 429),
+)
+async def login(body: LoginBody) -> Response:
+    state = runtime()
+    account_key = (f"login-account:{body.email}", LOGIN_PER_ACCOUNT)
+    address_key = (f"login-address:{client_address()}", LOGIN_PER_ADDRESS)
+    await refuse_if_blocked(account_key, address_key)
+    with db.translate_errors():
+        async with state.pool.acquire() as conn:
+            user = await users.by_email(conn, body.email)
+    if (
+        not await passwords.verify(user.password_hash if user else None, body.password)
+        or user is None
+    ):
+        await count_failure(account_key, address_key)
+        raise InvalidCredentials("invalid email or password")
+    if not user.email_verified:
+        raise EmailNotVerified("verify your email address before logging in", unverified=True)
+    token = issue_token()
+    async with db.transaction(state.pool) as conn:
+        joined = await _consume_invites(conn, user.id, user.email)
+        memberships = await members.teams_of(conn, user.id)
+        if not memberships:
+            raise PermissionDenied("this account does not belong to any team")
+        active = joined[-1] if joined else memberships[0]
+        expires_at = await sessions.create(
+            conn,
+            token_hash=state.keys.hash_token(token),
+            user_id=user.id,
+            team_id=active.team_id,
+            scope="full",
+            ttl=SESSION_TTL,
+        )
+        await throttle.clear(conn, account_key[0])
+    logger.info("login: user %s into team %s", user.id, active.team_id)
+    return respond(
+        LoginResult(
+            session_token=token,
+            expires_at=expires_at,
+            user_id=user.id,
+            email=user.email,
+            team_id=active.team_id,
+            team_name=active.team_name,
+            member_role=active.member_role,
+            capabilities=sorted(CAPABILITIES[active.member_role]),
+            teams=[team_ref(m) for m in memberships],
+            joined_teams=[team_ref(m) for m in joined],
+        )
+    )
+
+
+async def _consume_invites(conn: Conn, user_id: str, email: str) -> list[members.TeamMembership]:
+    """Join every team with an unexpired invite for ``email``; returns the teams joined."""
+    joined: list[members.TeamMembership] = []
+    for invite in await invites.pending_for_email(conn, email):
+        existing = await conn.fetchval(
+            "SELECT 1 FROM memberships WHERE user_id = $1 AND team_id = $2", user_id, invite.team_id
+        )
+        if existing is None:
+            await members.add(
+                conn, user_id=user_id, team_id=invite.team_id, role=invite.member_role
+            )
+            joined.append(
+                members.TeamMembership(
+                    team_id=invite.team_id,
+                    team_name=invite.team_name,
+                    member_role=invite.member_role,
+                    created_at=dt.datetime.now(dt.UTC),
+                )
+            )
+        await invites.consume(conn, invite.id)
+    return joined
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/logout",
+    summary="End this session.",
+    responses={200: LogoutResult},
+    errors=(401,),
+)
+async def logout() -> Response:
+    token = bearer_token()
+    if token is None:
+        raise Unauthenticated("no session to end")
+    state = runtime()
+    with db.translate_errors():
+        deleted = await sessions.delete(state.pool, state.keys.hash_token(token))
+    if not deleted:
+        raise Unauthenticated("the session is invalid or has expired")
+    return respond(LogoutResult(logged_out=True))
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/user/me",
+    summary="The signed-in account, its active team and its capabilities.",
+    responses={200: MeResult},
+    errors=SESSION_ERRORS,
+)
+async def me() -> Response:
+    caller = await authenticate()
+    view = caller.session
+    return respond(
+        MeResult(
+            id=view.user_id,
+            email=view.email,
+            display_name=view.display_name,
+            team_id=view.team_id,
+            team_name=view.team_name,
+            member_role=caller.role,  # type: ignore[arg-type]
+            capabilities=sorted(caller.capabilities),
+            session_expires_at=view.expires_at,
+        )
+    )
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/user/teams",
+    summary="Every team the account belongs to.",
+    responses={200: TeamsResult},
+    errors=SESSION_ERRORS,
+)
+async def user_teams() -> Response:
+    caller = await authenticate()
+    async with db.transaction(runtime().pool) as conn:
+        memberships = await members.teams_of(conn, caller.user_id)
+    return respond(
+        TeamsResult(active_team_id=caller.team_id, teams=[team_ref(m) for m in memberships])
+    )
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/session/team",
+    summary="Switch this session's active team (membership required).",
+    body=SwitchTeamBody,
+    responses={200: TeamsResult},
+    errors=(400, *SESSION_ERRORS),
+)
+async def switch_team(body: SwitchTeamBody) -> Response:
+    caller = await authenticate()
+    async with db.transaction(runtime().pool) as conn:
+        memberships = await members.teams_of(conn, caller.user_id)
+        if body.team_id not in {m.team_id for m in memberships}:
+            raise NotATeamMember("you are not a member of that team")
+        await sessions.switch_team(conn, caller.session.token_hash, body.team_id)
+    return respond(
+        TeamsResult(active_team_id=body.team_id, teams=[team_ref(m) for m in memberships])
+    )
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/forgot-password",
+    summary="Email a password-reset code. Always answers the same, whether or not the account exists.",
+    body=EmailBody,
+    responses={200: MessageResult},
+    authenticated=False,
+    errors=(400,),
+)
+async def forgot_password(body: EmailBody) -> Response:
+    state = runtime()
+    code: str | None = None
+    async with db.transaction(state.pool) as conn:
+        user = await users.by_email(conn, body.email)
+        if user is not None:
+            try:
+                code = await email_codes.issue(
+                    conn, state.keys, user_id=user.id, purpose="reset_password"
+                )
+            except TooManyAttempts:
+                code = None  # NOTE: silent; the answer must not reveal the account.
+    if code is not None:
+        text = (
+            f"Your TAP password reset code is {code}.\n\nIt expires in "
+            f"{int(email_codes.CODE_TTL.total_seconds() // 60)} minutes. If you did not ask for it, ignore this email.\n"
+        )
+        await Mailer(state.config).send(
+            to=body.email, subject="Your TAP password reset code", text=text
+        )
+    return respond(MessageResult(message="If this account exists, a reset code was sent."))
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/reset-password",
+    summary="Set a new password with the emailed code; every session of the account ends.",
+    body=ResetPasswordBody,
+    responses={200: MessageResult},
+    authenticated=False,
+    errors=(400, 429),
+)
+async def reset_password(body: ResetPasswordBody) -> Response:
+    state = runtime()
+    address_key = (f"code-address:{client_address()}", GUESSES_PER_ADDRESS)
+    await refuse_if_blocked(address_key)
+    new_hash = await passwords.hash_password(body.password)
+    outcome: email_codes.CodeOutcome = "missing"
+    async with db.transaction(state.pool) as conn:
+        user = await users.by_email(conn, body.email)
+        if user is not None:
+            outcome = await email_codes.consume(
+                conn, state.keys, user_id=user.id, purpose="reset_password", code=body.code
+            )
+            if outcome == "accepted":
+                await users.set_password_hash(conn, user.id, new_hash)
+                # Receiving the code proves the address, so the account counts as verified.
+                await users.mark_verified(conn, user.id)
+                await sessions.delete_for_user(conn, user.id)
+                await throttle.clear(conn, f"login-account:{user.email}")
+    if outcome != "accepted":
+        await count_failure(address_key)
+        email_codes.raise_unless_accepted(outcome)
+    return respond(MessageResult(message="Your password was changed; log in again."))

@@ -1,0 +1,131 @@
+"""``/team/approvals``: pending requests the caller may decide, and their votes.
+
+Eligibility (checked here, inside the voting transaction): the request
+belongs to the caller's active team; owners and admins may decide any
+credential, approvers only credentials assigned to them (others are invisible:
+404). ``allowed_approvers``, ``min_approvals`` and ``require_passkey`` are
+enforced by the shared state machine in :mod:`app.approvals.decisions`, which
+counts one vote per person and resolves in the transaction that reaches the
+quorum. Agents hold no session, so an agent key can never reach this module.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from quart import Blueprint, Response
+
+from app.admin.auth import Caller, authenticate
+from app.admin.contract import SESSION_ERRORS, operation, respond
+from app.admin.schemas import ApprovalList, ApprovalOut, VoteOut
+from app.approvals import decisions
+from app.store import db, members
+from app.store.db import Conn
+from app.webstate import runtime
+
+blueprint = Blueprint("approvals", __name__)
+
+_TXN = {"txn_id": "^[0-9a-fA-F-]{32,36}$"}
+
+
+async def _eligible(conn: Conn, caller: Caller, pending: decisions.PendingApproval) -> bool:
+    if pending.allowed_approvers and caller.email.lower() not in {
+        a.lower() for a in pending.allowed_approvers
+    }:
+        return False
+    if caller.is_manager:
+        return True
+    return pending.credential_name in await members.assigned_credentials(
+        conn, caller.team_id, caller.user_id
+    )
+
+
+def approval_out(pending: decisions.PendingApproval) -> ApprovalOut:
+    return ApprovalOut(
+        txn_id=str(pending.txn_id),
+        agent_id=pending.agent_id,
+        credential_name=pending.credential_name,
+        method=pending.method,
+        target_url=pending.target_url,
+        body_preview=pending.body_preview,
+        require_passkey=pending.require_passkey,
+        min_approvals=pending.min_approvals,
+        approvals=pending.approvals,
+        created_at=pending.created_at,
+        expires_at=pending.expires_at,
+    )
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/team/approvals",
+    summary="Pending requests the caller may decide, newest first.",
+    responses={200: ApprovalList},
+    errors=SESSION_ERRORS,
+)
+async def list_approvals() -> Response:
+    caller = await authenticate()
+    caller.require("approve_requests")
+    async with db.transaction(runtime().pool) as conn:
+        pending = await decisions.list_pending(conn, caller.team_id)
+        visible = [p for p in pending if await _eligible(conn, caller, p)]
+    return respond(ApprovalList(approvals=[approval_out(p) for p in visible]))
+
+
+async def _decide(raw_txn: str, decision: Literal["approve", "deny"]) -> Response:
+    caller = await authenticate()
+    caller.require("approve_requests")
+    txn_id = decisions.parse_txn_id(raw_txn)
+    async with db.transaction(runtime().pool) as conn:
+        pending = await decisions.get_pending(conn, caller.team_id, txn_id)
+        if (
+            not caller.is_manager
+            and pending.credential_name
+            not in await members.assigned_credentials(conn, caller.team_id, caller.user_id)
+        ):
+            # NOTE: invisible rather than forbidden, as in the list.
+            raise decisions.ApprovalNotFound(f"no approval request {txn_id} in this team")
+        result = await decisions.vote(
+            conn,
+            team_id=caller.team_id,
+            txn_id=txn_id,
+            voter=caller.email,
+            decision=decision,
+            via="api",
+        )
+    return respond(
+        VoteOut(
+            txn_id=str(txn_id),
+            decision=decision,
+            status=result.status,
+            approvals=result.approvals,
+            needed=result.needed,
+        )
+    )
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/team/approvals/<txn_id>/approve",
+    summary="Vote to approve; the request is approved when min_approvals distinct members agree.",
+    responses={200: VoteOut},
+    errors=(404, 409, 412, *SESSION_ERRORS),
+    path_patterns=_TXN,
+)
+async def approve(txn_id: str) -> Response:
+    return await _decide(txn_id, "approve")
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/team/approvals/<txn_id>/deny",
+    summary="Deny; any eligible deny ends the request.",
+    responses={200: VoteOut},
+    errors=(404, 409, *SESSION_ERRORS),
+    path_patterns=_TXN,
+)
+async def deny(txn_id: str) -> Response:
+    return await _decide(txn_id, "deny")

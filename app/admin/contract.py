@@ -1,0 +1,156 @@
+"""How an admin endpoint is declared, so that its route, its validation and its OpenAPI entry are one thing.
+
+``@operation(bp, "POST", "/team/roles", body=RoleCreateBody, responses={201: RoleOut})``
+registers the Quart route, records the operation for :mod:`app.admin.openapi`,
+and before the handler runs parses the JSON body and query string into the
+declared models (the handler receives them as ``body=`` and ``query=``). A
+body or query that does not validate is a 400 ``invalid_input`` listing the
+failing fields; the submitted values are never echoed, since they may be
+passwords.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from quart import Blueprint, Response, jsonify, request
+
+from app.errors import ResourceNotFound, ValidationFailed
+
+Handler = Callable[..., Awaitable[Response]]
+M = TypeVar("M", bound=BaseModel)
+
+# Errors every authenticated operation may answer with.
+SESSION_ERRORS: Final = (401, 403)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One documented endpoint."""
+
+    method: str
+    rule: str
+    """The Quart rule, e.g. ``/team/credentials/<name>``."""
+    summary: str
+    tag: str
+    responses: Mapping[int, type[BaseModel] | None]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    authenticated: bool = True
+    errors: tuple[int, ...] = ()
+    path_patterns: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    @property
+    def path(self) -> str:
+        """The OpenAPI form of the rule: ``/team/credentials/{name}``."""
+        return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", self.rule)
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", self.rule)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(
+    bp: Blueprint,
+    method: str,
+    rule: str,
+    *,
+    summary: str,
+    responses: Mapping[int, type[BaseModel] | None],
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    authenticated: bool = True,
+    errors: tuple[int, ...] = (),
+    path_patterns: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` under ``rule`` and document it. See the module docstring."""
+    op = Operation(
+        method=method,
+        rule=rule,
+        summary=summary,
+        tag=bp.name,
+        responses=responses,
+        body=body,
+        query=query,
+        authenticated=authenticated,
+        errors=errors,
+        path_patterns=path_patterns or {},
+        content_type=content_type,
+    )
+
+    def decorate(handler: Handler) -> Handler:
+        async def view(**path_values: str) -> Response:
+            kwargs: dict[str, Any] = dict(path_values)
+            if body is not None:
+                kwargs["body"] = await parse_body(body)
+            if query is not None:
+                kwargs["query"] = parse_query(query)
+            return await handler(**kwargs)
+
+        view.__name__ = handler.__name__
+        view.__doc__ = handler.__doc__
+        bp.add_url_rule(rule, handler.__name__, view, methods=[method])
+        OPERATIONS.append(op)
+        return handler
+
+    return decorate
+
+
+def _problems(error: ValidationError) -> list[dict[str, str]]:
+    # NOTE: only where and what; pydantic's "input" member would echo the value.
+    return [
+        {
+            "field": ".".join(str(part) for part in problem["loc"]) or "body",
+            "problem": problem["msg"],
+        }
+        for problem in error.errors(include_url=False, include_input=False)
+    ]
+
+
+async def parse_body(model: type[M]) -> M:
+    """The request's JSON body as ``model``. Raises ValidationFailed."""
+    raw = await request.get_data()
+    if not raw.strip():
+        raise ValidationFailed("a JSON object body is required")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValidationFailed("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("the request body is invalid", problems=_problems(exc)) from None
+
+
+def parse_query(model: type[M]) -> M:
+    """The query string as ``model`` (first value of each parameter). Raises ValidationFailed."""
+    try:
+        return model.model_validate({key: request.args.get(key) for key in request.args})
+    except ValidationError as exc:
+        raise ValidationFailed("the query string is invalid", problems=_problems(exc)) from None
+
+
+def respond(result: BaseModel, status: int = 200) -> Response:
+    """Render a response model as JSON."""
+    response = jsonify(result.model_dump(mode="json"))
+    response.status_code = status
+    return response
+
+
+def path_value(raw: str, pattern: re.Pattern[str], what: str) -> str:
+    """A path segment that must match ``pattern``; anything else cannot name an object (404)."""
+    if not pattern.fullmatch(raw):
+        raise ResourceNotFound(f"no such {what}")
+    return raw

@@ -1,0 +1,250 @@
+"""``/team/credentials``: configuration in, ``value_hint`` out. Values are write-only.
+
+Owners and admins manage every credential. Approvers list and read only the
+credentials assigned to them; every other name answers 404, exactly as a
+name that does not exist, so they cannot even learn which names exist.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Blueprint, Response
+
+from app.admin.auth import Caller, authenticate
+from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
+from app.admin.schemas import (
+    BindingOut,
+    CredentialChanged,
+    CredentialCreateBody,
+    CredentialCreated,
+    CredentialList,
+    CredentialOut,
+    CredentialSecretBody,
+    CredentialUpdateBody,
+    Deleted,
+)
+from app.errors import InvalidInput, ResourceNotFound, ValidationFailed
+from app.secret import Secret
+from app.store import credential_updates, db, members
+from app.store import credentials as credentials_store
+from app.store.db import Conn
+from app.store.events import team_changed
+from app.store.models import Credential
+from app.webstate import runtime
+
+blueprint = Blueprint("credentials", __name__)
+
+_NAME = {"name": credentials_store.NAME_PATTERN.pattern}
+
+
+def credential_out(credential: Credential) -> CredentialOut:
+    return CredentialOut(
+        name=credential.name,
+        description=credential.description,
+        auth_type=credential.auth_type,
+        connector=credential.connector,
+        api_base=credential.api_base,
+        relative_target=credential.relative_target,
+        auth_header_format=credential.auth_header_format,
+        auth_bindings=[
+            BindingOut(header=b.header, format=b.format) for b in credential.auth_bindings
+        ],
+        allowed_hosts=list(credential.allowed_hosts),
+        has_value=credential.sealed_value is not None,
+        value_hint=credential.value_hint,
+        created_at=credential.created_at,
+        updated_at=credential.updated_at,
+    )
+
+
+async def visible_names(conn: Conn, caller: Caller) -> set[str] | None:
+    """The credential names the caller may see; None means all of them."""
+    if caller.can("manage_credentials"):
+        return None
+    return await members.assigned_credentials(conn, caller.team_id, caller.user_id)
+
+
+def _name(raw: str) -> str:
+    return path_value(raw, credentials_store.NAME_PATTERN, "credential")
+
+
+def _value(raw: str | dict[str, str]) -> Secret:
+    return Secret(raw if isinstance(raw, str) else json.dumps(raw))
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/team/credentials",
+    summary="Credentials of the team (approvers: only those assigned to them). Never values.",
+    responses={200: CredentialList},
+    errors=SESSION_ERRORS,
+)
+async def list_credentials() -> Response:
+    caller = await authenticate()
+    async with db.transaction(runtime().pool) as conn:
+        visible = await visible_names(conn, caller)
+        rows = await credentials_store.list_all(conn, caller.team_id)
+    return respond(
+        CredentialList(
+            credentials=[credential_out(c) for c in rows if visible is None or c.name in visible]
+        )
+    )
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/team/credentials",
+    summary="Create a credential (owners and admins). allowed_hosts is required unless relative_target.",
+    body=CredentialCreateBody,
+    responses={201: CredentialCreated},
+    errors=(400, 409, *SESSION_ERRORS),
+)
+async def create_credential(body: CredentialCreateBody) -> Response:
+    caller = await authenticate()
+    caller.require("manage_credentials")
+    if not body.relative_target and not [h for h in body.allowed_hosts if h.strip()]:
+        raise ValidationFailed("allowed_hosts is required unless the credential is relative_target")
+    state = runtime()
+    async with db.transaction(state.pool) as conn:
+        credential = await credentials_store.create(
+            conn,
+            state.keys,
+            team_id=caller.team_id,
+            name=body.name,
+            description=body.description,
+            auth_type=body.auth_type,
+            api_base=body.api_base,
+            relative_target=body.relative_target,
+            auth_header_format=body.auth_header_format,
+            auth_bindings=[b.model_dump() for b in body.auth_bindings],
+            allowed_hosts=body.allowed_hosts,
+            value=_value(body.value) if body.value is not None else None,
+        )
+        await team_changed(conn, caller.team_id)
+    return respond(
+        CredentialCreated(name=credential.name, created=True, value_hint=credential.value_hint), 201
+    )
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/team/credentials/<name>",
+    summary="One credential's configuration and value_hint.",
+    responses={200: CredentialOut},
+    errors=(404, *SESSION_ERRORS),
+    path_patterns=_NAME,
+)
+async def get_credential(name: str) -> Response:
+    caller = await authenticate()
+    name = _name(name)
+    async with db.transaction(runtime().pool) as conn:
+        visible = await visible_names(conn, caller)
+        credential = await credentials_store.find(conn, caller.team_id, name)
+    if credential is None or (visible is not None and name not in visible):
+        raise ResourceNotFound(f"credential {name!r} does not exist")
+    return respond(credential_out(credential))
+
+
+@operation(
+    blueprint,
+    "PATCH",
+    "/team/credentials/<name>",
+    summary="Change a credential's configuration (only the fields sent). The value is changed under /secret.",
+    body=CredentialUpdateBody,
+    responses={200: CredentialOut},
+    errors=(400, 404, *SESSION_ERRORS),
+    path_patterns=_NAME,
+)
+async def update_credential(name: str, body: CredentialUpdateBody) -> Response:
+    caller = await authenticate()
+    caller.require("manage_credentials")
+    name = _name(name)
+    sent = body.model_fields_set
+    async with db.transaction(runtime().pool) as conn:
+        credential = await credential_updates.update(
+            conn,
+            team_id=caller.team_id,
+            name=name,
+            description=body.description,
+            api_base=body.api_base,
+            clear_api_base="api_base" in sent and body.api_base is None,
+            relative_target=body.relative_target,
+            auth_header_format=body.auth_header_format,
+            clear_auth_header_format="auth_header_format" in sent
+            and body.auth_header_format is None,
+            auth_bindings=[b.model_dump() for b in body.auth_bindings]
+            if body.auth_bindings is not None
+            else None,
+            allowed_hosts=body.allowed_hosts,
+        )
+        await team_changed(conn, caller.team_id)
+    return respond(credential_out(credential))
+
+
+@operation(
+    blueprint,
+    "PATCH",
+    "/team/credentials/<name>/secret",
+    summary="Replace the value ({value}) or merge fields into a JSON-object value ({value_patch}). Never echoed.",
+    body=CredentialSecretBody,
+    responses={200: CredentialChanged},
+    errors=(400, 404, *SESSION_ERRORS),
+    path_patterns=_NAME,
+)
+async def replace_secret(name: str, body: CredentialSecretBody) -> Response:
+    caller = await authenticate()
+    caller.require("manage_credentials")
+    name = _name(name)
+    if (body.value is None) == (body.value_patch is None):
+        raise ValidationFailed("send exactly one of value or value_patch")
+    state = runtime()
+    async with db.transaction(state.pool) as conn:
+        current = await credentials_store.find(conn, caller.team_id, name)
+        if current is None:
+            raise ResourceNotFound(f"credential {name!r} does not exist")
+        if body.value_patch is not None:
+            merged: dict[str, Any] = {}
+            opened = credentials_store.open_value(state.keys, current)
+            if opened is not None:
+                try:
+                    merged = json.loads(opened.reveal())
+                except ValueError:
+                    merged = {}
+                if not isinstance(merged, dict) or not merged:
+                    raise InvalidInput(
+                        "value_patch",
+                        "the stored value is not a JSON object; replace it with value",
+                    )
+            merged.update(body.value_patch)
+            new_value = Secret(json.dumps(merged))
+        else:
+            assert body.value is not None
+            new_value = _value(body.value)
+        await credentials_store.set_value(conn, state.keys, caller.team_id, name, new_value)
+        updated = await credentials_store.get(conn, caller.team_id, name)
+        await team_changed(conn, caller.team_id)
+    return respond(CredentialChanged(name=name, updated=True, value_hint=updated.value_hint))
+
+
+@operation(
+    blueprint,
+    "DELETE",
+    "/team/credentials/<name>",
+    summary="Delete a credential, with its policy, role grants and approver assignments.",
+    responses={200: Deleted},
+    errors=(404, *SESSION_ERRORS),
+    path_patterns=_NAME,
+)
+async def delete_credential(name: str) -> Response:
+    caller = await authenticate()
+    caller.require("manage_credentials")
+    name = _name(name)
+    async with db.transaction(runtime().pool) as conn:
+        await credentials_store.delete(conn, caller.team_id, name)
+        await team_changed(conn, caller.team_id)
+    return respond(Deleted(name=name, deleted=True))

@@ -1,0 +1,83 @@
+"""``GET /dev/auto-login``: a signed-in dashboard without typing a password, for local development only.
+
+It exists only when ``DANGEROUS_TAP_DEV_SKIP_AUTH=true`` (refused at start-up
+unless the listen address is loopback or the database is local; warned about
+on every start). It creates a real 24 h session for the first owner and
+hands it to the dashboard through ``localStorage``. It bypasses nothing else:
+every other endpoint still requires that session. Otherwise it is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from quart import Blueprint, Response
+
+from app.admin.auth import SESSION_TTL, issue_token
+from app.admin.contract import operation
+from app.errors import ResourceNotFound
+from app.store import db, sessions
+from app.webstate import runtime
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint("devlogin", __name__)
+
+STORAGE_KEY = "agentsec_session"
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/dev/auto-login",
+    summary="Local development only (DANGEROUS_TAP_DEV_SKIP_AUTH): sign in as the first owner.",
+    responses={200: None, 503: None},
+    authenticated=False,
+    errors=(404,),
+    content_type="text/html",
+)
+async def auto_login() -> Response:
+    state = runtime()
+    if not state.config.dev_skip_auth:
+        raise ResourceNotFound("not found")
+    token = issue_token()
+    async with db.transaction(state.pool) as conn:
+        owner = await conn.fetchrow(
+            "SELECT m.user_id, m.team_id, u.email, t.name AS team_name FROM memberships m"
+            " JOIN users u ON u.id = m.user_id JOIN teams t ON t.id = m.team_id"
+            " WHERE m.member_role = 'owner' ORDER BY m.created_at LIMIT 1"
+        )
+        if owner is not None:
+            await sessions.create(
+                conn,
+                token_hash=state.keys.hash_token(token),
+                user_id=owner["user_id"],
+                team_id=owner["team_id"],
+                scope="full",
+                ttl=SESSION_TTL,
+            )
+    if owner is None:
+        return Response(
+            "No owner exists yet: sign up first.", status=503, content_type="text/plain"
+        )
+    logger.warning(
+        "DANGEROUS_TAP_DEV_SKIP_AUTH: auto-login issued a session for user %s", owner["user_id"]
+    )
+    session = {
+        "token": token,
+        "admin_id": owner["user_id"],
+        "team_id": owner["team_id"],
+        "email": owner["email"],
+        "team_name": owner["team_name"],
+    }
+    # NOTE: escape "<" so no value can close the script element.
+    data = json.dumps(session).replace("<", "\\u003c")
+    html = (
+        "<!doctype html><meta charset=utf-8><title>TAP dev login</title><script>"
+        f"localStorage.setItem({json.dumps(STORAGE_KEY)}, JSON.stringify({data}));"
+        "location.replace('/dashboard');</script>"
+    )
+    response = Response(html, status=200, content_type="text/html; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response

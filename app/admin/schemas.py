@@ -1,0 +1,562 @@
+"""The admin API's wire shapes: every request body, query string and response, as pydantic models.
+
+Request models forbid unknown fields, so a typo is a 400 rather than a silent
+no-op. Text fields refuse NUL characters and lone surrogates (Postgres cannot
+store either). The OpenAPI document at ``/openapi.json`` is generated from
+these models, so the contract and the validation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+MemberRoleName = Literal["owner", "admin", "approver"]
+
+TEAM_NAME_PATTERN: Final = r"^[a-z0-9-]{3,64}$"
+CODE_PATTERN: Final = r"^[0-9]{6}$"
+
+
+def _safe_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def _email(value: str) -> str:
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+        raise ValueError("expected an email address")
+    if any(c.isspace() or ord(c) < 32 or c in '<>"(),;:[]\\' for c in value):
+        raise ValueError("expected an email address")
+    return value
+
+
+ShortText = Annotated[str, StringConstraints(max_length=200), AfterValidator(_safe_text)]
+LongText = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_safe_text)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_safe_text)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=254),
+    AfterValidator(_safe_text),
+    AfterValidator(_email),
+]
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=1024), AfterValidator(_safe_text)
+]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=CODE_PATTERN)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_safe_text)]
+SecretValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=65536), AfterValidator(_safe_text)
+]
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryModel(BaseModel):
+    """Base of every query string: unknown parameters are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# Errors ---------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Every error response: a stable ``error`` code and a human ``message``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    message: str
+
+
+# Accounts -------------------------------------------------------------------------
+
+
+class SignupBody(RequestModel):
+    team_name: Annotated[str, StringConstraints(strip_whitespace=True, pattern=TEAM_NAME_PATTERN)]
+    email: Email
+    password: Password
+
+
+class SignupResult(BaseModel):
+    user_id: str
+    team_id: str
+    team_name: str
+    email: str
+    email_verified: bool
+    message: str
+    email_error: str | None = None
+
+
+class VerifyEmailBody(RequestModel):
+    email: Email
+    code: Code
+
+
+class VerifyEmailResult(BaseModel):
+    verified: bool
+    user_id: str
+    passkey_setup_token: str | None = None
+    passkey_setup_expires_at: dt.datetime | None = None
+
+
+class EmailBody(RequestModel):
+    email: Email
+
+
+class MessageResult(BaseModel):
+    message: str
+
+
+class LoginBody(RequestModel):
+    email: Email
+    password: Annotated[
+        str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_safe_text)
+    ]
+
+
+class TeamRef(BaseModel):
+    team_id: str
+    team_name: str
+    member_role: MemberRoleName
+
+
+class LoginResult(BaseModel):
+    session_token: str
+    expires_at: dt.datetime
+    user_id: str
+    email: str
+    team_id: str
+    team_name: str
+    member_role: MemberRoleName
+    capabilities: list[str]
+    teams: list[TeamRef]
+    joined_teams: list[TeamRef]
+
+
+class LogoutResult(BaseModel):
+    logged_out: bool
+
+
+class MeResult(BaseModel):
+    id: str
+    email: str
+    display_name: str | None
+    team_id: str
+    team_name: str
+    member_role: MemberRoleName
+    capabilities: list[str]
+    session_expires_at: dt.datetime
+
+
+class TeamsResult(BaseModel):
+    active_team_id: str
+    teams: list[TeamRef]
+
+
+class SwitchTeamBody(RequestModel):
+    team_id: Name
+
+
+class ResetPasswordBody(RequestModel):
+    email: Email
+    code: Code
+    password: Password
+
+
+# Team -----------------------------------------------------------------------------
+
+
+class TeamResult(BaseModel):
+    id: str
+    name: str
+    default_approval_mode: str
+    created_at: dt.datetime
+    member_role: MemberRoleName
+
+
+class SettingsBody(RequestModel):
+    default_approval_mode: Annotated[
+        str, StringConstraints(max_length=32), AfterValidator(_safe_text)
+    ] = Field(json_schema_extra={"examples": ["gated", "autonomous"]})
+
+
+class SettingsResult(BaseModel):
+    default_approval_mode: str
+
+
+# Credentials ----------------------------------------------------------------------
+
+
+class Binding(RequestModel):
+    header: Annotated[
+        str, StringConstraints(min_length=1, max_length=128), AfterValidator(_safe_text)
+    ]
+    format: Annotated[
+        str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_safe_text)
+    ]
+
+
+Host = Annotated[str, StringConstraints(max_length=253), AfterValidator(_safe_text)]
+ValueObject = dict[
+    Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_safe_text)],
+    SecretValue,
+]
+
+
+class CredentialCreateBody(RequestModel):
+    name: Name
+    description: LongText = ""
+    auth_type: Literal["api-key", "basic", "oauth2", "oauth1", "custom"] = "api-key"
+    api_base: ShortText | None = None
+    relative_target: bool = False
+    auth_header_format: ShortText | None = None
+    auth_bindings: list[Binding] = Field(default_factory=list, max_length=16)
+    allowed_hosts: list[Host] = Field(default_factory=list, max_length=64)
+    value: SecretValue | ValueObject | None = None
+
+
+class CredentialUpdateBody(RequestModel):
+    description: LongText | None = None
+    api_base: ShortText | None = None
+    relative_target: bool | None = None
+    auth_header_format: ShortText | None = None
+    auth_bindings: list[Binding] | None = Field(default=None, max_length=16)
+    allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
+
+
+class CredentialSecretBody(RequestModel):
+    value: SecretValue | ValueObject | None = None
+    value_patch: ValueObject | None = None
+
+
+class BindingOut(BaseModel):
+    header: str
+    format: str
+
+
+class CredentialOut(BaseModel):
+    name: str
+    description: str
+    auth_type: str
+    connector: str
+    api_base: str | None
+    relative_target: bool
+    auth_header_format: str | None
+    auth_bindings: list[BindingOut]
+    allowed_hosts: list[str]
+    has_value: bool
+    value_hint: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CredentialList(BaseModel):
+    credentials: list[CredentialOut]
+
+
+class CredentialCreated(BaseModel):
+    name: str
+    created: bool
+    value_hint: str | None
+
+
+class CredentialChanged(BaseModel):
+    name: str
+    updated: bool
+    value_hint: str | None
+
+
+class Deleted(BaseModel):
+    name: str
+    deleted: bool
+
+
+# Agents ---------------------------------------------------------------------------
+
+
+class AgentCreateBody(RequestModel):
+    id: Name
+    description: LongText = ""
+    roles: list[Name] = Field(default_factory=list, max_length=64)
+    credentials: list[Name] = Field(default_factory=list, max_length=256)
+    rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
+    all_credentials: bool = False
+
+
+class AgentOut(BaseModel):
+    id: str
+    description: str
+    enabled: bool
+    rate_limit_per_hour: int | None
+    all_credentials: bool
+    roles: list[str]
+    credentials: list[str]
+    effective_credentials: list[str]
+    owner_user_id: str | None
+    created_at: dt.datetime | None
+
+
+class AgentList(BaseModel):
+    agents: list[AgentOut]
+
+
+class AgentKeyResult(BaseModel):
+    id: str
+    api_key: str
+    message: str
+    agent: AgentOut
+
+
+class AgentState(BaseModel):
+    id: str
+    enabled: bool
+
+
+# Roles ----------------------------------------------------------------------------
+
+
+class RoleCreateBody(RequestModel):
+    name: Name
+    description: LongText = ""
+    credentials: list[Name] = Field(default_factory=list, max_length=256)
+    rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
+
+
+class RoleOut(BaseModel):
+    name: str
+    description: str
+    rate_limit_per_hour: int | None
+    credentials: list[str]
+
+
+class RoleList(BaseModel):
+    roles: list[RoleOut]
+
+
+class CredentialRef(RequestModel):
+    credential: Name
+
+
+# Policies -------------------------------------------------------------------------
+
+Method = Annotated[str, StringConstraints(min_length=1, max_length=16), AfterValidator(_safe_text)]
+UrlPattern = Annotated[
+    str, StringConstraints(min_length=1, max_length=512), AfterValidator(_safe_text)
+]
+
+
+class PolicyBody(RequestModel):
+    auto_approve_methods: list[Method] = Field(default_factory=list, max_length=16)
+    require_approval_methods: list[Method] = Field(default_factory=list, max_length=16)
+    auto_approve_urls: list[UrlPattern] = Field(default_factory=list, max_length=128)
+    require_approval_urls: list[UrlPattern] | None = Field(
+        default=None,
+        max_length=128,
+        description="Omit to keep the stored list; send [] to clear it.",
+    )
+    allowed_approvers: list[Email] = Field(default_factory=list, max_length=128)
+    approval_channel: ShortText | None = None
+    telegram_chat_id: ShortText | None = None
+    matrix_room_id: ShortText | None = None
+    matrix_allowed_approvers: list[Email] = Field(default_factory=list, max_length=128)
+    require_passkey: bool = False
+    min_approvals: int = Field(default=1, le=100, description="Values below 1 count as 1.")
+
+
+class PolicyOut(BaseModel):
+    credential: str
+    auto_approve_methods: list[str]
+    require_approval_methods: list[str]
+    auto_approve_urls: list[str]
+    require_approval_urls: list[str]
+    allowed_approvers: list[str]
+    approval_channel: str | None
+    telegram_chat_id: str | None
+    matrix_room_id: str | None
+    matrix_allowed_approvers: list[str]
+    require_passkey: bool
+    min_approvals: int
+
+
+class PolicySet(BaseModel):
+    credential: str
+    policy_set: bool
+    policy: PolicyOut
+
+
+class PolicyCleared(BaseModel):
+    credential: str
+    policy_cleared: bool
+
+
+# Audit ----------------------------------------------------------------------------
+
+
+class AuditQuery(QueryModel):
+    agent: Name | None = None
+    credential: Name | None = None
+    outcome: Name | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    before: Annotated[str, StringConstraints(max_length=100), AfterValidator(_safe_text)] | None = (
+        Field(default=None, description="The next_before cursor of the previous page.")
+    )
+
+
+class AuditPage(BaseModel):
+    entries: list[dict[str, Any]]
+    next_before: str | None
+
+
+# Members and invites --------------------------------------------------------------
+
+
+class MemberOut(BaseModel):
+    id: str
+    email: str
+    display_name: str | None
+    member_role: MemberRoleName
+    is_owner: bool
+    created_at: dt.datetime
+
+
+class InviteOut(BaseModel):
+    id: str
+    email: str
+    member_role: MemberRoleName
+    expires_at: dt.datetime
+    created_at: dt.datetime
+
+
+class MemberList(BaseModel):
+    members: list[MemberOut]
+    pending_invites: list[InviteOut]
+
+
+class InviteBody(RequestModel):
+    email: Email
+    role: MemberRoleName = "approver"
+
+
+class InviteResult(BaseModel):
+    invite_id: str
+    email: str
+    member_role: MemberRoleName
+    expires_at: dt.datetime
+    email_sent: bool
+    accept_url: str | None = Field(
+        default=None,
+        description="Returned only when no email was sent, so the link can be shared by hand.",
+    )
+
+
+class AcceptInviteBody(RequestModel):
+    token: Token
+    password: Password
+
+
+class InviteInfoQuery(QueryModel):
+    token: Token
+
+
+class InviteInfo(BaseModel):
+    email: str
+    team_name: str
+    member_role: MemberRoleName
+    expires_at: dt.datetime
+    next_step: Literal["create_account", "login_to_accept", "already_member"]
+
+
+class RoleBody(RequestModel):
+    role: MemberRoleName
+
+
+class MemberRoleResult(BaseModel):
+    id: str
+    member_role: MemberRoleName
+
+
+class Removed(BaseModel):
+    id: str
+    removed: bool
+
+
+class AssignBody(RequestModel):
+    credential_name: Name
+
+
+class Assignments(BaseModel):
+    id: str
+    credentials: list[str]
+
+
+# Approvals ------------------------------------------------------------------------
+
+
+class ApprovalOut(BaseModel):
+    txn_id: str
+    agent_id: str
+    credential_name: str
+    method: str
+    target_url: str
+    body_preview: str | None
+    require_passkey: bool
+    min_approvals: int
+    approvals: int
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class ApprovalList(BaseModel):
+    approvals: list[ApprovalOut]
+
+
+class VoteOut(BaseModel):
+    txn_id: str
+    decision: Literal["approve", "deny"]
+    status: str
+    approvals: int
+    needed: int
+
+
+# Notification channels ------------------------------------------------------------
+
+
+class ChannelCreateBody(RequestModel):
+    channel_type: Literal["telegram", "matrix", "dashboard", "agent_reflected"]
+    name: Name
+    config: dict[
+        Annotated[str, StringConstraints(max_length=64), AfterValidator(_safe_text)], ShortText
+    ] = Field(default_factory=dict, max_length=8)
+    enabled: bool = True
+
+
+class ChannelOut(BaseModel):
+    id: str
+    channel_type: str
+    name: str
+    config: dict[str, Any]
+    enabled: bool
+    is_default: bool
+    created_at: dt.datetime
+
+
+class ChannelList(BaseModel):
+    channels: list[ChannelOut]
+
+
+class ChannelDefault(BaseModel):
+    name: str
+    is_default: bool

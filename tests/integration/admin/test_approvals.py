@@ -1,0 +1,83 @@
+"""Approving over the API: eligibility, allowed_approvers, min_approvals, passkey refusal."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from tests.support.admin_api import Api, park_request
+
+
+async def _status(database_url: str, txn: str) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        status: str = await conn.fetchval(
+            "SELECT status FROM approvals WHERE txn_id = $1::uuid", txn
+        )
+    finally:
+        await conn.close()
+    return status
+
+
+async def test_min_approvals_needs_distinct_members(api: Api, database_url: str) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    admin = await api.invite(owner, "adam@example.com", role="admin")
+    txn = await park_request(database_url, owner.team_id, "stripe", min_approvals=2)
+    inbox = await api.call("GET", "/team/approvals", owner.token)
+    item = inbox.body["approvals"][0]
+    assert item["txn_id"] == txn and item["method"] == "POST" and item["body_preview"] == '{"a":1}'
+    first = await api.call("POST", f"/team/approvals/{txn}/approve", owner.token)
+    assert first.body == {
+        "txn_id": txn,
+        "decision": "approve",
+        "status": "pending",
+        "approvals": 1,
+        "needed": 2,
+    }
+    twice = await api.call("POST", f"/team/approvals/{txn}/approve", owner.token)
+    assert twice.body["approvals"] == 1, "one vote per member"
+    second = await api.call("POST", f"/team/approvals/{txn}/approve", admin.token)
+    assert second.body["status"] == "approved"
+    assert await _status(database_url, txn) == "approved"
+    late = await api.call("POST", f"/team/approvals/{txn}/deny", owner.token)
+    assert late.status == 409 and late.body["error"] == "already_decided"
+
+
+async def test_any_eligible_deny_ends_it(api: Api, database_url: str) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    txn = await park_request(database_url, owner.team_id, "stripe", min_approvals=3)
+    await api.call("POST", f"/team/approvals/{txn}/approve", owner.token)
+    denied = await api.call("POST", f"/team/approvals/{txn}/deny", owner.token)
+    assert denied.body["status"] == "denied" and await _status(database_url, txn) == "denied"
+
+
+async def test_allowed_approvers_and_passkey(api: Api, database_url: str) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    admin = await api.invite(owner, "adam@example.com", role="admin")
+    only_ann = await park_request(
+        database_url, owner.team_id, "stripe", allowed=("ann@example.com",)
+    )
+    assert (await api.call("GET", "/team/approvals", admin.token)).body["approvals"] == []
+    refused = await api.call("POST", f"/team/approvals/{only_ann}/approve", admin.token)
+    assert refused.status == 403 and refused.body["error"] == "not_an_allowed_approver"
+    passkey = await park_request(database_url, owner.team_id, "stripe", require_passkey=True)
+    needs = await api.call("POST", f"/team/approvals/{passkey}/approve", owner.token)
+    assert needs.status == 412 and needs.body["error"] == "passkey_required"
+    assert (await api.call("POST", f"/team/approvals/{passkey}/deny", owner.token)).body[
+        "status"
+    ] == "denied"
+
+
+async def test_unknown_and_malformed_ids(api: Api) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    for txn in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        reply = await api.call("POST", f"/team/approvals/{txn}/approve", owner.token)
+        assert reply.status == 404 and reply.body["error"] == "approval_not_found"
+
+
+async def test_agent_key_cannot_approve(api: Api, database_url: str) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    txn = await park_request(database_url, owner.team_id, "stripe")
+    for headers in ({"X-TAP-Key": "tap_x"}, {"Authorization": "Bearer tap_x"}):
+        reply = await api.call("POST", f"/team/approvals/{txn}/approve", headers=headers)
+        assert reply.status == 403 and reply.body["error"] == "agent_key_not_allowed"
+    assert await _status(database_url, txn) == "pending"

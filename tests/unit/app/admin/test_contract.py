@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from quart import Blueprint
+
+from app.admin.contract import Operation, path_value
+from app.errors import ResourceNotFound
+
+
+def test_operation_path_is_the_openapi_form() -> None:
+    op = Operation(
+        "DELETE", "/team/members/<member_id>/credentials/<credential>", "x", "members", {200: None}
+    )
+    assert op.path == "/team/members/{member_id}/credentials/{credential}"
+    assert op.path_params == ["member_id", "credential"]
+
+
+@pytest.mark.parametrize("raw", ["Bad Name", "a\u0000b", "x" * 65, ""])
+def test_path_values_that_cannot_name_anything_are_404(raw: str) -> None:
+    with pytest.raises(ResourceNotFound):
+        path_value(raw, re.compile(r"^[a-z0-9-]{1,64}$"), "credential")
+
+
+def test_every_operation_is_on_its_blueprint() -> None:
+    from quart import Quart
+
+    from app.admin import accounts, contract, register
+
+    register(Quart("contract-test"))  # imports every module, which declares its operations
+    assert isinstance(accounts.blueprint, Blueprint)
+    assert {op.tag for op in contract.OPERATIONS} >= {
+        "accounts",
+        "team",
+        "credentials",
+        "members",
+        "approvals",
+    }
