@@ -445,3 +445,41 @@ class CredentialMisconfigured(ProxyError):
 
     code = "credential_misconfigured"
     agent_action = "Ask a human to fix this credential's configuration; retrying will not help."
+
+
+# Approval decisions (app.approvals.decisions) -----------------------------------
+
+
+class DecisionError(AdminError):
+    """A decision on an approval request was refused (any surface: API, CLI, chat)."""
+
+    status = 409
+    code = "decision_refused"
+
+
+class ApprovalNotFound(DecisionError):
+    """No request with this id in this team."""
+
+    status = 404
+    code = "approval_not_found"
+
+
+class AlreadyDecided(DecisionError):
+    """The request is no longer pending (decided, forwarded or expired)."""
+
+    status = 409
+    code = "already_decided"
+
+
+class NotAnApprover(DecisionError):
+    """The request's ``allowed_approvers`` does not name this voter."""
+
+    status = 403
+    code = "not_an_allowed_approver"
+
+
+class PasskeyRequired(DecisionError):
+    """The credential's policy requires a passkey step for approvals."""
+
+    status = 412
+    code = "passkey_required"

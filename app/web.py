@@ -17,7 +17,6 @@ from typing import Any, Final
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.approvals.decisions import DecisionError
 from app.config import Config
 from app.errors import (
     AdminError,
@@ -113,10 +112,6 @@ def _register_error_handlers(app: Quart) -> None:
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response
-
-    @app.errorhandler(DecisionError)
-    async def decision_error(error: DecisionError) -> Response:
-        return _error_response(error.status, {"error": error.code, "message": error.message})
 
     @app.errorhandler(InvalidInput)
     async def invalid_input(error: InvalidInput) -> Response:

@@ -25,52 +25,13 @@ from typing import Final, Literal
 
 import asyncpg
 
-from app.errors import TapError
+from app.errors import AlreadyDecided, ApprovalNotFound, NotAnApprover, PasskeyRequired
 from app.store.db import Conn
 
 NOTIFY_CHANNEL: Final = "tap_approvals"
 
 Decision = Literal["approve", "deny"]
 Via = Literal["cli", "api", "passkey", "telegram", "matrix", "dashboard"]
-
-
-class DecisionError(TapError):
-    """A decision was refused. ``code`` is the stable error code for the API."""
-
-    status = 409
-    code = "decision_refused"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ApprovalNotFound(DecisionError):
-    """No request with this id in this team."""
-
-    status = 404
-    code = "approval_not_found"
-
-
-class AlreadyDecided(DecisionError):
-    """The request is no longer pending (decided, forwarded or expired)."""
-
-    status = 409
-    code = "already_decided"
-
-
-class NotAnApprover(DecisionError):
-    """The request's ``allowed_approvers`` does not name this voter."""
-
-    status = 403
-    code = "not_an_allowed_approver"
-
-
-class PasskeyRequired(DecisionError):
-    """The credential's policy requires a passkey step for approvals."""
-
-    status = 412
-    code = "passkey_required"
 
 
 @dataclass(frozen=True, slots=True)
