@@ -16,14 +16,15 @@ install: $(BIN)/python
 run: install
 	TAP_LISTEN_ADDR=$${TAP_LISTEN_ADDR:-127.0.0.1:3100} $(BIN)/tap-proxy
 
-## Install the test extras and run every suite (slow ones included).
+## Install the test extras and run every suite (slow ones included). The enclave
+## extra is installed too: its custody path is tested against local fakes.
 test: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,enclave]'
 	$(BIN)/python -m pytest
 
 ## Everything except suites marked slow.
 test-fast: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,enclave]'
 	$(BIN)/python -m pytest -m 'not slow'
 
 lint: $(BIN)/python

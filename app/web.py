@@ -81,10 +81,12 @@ def create_app(config: Config, database_url: str) -> Quart:
 def _register_blueprints(app: Quart) -> None:
     from app.admin import register as register_admin
     from app.agent_api import blueprint as agent_api
+    from app.attestation_endpoint import blueprint as attestation
     from app.health import blueprint as health
     from app.proxy.routes import blueprint as forward
 
     app.register_blueprint(health)
+    app.register_blueprint(attestation)
     app.register_blueprint(forward)
     app.register_blueprint(agent_api)
     register_admin(app)

@@ -30,6 +30,7 @@ from app.secret import Secret
 from app.store import agents, credentials, policies, roles
 from app.store.models import AUTH_TYPES, Agent, Credential, Policy, Role
 from tools.context import CliContext, load_config, open_context
+from tools.enclave_cli import enclave_group
 
 T = TypeVar("T")
 
@@ -734,3 +735,4 @@ def logs(log_file: Path | None, tail: int, as_json: bool) -> None:
         )
 
 
+main.add_command(enclave_group)

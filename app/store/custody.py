@@ -13,7 +13,7 @@ import asyncpg
 
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
-from app.store.db import Conn
+from app.store.db import Conn, translate_errors
 
 CANARY: Final = "key_canary"
 WRAPPED_DEK: Final = "wrapped_dek"
@@ -60,6 +60,17 @@ async def has_sealed_data(conn: Conn) -> bool:
     )
 
 
+async def replace_wrapped_key(conn: Conn, old: bytes, new: bytes) -> bool:
+    """Swap the wrapped DEK for a re-wrapped one, only if it is still ``old`` (KEK rotation)."""
+    swapped = await conn.fetchval(
+        "UPDATE custody SET value = $3 WHERE name = $1 AND value = $2 RETURNING name",
+        WRAPPED_DEK,
+        old,
+        new,
+    )
+    return swapped is not None
+
+
 class PostgresWrappedKeyStore:
     """``enclave.WrappedKeyStore`` over the custody table."""
 
@@ -67,13 +78,16 @@ class PostgresWrappedKeyStore:
         self._pool = pool
 
     async def get_wrapped_key(self) -> bytes | None:
-        async with self._pool.acquire() as conn:
-            return await _get(conn, WRAPPED_DEK)
+        with translate_errors():
+            async with self._pool.acquire() as conn:
+                return await _get(conn, WRAPPED_DEK)
 
     async def insert_wrapped_key_once(self, wrapped: bytes) -> bytes:
-        async with self._pool.acquire() as conn:
-            return await _insert_once(conn, WRAPPED_DEK, wrapped)
+        with translate_errors():
+            async with self._pool.acquire() as conn:
+                return await _insert_once(conn, WRAPPED_DEK, wrapped)
 
     async def has_sealed_data(self) -> bool:
-        async with self._pool.acquire() as conn:
-            return await has_sealed_data(conn) or await _get(conn, CANARY) is not None
+        with translate_errors():
+            async with self._pool.acquire() as conn:
+                return await has_sealed_data(conn) or await _get(conn, CANARY) is not None

@@ -151,3 +151,22 @@ def test_dev_skip_auth_allowed_locally(env: dict[str, str]) -> None:
 def test_private_targets_warning_is_loud(caplog: pytest.LogCaptureFixture) -> None:
     Config.from_env({"DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS": "1"}).log_warnings()
     assert "SSRF guard is OFF" in caplog.text
+
+
+def test_skr_release_path_defaults_to_the_sidecar() -> None:
+    skr = Config.from_env({}).skr
+    assert skr.release_via == "sidecar"
+    assert skr.client_id is None
+
+
+def test_skr_release_via_key_vault_with_a_user_assigned_identity() -> None:
+    skr = Config.from_env(
+        {"TAP_SKR_RELEASE_VIA": "KeyVault", "TAP_SKR_CLIENT_ID": "11111111-2222-3333-4444-555555555555"}
+    ).skr
+    assert skr.release_via == "keyvault"
+    assert skr.client_id == "11111111-2222-3333-4444-555555555555"
+
+
+def test_skr_release_via_unknown_value_is_refused() -> None:
+    with pytest.raises(ConfigError, match="TAP_SKR_RELEASE_VIA"):
+        Config.from_env({"TAP_SKR_RELEASE_VIA": "imds"})

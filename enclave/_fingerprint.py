@@ -1,0 +1,29 @@
+"""The fingerprint of a data key: names a key in logs without revealing it.
+
+NOTE: this is the same recipe as ``app.crypto.key_fingerprint`` (HMAC-SHA256
+keyed with the key over a fixed label, first 16 hex digits), so the
+fingerprint custody logs is the one the proxy logs at start-up and the one
+``tap enclave fingerprint`` prints. ``enclave`` cannot import ``app``; a unit
+test pins that both give the same value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Final
+
+DEK_BYTES: Final = 32
+"""Length of the data key (the master key the purpose keys are derived from)."""
+
+FINGERPRINT_LABEL: Final = b"tap master-key fingerprint v1"
+"""Domain separation: a fingerprint is never a MAC of anything else."""
+
+FINGERPRINT_HEX_CHARS: Final = 16
+
+
+def dek_fingerprint(dek: bytes) -> str:
+    """16 hex digits identifying ``dek``. Raises ValueError unless it is 32 bytes."""
+    if len(dek) != DEK_BYTES:
+        raise ValueError(f"a data key is {DEK_BYTES} bytes, got {len(dek)}")
+    return hmac.new(dek, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:FINGERPRINT_HEX_CHARS]

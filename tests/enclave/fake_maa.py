@@ -1,0 +1,114 @@
+"""A fake Microsoft Azure Attestation endpoint on loopback.
+
+It has its own RSA signing key and self-signed certificate and serves::
+
+    GET  /.well-known/openid-configuration   issuer + jwks_uri
+    GET  /certs                              {"keys": [{kid, kty, x5c, n, e}]}
+    POST /attest/SevSnpVm                    {"report": b64url(JSON{"SnpReport": b64url(<fake report>)}),
+                                              "runtimeData": {"data": b64url(runtime), "dataType": "JSON"}}
+                                             -> {"token": <RS256 JWT>}
+
+The "report" is a JSON stand-in for an SEV-SNP report: ``hostdata``,
+``is_debuggable``, ``vmpl`` and ``report_data`` (hex SHA-256 of the runtime
+data). The fake refuses a report whose report_data does not bind the runtime
+data, and mints a token with the SEV-SNP claims and ``x-ms-runtime`` = the
+runtime data parsed as JSON. Its issuer is ``https://localhost:<port>`` (the
+name the attestation library accepts) although it is served over plain HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
+
+from tests.enclave._pki import b64url, b64url_decode, certificate, der_b64, rsa_key, sign_jws
+from tests.enclave._server import LoopbackServer, Reply, Request
+
+
+class FakeMaa:
+    def __init__(self) -> None:
+        self.key = rsa_key()
+        self.cert = certificate(self.key, "fake maa signing")
+        self.kid = "fake-maa-key-1"
+        self.tokens: list[dict[str, Any]] = []
+        self.server = LoopbackServer(self._handle)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def issuer(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeMaa:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def jwks(self) -> dict[str, Any]:
+        numbers = self.key.public_key().public_numbers()
+        return {
+            "keys": [
+                {
+                    "kid": self.kid,
+                    "kty": "RSA",
+                    "x5c": [der_b64(self.cert)],
+                    "n": b64url(numbers.n.to_bytes(256, "big")),
+                    "e": b64url(numbers.e.to_bytes(3, "big")),
+                }
+            ]
+        }
+
+    def mint(self, *, runtime: bytes, hostdata: str, debuggable: bool, vmpl: int = 0) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 8 * 3600,
+            "jti": uuid.uuid4().hex,
+            "x-ms-attestation-type": "sevsnpvm",
+            "x-ms-compliance-status": "azure-compliant-uvm",
+            "x-ms-sevsnpvm-hostdata": hostdata,
+            "x-ms-sevsnpvm-is-debuggable": debuggable,
+            "x-ms-sevsnpvm-vmpl": vmpl,
+            "x-ms-sevsnpvm-reportdata": hashlib.sha256(runtime).hexdigest() + "0" * 64,
+            "x-ms-runtime": json.loads(runtime),
+            "x-ms-ver": "1.0",
+        }
+        self.tokens.append(claims)
+        header = {"alg": "RS256", "jku": f"{self.issuer}/certs", "kid": self.kid, "typ": "JWT"}
+        return sign_jws(header, claims, self.key)
+
+    def _handle(self, request: Request) -> Reply:
+        if request.method == "GET" and request.path == "/.well-known/openid-configuration":
+            return Reply.json(200, {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/certs"})
+        if request.method == "GET" and request.path == "/certs":
+            return Reply.json(200, self.jwks())
+        if request.method == "POST" and request.path == "/attest/SevSnpVm":
+            body = request.json()
+            evidence = json.loads(b64url_decode(body["report"]))
+            report = json.loads(b64url_decode(evidence["SnpReport"]))
+            runtime = b64url_decode(body["runtimeData"]["data"])
+            if report["report_data"] != hashlib.sha256(runtime).hexdigest():
+                return Reply.json(
+                    400, {"error": {"code": "InvalidParameter", "message": "report data mismatch"}}
+                )
+            token = self.mint(
+                runtime=runtime,
+                hostdata=report["hostdata"],
+                debuggable=report["is_debuggable"],
+                vmpl=report["vmpl"],
+            )
+            return Reply.json(200, {"token": token})
+        return Reply.json(404, {"error": "not found"})
