@@ -68,16 +68,23 @@ def _serving_agent(agents: list[Agent], name: str) -> Agent | None:
 
 async def run(ctx: ForwardContext) -> ForwardContext:
     agents: list[Agent] = ctx.extra.get("agents") or ([ctx.agent] if ctx.agent else [])
-    names = [ctx.credential_name] if ctx.credential_name is not None else ctx.placeholder_names
+    if ctx.credential_name is not None:
+        # Unified mode: the first key that holds the credential serves the request; its team
+        # owns the credential, the approval and the audit record.
+        serving = _serving_agent(agents, ctx.credential_name)
+        if serving is None:
+            raise await _not_allowed(ctx, ctx.credential_name)
+        ctx.agent = serving
+        names = [ctx.credential_name]
+    else:
+        # Placeholder mode: every referenced credential must be the primary agent's.
+        names = ctx.placeholder_names
+    agent = ctx.agent
+    assert agent is not None
     for name in names:
-        serving = _serving_agent(agents, name)
-        if serving is None or serving.team_id != agents[0].team_id and ctx.credential_name is None:
-            raise await _not_allowed(ctx, name)
-        found = await load_config(ctx.rt, serving.team_id, name)
+        found = await load_config(ctx.rt, agent.team_id, name) if name in agent.effective_credentials else None
         if found is None:
             raise await _not_allowed(ctx, name)
-        if ctx.credential_name is not None:
-            ctx.extra["serving_agent"] = serving
         ctx.credentials.append(found.credential)
         ctx.policies[name] = found.policy
         ctx.team_mode = found.team_mode
