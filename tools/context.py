@@ -15,6 +15,8 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+import asyncpg
+
 from app.config import Config
 from app.crypto import KeyRing
 from app.runtime import load_keys
@@ -40,8 +42,8 @@ def load_config(environ: Mapping[str, str], encryption_key: str | None) -> Confi
 
 
 @contextlib.asynccontextmanager
-async def open_context(config: Config) -> AsyncIterator[CliContext]:
-    """Connect, migrate, check the key, ensure the default team. Raises TapError / CustodyError."""
+async def open_database(config: Config) -> AsyncIterator[asyncpg.Pool]:
+    """Connect to the configured database and migrate it; no keys are loaded. Raises TapError."""
     embedded = None
     if config.database_url is None:
         embedded = db.start_embedded(config.data_dir)
@@ -54,15 +56,20 @@ async def open_context(config: Config) -> AsyncIterator[CliContext]:
             with db.translate_errors():
                 async with pool.acquire() as conn:
                     await migrate(conn)
-            keys = await load_keys(config, pool)
-            with db.translate_errors():
-                async with pool.acquire() as conn:
-                    await teams.ensure_team(
-                        conn, teams.DEFAULT_TEAM_ID, teams.DEFAULT_TEAM_ID, "gated"
-                    )
-                    yield CliContext(conn=conn, keys=keys, team_id=teams.DEFAULT_TEAM_ID)
+            yield pool
         finally:
             await pool.close()
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_context(config: Config) -> AsyncIterator[CliContext]:
+    """Connect, migrate, check the key, ensure the default team. Raises TapError / CustodyError."""
+    async with open_database(config) as pool:
+        keys = await load_keys(config, pool)
+        with db.translate_errors():
+            async with pool.acquire() as conn:
+                await teams.ensure_team(conn, teams.DEFAULT_TEAM_ID, teams.DEFAULT_TEAM_ID, "gated")
+                yield CliContext(conn=conn, keys=keys, team_id=teams.DEFAULT_TEAM_ID)

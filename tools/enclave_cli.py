@@ -19,12 +19,11 @@ setting); ``--verbose`` on ``tap`` adds the traceback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -36,8 +35,7 @@ from app.config import Config
 from app.errors import ConfigError, TapError
 from app.runtime import load_keys
 from app.store import custody, db
-from app.store.migrate import migrate
-from tools.context import load_config
+from tools.context import load_config, open_database
 
 T = TypeVar("T")
 
@@ -73,29 +71,6 @@ def _run(action: Callable[[Config], Coroutine[Any, Any, T]]) -> T:
     except Exception as exc:  # the last resort: one line, never a traceback unless asked
         _fail(RuntimeError(f"unexpected {type(exc).__name__} (run with --verbose for details)"), 1)
     raise AssertionError("unreachable")
-
-
-@contextlib.asynccontextmanager
-async def _custody(config: Config) -> AsyncIterator[asyncpg.Pool]:
-    """Connect to the configured database and migrate it. Raises TapError."""
-    embedded = None
-    if config.database_url is None:
-        embedded = db.start_embedded(config.data_dir)
-        url = embedded.url
-    else:
-        url = config.database_url.reveal()
-    try:
-        pool = await db.create_pool(url, min_size=1, max_size=2)
-        try:
-            with db.translate_errors():
-                async with pool.acquire() as conn:
-                    await migrate(conn)
-            yield pool
-        finally:
-            await pool.close()
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 async def _master_key(config: Config, pool: asyncpg.Pool) -> bytes:
@@ -151,7 +126,7 @@ def fingerprint_command() -> None:
     """Print the fingerprint of the key custody yields (and of the stored wrapped DEK)."""
 
     async def go(config: Config) -> None:
-        async with _custody(config) as pool:
+        async with open_database(config) as pool:
             keys = await load_keys(config, pool)
             click.echo(f"key fingerprint: {keys.fingerprint}")
             raw = await custody.PostgresWrappedKeyStore(pool).get_wrapped_key()
@@ -195,7 +170,7 @@ def migrate_from_env_command(jwk_file: Path, kek_id: str | None) -> None:
             raise enclave.CustodyError(
                 "migrate", "run migrate-from-env with the env key, not in enclave mode"
             )
-        async with _custody(config) as pool:
+        async with open_database(config) as pool:
             master = await _master_key(config, pool)
             record = _new_record(master, jwk_file, kek_id)
             stored = await custody.PostgresWrappedKeyStore(pool).insert_wrapped_key_once(
@@ -233,7 +208,7 @@ def rewrap_dek_command(jwk_file: Path, kek_id: str | None, install: bool) -> Non
     async def go(config: Config) -> None:
         from enclave.azure import WrappedDek
 
-        async with _custody(config) as pool:
+        async with open_database(config) as pool:
             store = custody.PostgresWrappedKeyStore(pool)
             old_raw = await store.get_wrapped_key()
             master = await _master_key(config, pool)

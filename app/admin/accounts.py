@@ -20,16 +20,8 @@ from typing import Final
 
 from quart import Blueprint, Response
 
-from app.admin import passwords
-from app.admin.auth import (
-    CAPABILITIES,
-    SESSION_TTL,
-    SETUP_SESSION_TTL,
-    authenticate,
-    bearer_token,
-    client_address,
-    issue_token,
-)
+from app.admin import passwords, signin
+from app.admin.auth import authenticate, bearer_token, client_address, start_session
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.email import Mailer
 from app.admin.schemas import (
@@ -43,7 +35,6 @@ from app.admin.schemas import (
     SignupBody,
     SignupResult,
     SwitchTeamBody,
-    TeamRef,
     TeamsResult,
     VerifyEmailBody,
     VerifyEmailResult,
@@ -64,8 +55,7 @@ from app.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
-from app.store import db, email_codes, invites, members, sessions, teams, throttle, users
-from app.store.db import Conn
+from app.store import db, email_codes, members, sessions, teams, throttle, users
 from app.webstate import runtime
 
 logger = logging.getLogger(__name__)
@@ -73,14 +63,6 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("accounts", __name__)
 
 NEW_TEAM_MODE: Final = "gated"
-
-
-def team_ref(membership: members.TeamMembership) -> TeamRef:
-    return TeamRef(
-        team_id=membership.team_id,
-        team_name=membership.team_name,
-        member_role=membership.member_role,
-    )
 
 
 def _verification_text(code: str, team_name: str) -> tuple[str, str]:
@@ -169,14 +151,8 @@ async def verify_email(body: VerifyEmailBody) -> Response:
                 home = await members.teams_of(conn, user.id)
                 if state.config.webauthn_rp_id is not None and home:
                     # NOTE: a setup-scope session reaches passkey enrolment only, never /team/*.
-                    setup_token = issue_token()
-                    setup_expires = await sessions.create(
-                        conn,
-                        token_hash=state.keys.hash_token(setup_token),
-                        user_id=user.id,
-                        team_id=home[0].team_id,
-                        scope="setup",
-                        ttl=SETUP_SESSION_TTL,
+                    setup_token, setup_expires = await start_session(
+                        conn, user_id=user.id, team_id=home[0].team_id, scope="setup"
                     )
     if outcome != "accepted":
         await count_failure(address_key)
@@ -252,60 +228,16 @@ async def login(body: LoginBody) -> Response:
         raise InvalidCredentials("invalid email or password")
     if not user.email_verified:
         raise EmailNotVerified("verify your email address before logging in", unverified=True)
-    token = issue_token()
     async with db.transaction(state.pool) as conn:
-        joined = await _consume_invites(conn, user.id, user.email)
+        joined = await signin.join_invited_teams(conn, user)
         memberships = await members.teams_of(conn, user.id)
         if not memberships:
             raise PermissionDenied("this account does not belong to any team")
         active = joined[-1] if joined else memberships[0]
-        expires_at = await sessions.create(
-            conn,
-            token_hash=state.keys.hash_token(token),
-            user_id=user.id,
-            team_id=active.team_id,
-            scope="full",
-            ttl=SESSION_TTL,
-        )
+        result = await signin.sign_in(conn, user, active=active, teams=memberships, joined=joined)
         await throttle.clear(conn, account_key[0])
     logger.info("login: user %s into team %s", user.id, active.team_id)
-    return respond(
-        LoginResult(
-            session_token=token,
-            expires_at=expires_at,
-            user_id=user.id,
-            email=user.email,
-            team_id=active.team_id,
-            team_name=active.team_name,
-            member_role=active.member_role,
-            capabilities=sorted(CAPABILITIES[active.member_role]),
-            teams=[team_ref(m) for m in memberships],
-            joined_teams=[team_ref(m) for m in joined],
-        )
-    )
-
-
-async def _consume_invites(conn: Conn, user_id: str, email: str) -> list[members.TeamMembership]:
-    """Join every team with an unexpired invite for ``email``; returns the teams joined."""
-    joined: list[members.TeamMembership] = []
-    for invite in await invites.pending_for_email(conn, email):
-        existing = await conn.fetchval(
-            "SELECT 1 FROM memberships WHERE user_id = $1 AND team_id = $2", user_id, invite.team_id
-        )
-        if existing is None:
-            await members.add(
-                conn, user_id=user_id, team_id=invite.team_id, role=invite.member_role
-            )
-            joined.append(
-                members.TeamMembership(
-                    team_id=invite.team_id,
-                    team_name=invite.team_name,
-                    member_role=invite.member_role,
-                    created_at=dt.datetime.now(dt.UTC),
-                )
-            )
-        await invites.consume(conn, invite.id)
-    return joined
+    return respond(result)
 
 
 @operation(
@@ -366,7 +298,7 @@ async def user_teams() -> Response:
     async with db.transaction(runtime().pool) as conn:
         memberships = await members.teams_of(conn, caller.user_id)
     return respond(
-        TeamsResult(active_team_id=caller.team_id, teams=[team_ref(m) for m in memberships])
+        TeamsResult(active_team_id=caller.team_id, teams=[signin.team_ref(m) for m in memberships])
     )
 
 
@@ -387,7 +319,7 @@ async def switch_team(body: SwitchTeamBody) -> Response:
             raise NotATeamMember("you are not a member of that team")
         await sessions.switch_team(conn, caller.session.token_hash, body.team_id)
     return respond(
-        TeamsResult(active_team_id=body.team_id, teams=[team_ref(m) for m in memberships])
+        TeamsResult(active_team_id=body.team_id, teams=[signin.team_ref(m) for m in memberships])
     )
 
 

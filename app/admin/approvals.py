@@ -19,6 +19,7 @@ from app.admin.auth import Caller, authenticate
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.schemas import ApprovalList, ApprovalOut, VoteOut
 from app.approvals import decisions
+from app.errors import ApprovalNotFound
 from app.store import db, members
 from app.store.db import Conn
 from app.webstate import runtime
@@ -33,9 +34,14 @@ async def _eligible(conn: Conn, caller: Caller, pending: decisions.PendingApprov
         a.lower() for a in pending.allowed_approvers
     }:
         return False
+    return await _assigned(conn, caller, pending.credential_name)
+
+
+async def _assigned(conn: Conn, caller: Caller, credential_name: str) -> bool:
+    """Owners and admins decide every credential, approvers only those assigned to them."""
     if caller.is_manager:
         return True
-    return pending.credential_name in await members.assigned_credentials(
+    return credential_name in await members.assigned_credentials(
         conn, caller.team_id, caller.user_id
     )
 
@@ -79,13 +85,9 @@ async def _decide(raw_txn: str, decision: Literal["approve", "deny"]) -> Respons
     txn_id = decisions.parse_txn_id(raw_txn)
     async with db.transaction(runtime().pool) as conn:
         pending = await decisions.get_pending(conn, caller.team_id, txn_id)
-        if (
-            not caller.is_manager
-            and pending.credential_name
-            not in await members.assigned_credentials(conn, caller.team_id, caller.user_id)
-        ):
+        if not await _assigned(conn, caller, pending.credential_name):
             # NOTE: invisible rather than forbidden, as in the list.
-            raise decisions.ApprovalNotFound(f"no approval request {txn_id} in this team")
+            raise ApprovalNotFound(f"no approval request {txn_id} in this team")
         result = await decisions.vote(
             conn,
             team_id=caller.team_id,

@@ -16,7 +16,8 @@ from app.admin.auth import authenticate
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.schemas import AuditPage, AuditQuery
 from app.errors import ValidationFailed
-from app.store import audit_reads, db
+from app.store import audit as audit_store
+from app.store import db
 from app.webstate import runtime
 
 blueprint = Blueprint("audit", __name__)
@@ -27,12 +28,12 @@ _MICROSECOND: Final = dt.timedelta(microseconds=1)
 _CURSOR: Final = re.compile(r"^([0-9]{1,18})\.([0-9]{1,18})$")
 
 
-def encode_cursor(cursor: audit_reads.Cursor) -> str:
+def encode_cursor(cursor: audit_store.Cursor) -> str:
     """``<microseconds since the epoch>.<row id>``: URL-safe and exact."""
     return f"{(cursor.timestamp - _EPOCH) // _MICROSECOND}.{cursor.id}"
 
 
-def decode_cursor(raw: str) -> audit_reads.Cursor:
+def decode_cursor(raw: str) -> audit_store.Cursor:
     """Raises ValidationFailed for anything that is not a cursor this API produced."""
     match = _CURSOR.match(raw)
     if match is None:
@@ -42,7 +43,7 @@ def decode_cursor(raw: str) -> audit_reads.Cursor:
         timestamp = _EPOCH + micros * _MICROSECOND
     except OverflowError:
         raise ValidationFailed("before must be the next_before value of a previous page") from None
-    return audit_reads.Cursor(timestamp=timestamp, id=row_id)
+    return audit_store.Cursor(timestamp=timestamp, id=row_id)
 
 
 @operation(
@@ -59,7 +60,7 @@ async def team_audit(query: AuditQuery) -> Response:
     caller.require("view_audit")
     before = decode_cursor(query.before) if query.before else None
     async with db.transaction(runtime().pool) as conn:
-        page = await audit_reads.page(
+        page = await audit_store.page(
             conn,
             caller.team_id,
             agent_id=query.agent,

@@ -34,11 +34,13 @@ from app.errors import (
     Unauthenticated,
 )
 from app.store import db, sessions
+from app.store.db import Conn
 from app.store.sessions import Scope, SessionView
 from app.webstate import runtime
 
 SESSION_TTL: Final = dt.timedelta(hours=24)
 SETUP_SESSION_TTL: Final = dt.timedelta(minutes=10)
+_TTLS: Final[dict[Scope, dt.timedelta]] = {"full": SESSION_TTL, "setup": SETUP_SESSION_TTL}
 _TOKEN: Final = re.compile(r"^[0-9a-f]{64}$")
 
 MANAGER_CAPABILITIES: Final = frozenset(
@@ -158,3 +160,23 @@ def client_address() -> str:
 def issue_token() -> str:
     """A fresh session token (returned once to the client, stored only as a hash)."""
     return new_token()
+
+
+async def start_session(
+    conn: Conn, *, user_id: str, team_id: str, scope: Scope
+) -> tuple[str, dt.datetime]:
+    """A new session of ``user_id`` in ``team_id``: its token and its expiry.
+
+    A ``full`` session lasts :data:`SESSION_TTL`, a ``setup`` session
+    :data:`SETUP_SESSION_TTL`. Only the token's keyed hash is stored.
+    """
+    token = issue_token()
+    expires_at = await sessions.create(
+        conn,
+        token_hash=runtime().keys.hash_token(token),
+        user_id=user_id,
+        team_id=team_id,
+        scope=scope,
+        ttl=_TTLS[scope],
+    )
+    return token, expires_at

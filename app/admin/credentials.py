@@ -27,8 +27,8 @@ from app.admin.schemas import (
 )
 from app.errors import InvalidInput, ResourceNotFound, ValidationFailed
 from app.secret import Secret
-from app.store import credential_updates, db, members
 from app.store import credentials as credentials_store
+from app.store import db, members
 from app.store.db import Conn
 from app.store.events import team_changed
 from app.store.models import Credential
@@ -66,7 +66,8 @@ async def visible_names(conn: Conn, caller: Caller) -> set[str] | None:
     return await members.assigned_credentials(conn, caller.team_id, caller.user_id)
 
 
-def _name(raw: str) -> str:
+def credential_name(raw: str) -> str:
+    """The credential named in a path. Raises ResourceNotFound for anything that cannot name one."""
     return path_value(raw, credentials_store.NAME_PATTERN, "credential")
 
 
@@ -141,7 +142,7 @@ async def create_credential(body: CredentialCreateBody) -> Response:
 )
 async def get_credential(name: str) -> Response:
     caller = await authenticate()
-    name = _name(name)
+    name = credential_name(name)
     async with db.transaction(runtime().pool) as conn:
         visible = await visible_names(conn, caller)
         credential = await credentials_store.find(conn, caller.team_id, name)
@@ -163,10 +164,10 @@ async def get_credential(name: str) -> Response:
 async def update_credential(name: str, body: CredentialUpdateBody) -> Response:
     caller = await authenticate()
     caller.require("manage_credentials")
-    name = _name(name)
+    name = credential_name(name)
     sent = body.model_fields_set
     async with db.transaction(runtime().pool) as conn:
-        credential = await credential_updates.update(
+        credential = await credentials_store.update(
             conn,
             team_id=caller.team_id,
             name=name,
@@ -199,7 +200,7 @@ async def update_credential(name: str, body: CredentialUpdateBody) -> Response:
 async def replace_secret(name: str, body: CredentialSecretBody) -> Response:
     caller = await authenticate()
     caller.require("manage_credentials")
-    name = _name(name)
+    name = credential_name(name)
     if (body.value is None) == (body.value_patch is None):
         raise ValidationFailed("send exactly one of value or value_patch")
     state = runtime()
@@ -243,7 +244,7 @@ async def replace_secret(name: str, body: CredentialSecretBody) -> Response:
 async def delete_credential(name: str) -> Response:
     caller = await authenticate()
     caller.require("manage_credentials")
-    name = _name(name)
+    name = credential_name(name)
     async with db.transaction(runtime().pool) as conn:
         await credentials_store.delete(conn, caller.team_id, name)
         await team_changed(conn, caller.team_id)

@@ -14,10 +14,10 @@ import logging
 
 from quart import Blueprint, Response
 
-from app.admin.auth import SESSION_TTL, issue_token
+from app.admin.auth import start_session
 from app.admin.contract import operation
 from app.errors import ResourceNotFound
-from app.store import db, sessions
+from app.store import db
 from app.webstate import runtime
 
 logger = logging.getLogger(__name__)
@@ -41,25 +41,18 @@ async def auto_login() -> Response:
     state = runtime()
     if not state.config.dev_skip_auth:
         raise ResourceNotFound("not found")
-    token = issue_token()
     async with db.transaction(state.pool) as conn:
         owner = await conn.fetchrow(
             "SELECT m.user_id, m.team_id, u.email, t.name AS team_name FROM memberships m"
             " JOIN users u ON u.id = m.user_id JOIN teams t ON t.id = m.team_id"
             " WHERE m.member_role = 'owner' ORDER BY m.created_at LIMIT 1"
         )
-        if owner is not None:
-            await sessions.create(
-                conn,
-                token_hash=state.keys.hash_token(token),
-                user_id=owner["user_id"],
-                team_id=owner["team_id"],
-                scope="full",
-                ttl=SESSION_TTL,
+        if owner is None:
+            return Response(
+                "No owner exists yet: sign up first.", status=503, content_type="text/plain"
             )
-    if owner is None:
-        return Response(
-            "No owner exists yet: sign up first.", status=503, content_type="text/plain"
+        token, _ = await start_session(
+            conn, user_id=owner["user_id"], team_id=owner["team_id"], scope="full"
         )
     logger.warning(
         "DANGEROUS_TAP_DEV_SKIP_AUTH: auto-login issued a session for user %s", owner["user_id"]

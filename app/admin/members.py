@@ -18,17 +18,10 @@ from urllib.parse import quote
 
 from quart import Blueprint, Response
 
-from app.admin import passwords
-from app.admin.accounts import team_ref
-from app.admin.auth import (
-    CAPABILITIES,
-    SESSION_TTL,
-    Caller,
-    authenticate,
-    client_address,
-    issue_token,
-)
+from app.admin import passwords, signin
+from app.admin.auth import Caller, authenticate, client_address, issue_token
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
+from app.admin.credentials import credential_name
 from app.admin.email import Mailer
 from app.admin.schemas import (
     AcceptInviteBody,
@@ -234,7 +227,6 @@ async def accept_invite(body: AcceptInviteBody) -> Response:
     invite = await _invite_by_token(body.token)
     state = runtime()
     password_hash = await passwords.hash_password(body.password)
-    token = issue_token()
     async with db.transaction(state.pool) as conn:
         # Re-read under a lock: two accepts of one token must not both succeed.
         locked = await invites.by_token_hash(conn, state.keys.hash_token(body.token), lock=True)
@@ -247,32 +239,13 @@ async def accept_invite(body: AcceptInviteBody) -> Response:
         user = await users.create(
             conn, email=invite.email, password_hash=password_hash, email_verified=True
         )
-        await members.add(conn, user_id=user.id, team_id=invite.team_id, role=invite.member_role)
-        await invites.consume(conn, invite.id)
-        expires_at = await sessions.create(
-            conn,
-            token_hash=state.keys.hash_token(token),
-            user_id=user.id,
-            team_id=invite.team_id,
-            scope="full",
-            ttl=SESSION_TTL,
-        )
+        await signin.join_team(conn, user.id, invite)
+        # A new account's one team is the invite's.
         memberships = await members.teams_of(conn, user.id)
-    refs = [team_ref(m) for m in memberships]
-    return respond(
-        LoginResult(
-            session_token=token,
-            expires_at=expires_at,
-            user_id=user.id,
-            email=user.email,
-            team_id=invite.team_id,
-            team_name=invite.team_name,
-            member_role=invite.member_role,
-            capabilities=sorted(CAPABILITIES[invite.member_role]),
-            teams=refs,
-            joined_teams=refs,
+        result = await signin.sign_in(
+            conn, user, active=memberships[0], teams=memberships, joined=memberships
         )
-    )
+    return respond(result)
 
 
 @operation(
@@ -384,7 +357,7 @@ async def unassign_credential(member_id: str, credential: str) -> Response:
     caller = await authenticate()
     caller.require("manage_members")
     member_id = _member_id(member_id)
-    credential = path_value(credential, credentials_store.NAME_PATTERN, "credential")
+    credential = credential_name(credential)
     async with db.transaction(runtime().pool) as conn:
         await _member(conn, caller, member_id)
         await members.unassign(conn, caller.team_id, member_id, credential)

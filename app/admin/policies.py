@@ -11,7 +11,8 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from app.admin.auth import authenticate
-from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
+from app.admin.contract import SESSION_ERRORS, operation, respond
+from app.admin.credentials import credential_name
 from app.admin.schemas import PolicyBody, PolicyCleared, PolicyOut, PolicySet
 from app.errors import ResourceNotFound, ValidationFailed
 from app.store import credentials as credentials_store
@@ -44,10 +45,6 @@ def policy_out(policy: Policy) -> PolicyOut:
     )
 
 
-def _credential(raw: str) -> str:
-    return path_value(raw, credentials_store.NAME_PATTERN, "credential")
-
-
 @operation(
     blueprint,
     "GET",
@@ -60,7 +57,7 @@ def _credential(raw: str) -> str:
 async def get_policy(credential: str) -> Response:
     caller = await authenticate()
     caller.require("manage_policies")
-    name = _credential(credential)
+    name = credential_name(credential)
     async with db.transaction(runtime().pool) as conn:
         policy = await policies_store.get(conn, caller.team_id, name)
     if policy is None:
@@ -81,7 +78,7 @@ async def get_policy(credential: str) -> Response:
 async def put_policy(credential: str, body: PolicyBody) -> Response:
     caller = await authenticate()
     caller.require("manage_policies")
-    name = _credential(credential)
+    name = credential_name(credential)
     channel = body.approval_channel.strip().lower() if body.approval_channel else None
     channel = CHANNEL_ALIASES.get(channel, channel) if channel else None
     if channel is not None and channel not in policies_store.APPROVAL_CHANNELS:
@@ -142,7 +139,7 @@ async def put_policy(credential: str, body: PolicyBody) -> Response:
 async def delete_policy(credential: str) -> Response:
     caller = await authenticate()
     caller.require("manage_policies")
-    name = _credential(credential)
+    name = credential_name(credential)
     async with db.transaction(runtime().pool) as conn:
         await policies_store.clear(conn, caller.team_id, name)
         await team_changed(conn, caller.team_id)

@@ -6,6 +6,7 @@ from quart import Blueprint, Response
 
 from app.admin.auth import authenticate
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
+from app.admin.credentials import credential_name
 from app.admin.schemas import CredentialRef, Deleted, RoleCreateBody, RoleList, RoleOut
 from app.store import credentials as credentials_store
 from app.store import db
@@ -17,6 +18,10 @@ from app.webstate import runtime
 blueprint = Blueprint("roles", __name__)
 
 _ROLE = {"name": roles_store.NAME_PATTERN.pattern}
+
+
+def _role_name(raw: str) -> str:
+    return path_value(raw, roles_store.NAME_PATTERN, "role")
 
 
 def role_out(role: Role) -> RoleOut:
@@ -81,7 +86,7 @@ async def create_role(body: RoleCreateBody) -> Response:
 async def get_role(name: str) -> Response:
     caller = await authenticate()
     caller.require("manage_roles")
-    name = path_value(name, roles_store.NAME_PATTERN, "role")
+    name = _role_name(name)
     async with db.transaction(runtime().pool) as conn:
         role = await roles_store.get(conn, caller.team_id, name)
     return respond(role_out(role))
@@ -99,7 +104,7 @@ async def get_role(name: str) -> Response:
 async def delete_role(name: str) -> Response:
     caller = await authenticate()
     caller.require("manage_roles")
-    name = path_value(name, roles_store.NAME_PATTERN, "role")
+    name = _role_name(name)
     async with db.transaction(runtime().pool) as conn:
         await roles_store.delete(conn, caller.team_id, name)
         await team_changed(conn, caller.team_id)
@@ -119,7 +124,7 @@ async def delete_role(name: str) -> Response:
 async def add_role_credential(name: str, body: CredentialRef) -> Response:
     caller = await authenticate()
     caller.require("manage_roles")
-    name = path_value(name, roles_store.NAME_PATTERN, "role")
+    name = _role_name(name)
     async with db.transaction(runtime().pool) as conn:
         await roles_store.add_credential(conn, caller.team_id, name, body.credential)
         role = await roles_store.get(conn, caller.team_id, name)
@@ -139,8 +144,8 @@ async def add_role_credential(name: str, body: CredentialRef) -> Response:
 async def remove_role_credential(name: str, credential: str) -> Response:
     caller = await authenticate()
     caller.require("manage_roles")
-    name = path_value(name, roles_store.NAME_PATTERN, "role")
-    credential = path_value(credential, credentials_store.NAME_PATTERN, "credential")
+    name = _role_name(name)
+    credential = credential_name(credential)
     async with db.transaction(runtime().pool) as conn:
         await roles_store.remove_credential(conn, caller.team_id, name, credential)
         role = await roles_store.get(conn, caller.team_id, name)

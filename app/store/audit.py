@@ -1,15 +1,21 @@
-"""Audit rows in Postgres: written in batches, read per team and agent."""
+"""Audit rows in Postgres: written in batches, read per team and per agent.
+
+The admin API pages through a team's log newest first, keyed by
+``(timestamp, id)``, so rows that share a timestamp are neither skipped nor
+repeated across pages. Every read is keyed by team id.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
 
-from app.store.db import Queryable
+from app.store.db import Conn, Queryable
 
 COLUMNS: Final = (
     "request_id", "team_id", "agent_id", "credential_names", "target_url", "method", "outcome",
@@ -44,8 +50,22 @@ async def insert_many(conn: Queryable, records: Sequence[dict[str, Any]]) -> Non
     await conn.executemany(_INSERT, [_row(r) for r in records])
 
 
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the next (older) page starts."""
+
+    timestamp: dt.datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    entries: list[dict[str, Any]]
+    next_cursor: Cursor | None
+
+
 def _record(row: asyncpg.Record) -> dict[str, Any]:
-    out = {column: row[column] for column in COLUMNS}
+    out: dict[str, Any] = {column: row[column] for column in COLUMNS}
     out["request_id"] = str(out["request_id"])
     out["request_headers"] = json.loads(out["request_headers"])
     out["credential_names"] = list(out["credential_names"])
@@ -67,26 +87,33 @@ async def for_agent(
     return [_record(row) for row in rows]
 
 
-async def for_team(
-    conn: Queryable,
+async def page(
+    conn: Conn,
     team_id: str,
     *,
-    agent_id: str | None = None,
-    credential: str | None = None,
-    before: dt.datetime | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """Newest first, with optional filters; ``before`` pages by timestamp."""
+    agent_id: str | None,
+    credential: str | None,
+    outcome: str | None,
+    before: Cursor | None,
+    limit: int,
+) -> Page:
+    """Up to ``limit`` rows older than ``before``, newest first, with optional filters."""
     rows = await conn.fetch(
-        f"SELECT {', '.join(COLUMNS)} FROM audit_log WHERE team_id = $1"
+        f"SELECT id, {', '.join(COLUMNS)} FROM audit_log WHERE team_id = $1"
         " AND ($2::text IS NULL OR agent_id = $2)"
         " AND ($3::text IS NULL OR $3 = ANY(credential_names))"
-        " AND ($4::timestamptz IS NULL OR timestamp < $4)"
-        " ORDER BY timestamp DESC, id DESC LIMIT $5",
+        " AND ($4::text IS NULL OR outcome = $4)"
+        " AND ($5::timestamptz IS NULL OR (timestamp, id) < ($5, $6))"
+        " ORDER BY timestamp DESC, id DESC LIMIT $7",
         team_id,
         agent_id,
         credential,
-        before,
-        limit,
+        outcome,
+        before.timestamp if before else None,
+        before.id if before else 0,
+        limit + 1,
     )
-    return [_record(row) for row in rows]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = Cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
+    return Page(entries=[_record(row) for row in rows], next_cursor=cursor)

@@ -73,6 +73,13 @@ async def get(conn: Conn, team_id: str, user_id: str) -> Member:
     return _member(row)
 
 
+async def is_member(conn: Conn, team_id: str, user_id: str) -> bool:
+    found = await conn.fetchval(
+        "SELECT 1 FROM memberships WHERE user_id = $1 AND team_id = $2", user_id, team_id
+    )
+    return found is not None
+
+
 async def by_email(conn: Conn, team_id: str, email: str) -> Member | None:
     row = await conn.fetchrow(_SELECT + " WHERE m.team_id = $1 AND u.email = $2", team_id, email)
     return _member(row) if row is not None else None

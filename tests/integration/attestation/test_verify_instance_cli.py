@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attestation_test_factories import (
+
+from tests.support.attestation import (
     GIT_SHA,
     HOSTDATA,
     fake_instance,

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attestation_test_factories import (
+from click.testing import CliRunner
+
+from attestation._cli import cli
+from tests.support.attestation import (
     HOSTDATA,
     NONCE,
     VECTORS,
@@ -16,9 +19,6 @@ from attestation_test_factories import (
     log_line,
     mint,
 )
-from click.testing import CliRunner
-
-from attestation._cli import cli
 
 ENDPOINT = "https://maa.example"
 
@@ -45,7 +45,7 @@ def token_args(name: str, *extra: str) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
-    from attestation_test_factories import NOW
+    from tests.support.attestation import NOW
 
     monkeypatch.setattr("attestation._cli._now", lambda: NOW)
 
@@ -219,7 +219,7 @@ def append_args(log: Path, policy: Path, deployed_at: str) -> list[str]:
 
 
 def test_log_append_verify_show(tmp_path: Path) -> None:
-    from attestation_test_factories import POLICY as REGO
+    from tests.support.attestation import POLICY as REGO
 
     log, policy = tmp_path / "production.jsonl", tmp_path / "policy.rego"
     policy.write_bytes(REGO)

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from attestation_test_factories import VECTORS
 
 from attestation import InputError, PolicyFormat, hostdata_of_file, hostdata_of_rego
+from tests.support.attestation import VECTORS
 
 
 def hostdata_table() -> list[tuple[str, str, str]]:

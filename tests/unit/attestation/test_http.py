@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
-from attestation_test_factories import Received, serve
 
 from attestation._http import MAX_BODY_BYTES, get_json, open_client
 from attestation.errors import FetchError
+from tests.support.attestation import Received, serve
 
 
 def test_returns_the_json_object(loopback_tls: Any, tls_client: httpx.Client) -> None:

@@ -9,16 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from attestation_test_factories import (
-    GIT_SHA,
-    HOSTDATA,
-    LoopbackServer,
-    fake_instance,
-    fake_maa,
-    good_claims,
-    row_fields,
-    serve,
-)
 
 from attestation import (
     FetchError,
@@ -27,6 +17,16 @@ from attestation import (
     Origin,
     VerificationError,
     verify_instance,
+)
+from tests.support.attestation import (
+    GIT_SHA,
+    HOSTDATA,
+    LoopbackServer,
+    fake_instance,
+    fake_maa,
+    good_claims,
+    row_fields,
+    serve,
 )
 
 

@@ -9,18 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attestation_test_factories import (
-    ENDPOINT,
-    HOSTDATA,
-    NONCE,
-    NOW,
-    VECTORS,
-    good_claims,
-    load_vector,
-    mint,
-    unsigned,
-    vector_names,
-)
 
 from attestation import (
     CLOCK_LEEWAY_SECS,
@@ -33,6 +21,18 @@ from attestation import (
     verify_token,
 )
 from attestation._base64 import b64url_decode
+from tests.support.attestation import (
+    ENDPOINT,
+    HOSTDATA,
+    NONCE,
+    NOW,
+    VECTORS,
+    good_claims,
+    load_vector,
+    mint,
+    unsigned,
+    vector_names,
+)
 
 
 def keys_for(signing_key: Any, jwks_uri: str | None = None) -> SigningKeys:
@@ -273,7 +273,7 @@ def test_jku_must_equal_the_published_key_set_url(signing_key: Any) -> None:
 
 
 def test_signature_by_another_key_with_the_same_kid(signing_key: Any) -> None:
-    from attestation_test_factories import make_signing_key
+    from tests.support.attestation import make_signing_key
 
     impostor = make_signing_key(signing_key.kid)
     assert failed_check(mint(impostor, good_claims()), keys_for(signing_key)) == "signature"

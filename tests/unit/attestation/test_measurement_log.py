@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attestation_test_factories import GIT_SHA, HOSTDATA, log_line, row_fields
 
 from attestation import InputError, LogRow, VerificationError, append_row, verify_log
+from tests.support.attestation import GIT_SHA, HOSTDATA, log_line, row_fields
 
 
 def write(tmp_path: Path, data: bytes) -> Path:

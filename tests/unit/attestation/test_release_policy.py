@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from attestation_test_factories import ENDPOINT, HOSTDATA, good_claims
 
 from attestation import InputError, ReleasePolicy, VerificationError, evaluate_release_policy
+from tests.support.attestation import ENDPOINT, HOSTDATA, good_claims
 
 OTHER = "f" * 64
 

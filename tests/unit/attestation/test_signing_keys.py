@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from attestation_test_factories import NOW, fake_maa, make_signing_key, serve
 
 from attestation import (
     FetchError,
@@ -19,6 +18,7 @@ from attestation import (
     fetch_signing_keys,
     load_signing_keys,
 )
+from tests.support.attestation import NOW, fake_maa, make_signing_key, serve
 
 ORIGIN = Origin.parse("https://maa.example")
 

@@ -6,7 +6,7 @@ The endpoint key is maa_signing_key.pem (made once with
 ``openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048``); the attacker
 key is made fresh on each run, so only the attacker vectors change when this
 script is rerun (RSASSA-PKCS1-v1_5 is deterministic).  Every token is signed by
-the factories the tests use (tests/unit/attestation/factories.py); the valid
+the factories the tests use (tests/support/attestation.py); the valid
 vector's signature is also checked by `openssl dgst` in test_maa_token.py, a
 second implementation.
 """
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 HERE = Path(__file__).resolve().parent
 spec = importlib.util.spec_from_file_location(
-    "attestation_test_factories", HERE.parents[1] / "unit" / "attestation" / "factories.py"
+    "attestation_test_factories", HERE.parents[1] / "support" / "attestation.py"
 )
 assert spec is not None and spec.loader is not None
 f = importlib.util.module_from_spec(spec)

@@ -6,7 +6,7 @@ import pytest
 
 from app.admin.audit import decode_cursor, encode_cursor
 from app.errors import ValidationFailed
-from app.store.audit_reads import Cursor
+from app.store.audit import Cursor
 
 
 def test_cursor_round_trip_is_exact_and_url_safe() -> None:

@@ -1,8 +1,9 @@
-"""Factories for the attestation tests: signing keys, tokens, TLS and loopback servers.
+"""Factories and fixtures for the attestation tests: signing keys, tokens, TLS and loopback servers.
 
 Every factory has safe defaults that make a *valid* object; a test overrides
-the one thing it is about.  Loaded by both conftests (unit and integration)
-through ``load_factories`` so there is one implementation.
+the one thing it is about.  The unit and integration suites import the
+factories from here, and their conftests import the fixtures at the end of
+this module, so there is one implementation.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -29,7 +31,7 @@ from cryptography.x509.oid import NameOID
 
 from attestation._base64 import b64url_encode
 
-VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "attestation"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "attestation"
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 """The fixed 'now' of the unit tests and of the vectors."""
@@ -378,3 +380,39 @@ def log_line(**overrides: Any) -> bytes:
     return (
         json.dumps(row_fields(**overrides), sort_keys=True, separators=(",", ":")).encode() + b"\n"
     )
+
+
+# -- fixtures ------------------------------------------------------------------
+
+_ENV = ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees a proxy or a trust store it did not set itself."""
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    """The attestation endpoint's key (one per session: RSA generation is slow)."""
+    return make_signing_key()
+
+
+@pytest.fixture(scope="session")
+def attacker_key() -> SigningKey:
+    """A key nobody trusts."""
+    return make_signing_key("attacker-key")
+
+
+@pytest.fixture(scope="session")
+def loopback_tls(tmp_path_factory: pytest.TempPathFactory) -> LoopbackTls:
+    return make_loopback_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def tls_client(loopback_tls: LoopbackTls) -> Iterator[httpx.Client]:
+    with loopback_tls.client() as client:
+        yield client
