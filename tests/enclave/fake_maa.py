@@ -14,12 +14,18 @@ data). The fake refuses a report whose report_data does not bind the runtime
 data, and mints a token with the SEV-SNP claims and ``x-ms-runtime`` = the
 runtime data parsed as JSON. Its issuer is ``https://localhost:<port>`` (the
 name the attestation library accepts) although it is served over plain HTTP.
+
+A verifier outside the chain (``tap-attest``) fetches the issuer's metadata and
+keys over HTTPS only: ``serve_https(tls)`` also serves the same handler over TLS
+on a second port, and from then on the issuer is that HTTPS origin. The parties
+inside the chain (sidecar, Key Vault) keep using ``url``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import time
 import uuid
 from typing import Any
@@ -35,6 +41,7 @@ class FakeMaa:
         self.kid = "fake-maa-key-1"
         self.tokens: list[dict[str, Any]] = []
         self.server = LoopbackServer(self._handle)
+        self.https: LoopbackServer | None = None
 
     @property
     def port(self) -> int:
@@ -42,7 +49,8 @@ class FakeMaa:
 
     @property
     def issuer(self) -> str:
-        return f"https://localhost:{self.port}"
+        port = self.https.port if self.https is not None else self.port
+        return f"https://localhost:{port}"
 
     @property
     def url(self) -> str:
@@ -52,7 +60,18 @@ class FakeMaa:
         self.server.start()
         return self
 
+    def serve_https(self, tls: ssl.SSLContext) -> FakeMaa:
+        """Also serve over HTTPS; the issuer becomes that origin.
+
+        Keys whose release policy names the old issuer no longer release:
+        create a new key version after this.
+        """
+        self.https = LoopbackServer(self._handle, tls=tls).start()
+        return self
+
     def stop(self) -> None:
+        if self.https is not None:
+            self.https.stop()
         self.server.stop()
 
     def jwks(self) -> dict[str, Any]:
