@@ -237,6 +237,11 @@ class Config:
                 "DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS is set: the SSRF guard is OFF and agents can "
                 "reach loopback, private and cloud-metadata addresses. Use this for local testing only."
             )
+        if self.enclave and self.build_sha == "unknown":
+            logger.warning(
+                "TAP_BUILD_SHA is not set: /health reports sha 'unknown', so clients cannot match this "
+                "instance to the measurement log. The image build bakes it in."
+            )
         if self.dev_skip_auth:
             logger.warning(
                 "DANGEROUS_TAP_DEV_SKIP_AUTH is set: the admin API accepts requests without a session. "

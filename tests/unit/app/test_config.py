@@ -170,3 +170,8 @@ def test_skr_release_via_key_vault_with_a_user_assigned_identity() -> None:
 def test_skr_release_via_unknown_value_is_refused() -> None:
     with pytest.raises(ConfigError, match="TAP_SKR_RELEASE_VIA"):
         Config.from_env({"TAP_SKR_RELEASE_VIA": "imds"})
+
+
+def test_enclave_without_build_sha_warns(caplog: pytest.LogCaptureFixture) -> None:
+    Config.from_env({"TAP_FEATURES": "enclave"}).log_warnings()
+    assert "TAP_BUILD_SHA is not set" in caplog.text
