@@ -41,6 +41,7 @@ typecheck: $(BIN)/python
 	$(BIN)/mypy
 
 include image/image.mk
+include tools/bench/bench.mk
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
