@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 QUEUE_SIZE: Final = 10_000
 BATCH_SIZE: Final = 500
+BATCH_LINGER_SECS: Final = 0.05
 BODY_LIMIT_BYTES: Final = 16 * 1024
 SENSITIVE_HEADERS: Final = frozenset(
     {
@@ -103,6 +104,10 @@ class AuditWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # Linger briefly so a busy worker writes one batch, not one file append and one
+            # INSERT per request.
+            if self._queue.qsize() < BATCH_SIZE:
+                await asyncio.sleep(BATCH_LINGER_SECS)
             while len(batch) < BATCH_SIZE and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

@@ -54,6 +54,9 @@ def _serve(config: Config) -> int:
     # Hypercorn adds its own handler unless given a logger; ours propagates to the root handler.
     hypercorn.errorlog = logging.getLogger("hypercorn.error")
     hypercorn.keep_alive_timeout = 75
+    # /forward passes the upstream's Date and Server on; Hypercorn must not add second ones.
+    hypercorn.include_date_header = False
+    hypercorn.include_server_header = False
     return run(hypercorn)
 
 

@@ -41,6 +41,7 @@ Usage::
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import logging
@@ -387,9 +388,19 @@ def _make_matcher(needles: Sequence[bytes], *, use_automaton: bool) -> _Matcher:
     return _FindMatcher(needles)
 
 
+def _cached_sanitizer(ctx: ForwardContext) -> Sanitizer:
+    # Keyed by a digest of the pairs, so the cache's keys are not the secrets themselves.
+    digest = hashlib.sha256(json.dumps(ctx.secrets).encode()).digest()
+    sanitizer: Sanitizer | None = ctx.rt.sanitizers.get(digest)
+    if sanitizer is None:
+        sanitizer = Sanitizer.for_secrets(ctx.secrets)
+        ctx.rt.sanitizers.put(digest, sanitizer)
+    return sanitizer
+
+
 async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: every encoding of every injected secret out of the response."""
-    sanitizer = Sanitizer.for_secrets(ctx.secrets)
+    sanitizer = _cached_sanitizer(ctx)
     if ctx.extra.get("response_too_large"):
         result = SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,15 @@ class Tap:
             h["X-TAP-Method"] = method
         h.update(headers or {})
         return httpx.post(self.url + "/forward", headers=h, content=content, timeout=30, **kwargs)
+
+    def logs(self, key: str, at_least: int, limit: int = 20, timeout: float = 5) -> dict[str, Any]:
+        """The agent's audit log once it holds ``at_least`` entries (records are written in batches)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            body: dict[str, Any] = self.get(f"/agent/logs?limit={limit}", key).json()
+            if body["count"] >= at_least or time.monotonic() > deadline:
+                return body
+            time.sleep(0.05)
 
     def get(self, path: str, key: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"X-TAP-Key": key} if key else {}

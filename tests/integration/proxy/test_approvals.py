@@ -126,7 +126,7 @@ def test_unanswered_approval_times_out(
         late = tap.cli("approve", parked["txn_id"])
         assert late.exit_code == 1
         assert upstream.received == []
-        logs = tap.get("/agent/logs", key).json()["entries"]
+        logs = tap.logs(key, at_least=1)["entries"]
         assert logs[0]["outcome"] == "timed_out" and logs[0]["approval_status"] == "timeout"
     finally:
         tap.proxy.stop()

@@ -407,7 +407,7 @@ def test_refusals_are_audited_without_secrets(tap: Tap, demo: str, upstream: Ups
     tap.forward(demo, "demo", upstream.url, headers={"Authorization": "Bearer agent-own-token-123"})
     tap.forward(demo, "nope", upstream.url)
     tap.forward(demo, "demo", "http://127.0.0.1:9/")
-    logs = tap.get("/agent/logs?limit=10", demo).json()
+    logs = tap.logs(demo, at_least=3, limit=10)
     outcomes = [(e["outcome"], e["error"]) for e in logs["entries"]]
     assert outcomes == [
         ("error", "upstream_error"),
