@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from email.utils import formatdate
 from typing import Any, Final
 
 from quart import Quart, Response, g, jsonify, request
@@ -158,6 +159,9 @@ def _register_access_log(app: Quart) -> None:
     async def log_request(response: Response) -> Response:
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        if "Date" not in response.headers:
+            # Hypercorn's own Date is off so forwarded responses keep the upstream's.
+            response.headers["Date"] = formatdate(usegmt=True)
         # NOTE: path only; query strings and headers may carry secrets.
         logger.info(
             "%s %s -> %d in %.1f ms (request %s)",

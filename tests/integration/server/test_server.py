@@ -31,7 +31,9 @@ def test_embedded_database_health_and_clean_shutdown(tmp_path: Path) -> None:
     env = base_env(tmp_path, None)
     del env["TAP_ENCRYPTION_KEY"]  # make-run mode: a local key is generated
     proxy = start_proxy(tmp_path, env, timeout=60)
-    body = httpx.get(proxy.url + "/health").json()
+    health = httpx.get(proxy.url + "/health")
+    assert "date" in health.headers and "server" not in health.headers
+    body = health.json()
     assert body["status"] == "ok"
     assert set(body["build"]) == {"version", "sha"}
     assert (tmp_path / "data" / "encryption.key").stat().st_mode & 0o777 == 0o600
