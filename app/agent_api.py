@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any, Final
 
 from quart import Blueprint, Response, redirect, request
@@ -276,11 +277,9 @@ async def agent_logs() -> dict[str, Any]:
 @blueprint.get("/agent/approvals/<txn>")
 async def agent_approval(txn: str) -> dict[str, Any]:
     (agent,) = await _agents(single=True)
-    from app.approvals.decisions import ApprovalNotFound, parse_txn_id
-
     try:
-        txn_id = parse_txn_id(txn)
-    except ApprovalNotFound:
+        txn_id = uuid.UUID(txn)
+    except ValueError:
         raise NotFoundError("Transaction not found.") from None
     pool = runtime().pool
     with db.translate_errors():
