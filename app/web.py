@@ -83,6 +83,7 @@ def _register_blueprints(app: Quart) -> None:
     from app.admin import register as register_admin
     from app.agent_api import blueprint as agent_api
     from app.attestation_endpoint import blueprint as attestation
+    from app.dashboard import blueprint as dashboard
     from app.health import blueprint as health
     from app.proxy.routes import blueprint as forward
 
@@ -90,6 +91,7 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(attestation)
     app.register_blueprint(forward)
     app.register_blueprint(agent_api)
+    app.register_blueprint(dashboard)
     register_admin(app)
 
 

@@ -104,3 +104,6 @@ def test_health_and_discovery(tap: Tap) -> None:
     ):
         assert needle in text
     assert httpx.get(tap.url + "/", follow_redirects=False).status_code == 303
+    page = httpx.get(tap.url + "/", follow_redirects=True)
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
