@@ -26,7 +26,7 @@ import asyncpg
 
 from app.approvals.decisions import NOTIFY_CHANNEL
 from app.audit import now_iso
-from app.errors import ProxyError, TapError
+from app.errors import CredentialNotAllowed, ProxyError, TapError, Unauthorized
 from app.proxy import pipeline
 from app.proxy.context import ForwardContext
 from app.runtime import Runtime
@@ -177,8 +177,6 @@ class Executor:
 
     async def _recheck(self, ctx: ForwardContext, stored: StoredRequest) -> None:
         """Fail closed if the world changed while the request waited."""
-        from app.errors import CredentialNotAllowed, Unauthorized
-
         agent = ctx.agent
         if agent is None or not agent.enabled:
             raise Unauthorized("The agent was disabled or deleted while the request waited.")

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.audit import body_for_audit, mask_headers
 from app.runtime import Runtime
 from app.store.models import Agent, Credential, Policy
 
@@ -91,8 +92,6 @@ class ForwardContext:
 
     def audit_entry(self, *, now_iso: str, latency_ms: int) -> dict[str, Any]:
         """The audit record of this request's outcome. Never holds an injected secret."""
-        from app.audit import body_for_audit, mask_headers
-
         body, truncated = body_for_audit(self.body)
         assert self.agent is not None
         return {

@@ -164,10 +164,10 @@ async def expire_due(conn: Queryable) -> list[StoredRequest]:
 
 
 async def denied_unaudited(conn: Queryable) -> list[StoredRequest]:
-    """Denied rows whose stored request has not been dropped yet; drops it and returns them once."""
+    """Denied rows not yet audited: marks them, drops the stored request, returns each once."""
     rows = await conn.fetch(
-        "UPDATE approvals SET request_body = NULL, request_headers = '[]', body_preview = NULL"
-        " WHERE status = 'denied' AND request_headers <> '[]'::jsonb"
+        "UPDATE approvals SET denial_audited = true, request_body = NULL, request_headers = '[]',"
+        " body_preview = NULL WHERE status = 'denied' AND NOT denial_audited"
         " RETURNING txn_id, team_id, agent_id, credential_name, method, target_url, '[]'::jsonb AS request_headers,"
         " NULL::bytea AS request_body, policy_reason, require_passkey, created_at, resolved_by"
     )

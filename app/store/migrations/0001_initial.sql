@@ -132,6 +132,8 @@ CREATE TABLE approvals (
     response_headers jsonb,
     response_body    bytea,
     response_error   text,
+    -- Set once the executor has audited a denial, so each is audited exactly once.
+    denial_audited   boolean NOT NULL DEFAULT false,
     created_at       timestamptz NOT NULL DEFAULT now(),
     expires_at       timestamptz NOT NULL
 );

@@ -84,6 +84,10 @@ def test_denied_request_is_never_forwarded(tap: Tap, upstream: Upstream) -> None
     assert upstream.received == []
     again = tap.cli("approve", parked["txn_id"])
     assert again.exit_code == 1 and "already" in again.output
+    denied = tap.logs(key, at_least=1)["entries"]
+    assert [(e["outcome"], e["approval_status"]) for e in denied] == [("denied", "denied")]
+    time.sleep(1.5)  # later executor sweeps must not audit it again
+    assert tap.get("/agent/logs", key).json()["count"] == 1
 
 
 def test_health_and_discovery(tap: Tap) -> None:
