@@ -16,8 +16,9 @@ from quart import Blueprint, Response, redirect, request
 
 from app.errors import BadRequest, Forbidden, InvalidJson, NotFoundError
 from app.proxy import authenticate
+from app.proxy.access import credential_link_url
 from app.proxy.headers import SUPPORTED
-from app.store import approvals, audit, credentials, db, policies
+from app.store import approvals, audit, credentials, db, policies, teams
 from app.store.credentials import NAME_PATTERN
 from app.store.models import Agent, Credential, Policy
 from app.webstate import runtime
@@ -207,12 +208,10 @@ async def services() -> dict[str, Any]:
     accounts: dict[str, Any] = {}
     for agent in found:
         async with rt.pool.acquire() as conn:
-            mode = await conn.fetchval(
-                "SELECT default_approval_mode FROM teams WHERE id = $1", agent.team_id
-            )
+            mode = await teams.default_mode(conn, agent.team_id)
             for cred in await _listable(agent):
                 policy = await policies.get(conn, agent.team_id, cred.name)
-                entry = _service(cred, policy, mode or "gated")
+                entry = _service(cred, policy, mode)
                 if multi:
                     entry["account"] = agent.id
                     result["services"][f"{agent.id}.{cred.name}"] = entry
@@ -340,14 +339,7 @@ async def credential_link() -> dict[str, Any]:
             detail="For example: github, stripe-test, openai.",
         )
     payload = {field: data.get(field) for field in _LINK_FIELDS} | {"name": name}
-    blob = (
-        base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
-        .rstrip(b"=")
-        .decode()
-    )
-    rt = runtime()
-    base = (rt.config.approval_base_url or rt.config.dashboard_url).rstrip("/")
     return {
-        "create_url": f"{base}/dashboard?prefill_credential={blob}#/credentials",
+        "create_url": credential_link_url(runtime(), payload),
         "agent_action": "Give this link to a human; they add the secret. Then retry your request.",
     }

@@ -117,6 +117,11 @@ class Config:
     def dashboard_url(self) -> str:
         return (self.app_url or self.base_url).rstrip("/")
 
+    @property
+    def links_base_url(self) -> str:
+        """Base of links a human opens (approve pages, credential links)."""
+        return (self.approval_base_url or self.dashboard_url).rstrip("/")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
         """Parse ``environ``. Raises :class:`ConfigError` on the first bad value."""

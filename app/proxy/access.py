@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Final
+from typing import Any, Final
 
 from app.errors import CredentialNotAllowed, CredentialNotFound
 from app.proxy.context import ForwardContext
@@ -35,10 +35,11 @@ async def load_config(rt: Runtime, team_id: str, name: str) -> ForwardConfig | N
     return found
 
 
-def credential_link_url(rt: Runtime, name: str) -> str:
-    """A dashboard link that pre-fills a new credential of this name (no value, ever)."""
-    blob = base64.urlsafe_b64encode(json.dumps({"name": name}).encode()).rstrip(b"=").decode()
-    return f"{rt.config.dashboard_url}/dashboard?prefill_credential={blob}#/credentials"
+def credential_link_url(rt: Runtime, fields: dict[str, Any]) -> str:
+    """A dashboard link that pre-fills a new credential (metadata only, never a value)."""
+    raw = json.dumps(fields, separators=(",", ":")).encode()
+    blob = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return f"{rt.config.links_base_url}/dashboard?prefill_credential={blob}#/credentials"
 
 
 async def _not_allowed(ctx: ForwardContext, name: str) -> Exception:
@@ -53,7 +54,7 @@ async def _not_allowed(ctx: ForwardContext, name: str) -> Exception:
         return CredentialNotFound(
             f"Credential '{name}' not found.",
             services_url=_SERVICES,
-            credential_link_url=credential_link_url(ctx.rt, name),
+            credential_link_url=credential_link_url(ctx.rt, {"name": name}),
         )
     return CredentialNotAllowed(
         f"Credential '{name}' is not allowed for any provided key.",
@@ -82,7 +83,11 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     agent = ctx.agent
     assert agent is not None
     for name in names:
-        found = await load_config(ctx.rt, agent.team_id, name) if name in agent.effective_credentials else None
+        found = (
+            await load_config(ctx.rt, agent.team_id, name)
+            if name in agent.effective_credentials
+            else None
+        )
         if found is None:
             raise await _not_allowed(ctx, name)
         ctx.credentials.append(found.credential)

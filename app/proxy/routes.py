@@ -26,8 +26,10 @@ AGENT_HINT: Final = (
 
 def approval_links(txn_id: uuid.UUID) -> dict[str, str]:
     rt = runtime()
-    base = (rt.config.approval_base_url or rt.config.dashboard_url).rstrip("/")
-    return {"poll_url": f"/agent/approvals/{txn_id}", "approval_url": f"{base}/approve/{txn_id}"}
+    return {
+        "poll_url": f"/agent/approvals/{txn_id}",
+        "approval_url": f"{rt.config.links_base_url}/approve/{txn_id}",
+    }
 
 
 @blueprint.post("/forward")
