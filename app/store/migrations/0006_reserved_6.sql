@@ -1,0 +1,2 @@
+-- Reserved for a change under way; replaced before it lands.
+SELECT 1;
