@@ -16,7 +16,7 @@ The tree::
         ├── Unauthorized (401)       no valid TAP key
         ├── Forbidden ... (403)      the agent may not do this
         ├── NotFoundError (404)
-        ├── RateLimited (429)
+        ├── RateLimited, TooManyPending (429)
         ├── UpstreamError (502)      the upstream could not be reached
         └── ServiceUnavailable (503) our database hiccupped; retry is safe
 
@@ -289,6 +289,18 @@ class RateLimited(ProxyError):
     status = 429
     code = "rate_limited"
     agent_action = "Wait until retry_after_secs has passed, then retry."
+    safe_to_retry = True
+
+
+class TooManyPending(ProxyError):
+    """Parking this request would pass a pending-approval cap (per agent, per team, bytes)."""
+
+    status = 429
+    code = "too_many_pending_approvals"
+    agent_action = (
+        "Wait until some of your pending requests are decided or time out, then retry; "
+        "do not resend requests that are still pending."
+    )
     safe_to_retry = True
 
 
