@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import asyncpg
 
 from tests.support.admin_api import Api, park_request
@@ -82,3 +85,32 @@ async def test_agent_key_cannot_approve(api: Api, database_url: str) -> None:
         reply = await api.call("POST", f"/team/approvals/{txn}/approve", headers=headers)
         assert reply.status == 403 and reply.body["error"] == "agent_key_not_allowed"
     assert await _status(database_url, txn) == "pending"
+
+
+async def test_approvers_see_everything_that_will_be_sent(api: Api, database_url: str) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    body = b"\xff\xd8" + b"\x00" * 10_000
+    txn = await park_request(
+        database_url,
+        owner.team_id,
+        "stripe",
+        headers=(
+            ("Content-Type", "application/octet-stream"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("Authorization", "Bearer agent-chosen-value"),
+            ("X-Api-Key", "agent-own-secret"),
+        ),
+        body=body,
+    )
+    (item,) = (await api.call("GET", "/team/approvals", owner.token)).body["approvals"]
+    assert item["txn_id"] == txn and item["mode"] == "unified"
+    assert item["credential_names"] == ["stripe"]
+    headers = [tuple(h) for h in item["headers"]]
+    assert ("X-HTTP-Method-Override", "DELETE") in headers
+    assert headers[-1] == ("Authorization", "[set by TAP from credential stripe]")
+    assert "agent-chosen-value" not in str(item) and "agent-own-secret" not in str(item)
+    assert [w["code"] for w in item["warnings"]] == ["method_override"]
+    assert item["body_size"] == len(body)
+    assert item["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert item["body_truncated"] is True and item["body_encoding"] == "base64"
+    assert base64.b64decode(item["body_preview"]) == body[:4096]
