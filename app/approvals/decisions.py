@@ -67,7 +67,7 @@ class PendingApproval:
         return self.body.preview
 
     def to_json(self) -> dict[str, Any]:
-        """The one JSON shape of a pending request (admin API, CLI)."""
+        """The one JSON shape of a pending request (admin API, CLI): plain JSON types."""
         return {
             "txn_id": str(self.txn_id),
             "agent_id": self.agent_id,
@@ -86,8 +86,8 @@ class PendingApproval:
             "require_passkey": self.require_passkey,
             "min_approvals": self.min_approvals,
             "approvals": self.approvals,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
         }
 
 

@@ -69,8 +69,8 @@ class CapReached:
 
 
 @dataclass(frozen=True, slots=True)
-class NewRequest:
-    """What the pipeline parks: the request as the agent sent it, before any injection."""
+class ParkedRequest:
+    """The request as the agent sent it (before any injection) and how it is to be forwarded."""
 
     txn_id: uuid.UUID
     team_id: str
@@ -82,44 +82,37 @@ class NewRequest:
     method: str
     target_url: str
     headers: list[tuple[str, str]]
-    body: bytes
-    policy_reason: str
-    require_passkey: bool
-    min_approvals: int
-    allowed_approvers: tuple[str, ...]
-    timeout_secs: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRequest:
-    """A request waiting for (or past) a decision, as it will be forwarded."""
-
-    txn_id: uuid.UUID
-    team_id: str
-    agent_id: str
-    mode: Mode
-    credential_names: tuple[str, ...]
-    injected_headers: tuple[str, ...]
-    method: str
-    target_url: str
-    headers: list[tuple[str, str]]
-    body: bytes | None
-    """``None`` once the row no longer holds its body (or when not loaded)."""
-    body_sha256: str
-    body_size: int
     policy_reason: str | None
     require_passkey: bool
     min_approvals: int
     allowed_approvers: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        # NOTE: headers and body are what the agent sent; they stay out of logs.
+        return f"{type(self).__name__}(txn_id={self.txn_id}, mode={self.mode!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class NewRequest(ParkedRequest):
+    """What the pipeline parks."""
+
+    body: bytes
+    timeout_secs: int
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class StoredRequest(ParkedRequest):
+    """A request waiting for (or past) a decision, as it will be forwarded."""
+
+    body: bytes | None
+    """``None`` once the row no longer holds its body (or when not loaded)."""
+    body_sha256: str
+    body_size: int
     status: str
     resolved_by: str | None
     created_at: dt.datetime
     resolved_at: dt.datetime | None
     expires_at: dt.datetime
-
-    def __repr__(self) -> str:
-        # NOTE: headers and body are what the agent sent; they stay out of logs.
-        return f"StoredRequest(txn_id={self.txn_id}, status={self.status!r}, mode={self.mode!r})"
 
     @property
     def approval_latency_ms(self) -> int | None:
@@ -288,28 +281,30 @@ async def finish(
     await _release_body(conn, stored.team_id, stored.body_sha256)
 
 
+async def _close(conn: Queryable, update: str) -> list[StoredRequest]:
+    """Run an UPDATE that ends rows' need for their bodies; release those bodies."""
+    closed = [_stored(row) for row in await conn.fetch(f"{update} RETURNING {_COLUMNS}")]
+    for stored in closed:
+        await _release_body(conn, stored.team_id, stored.body_sha256)
+    return closed
+
+
 async def expire_due(conn: Queryable) -> list[StoredRequest]:
     """Mark pending rows past their deadline as expired (fail closed) and return them."""
-    rows = await conn.fetch(
+    return await _close(
+        conn,
         "UPDATE approvals a SET status = 'expired', resolved_at = now(), body_held = false"
-        f" WHERE a.status = 'pending' AND a.expires_at <= now() RETURNING {_COLUMNS}"
+        " WHERE a.status = 'pending' AND a.expires_at <= now()",
     )
-    expired = [_stored(row) for row in rows]
-    for stored in expired:
-        await _release_body(conn, stored.team_id, stored.body_sha256)
-    return expired
 
 
 async def denied_unaudited(conn: Queryable) -> list[StoredRequest]:
     """Denied rows not yet audited: marks them, lets go of the request, returns each once."""
-    rows = await conn.fetch(
+    return await _close(
+        conn,
         "UPDATE approvals a SET denial_audited = true, body_held = false, request_headers = '[]'"
-        f" WHERE a.status = 'denied' AND NOT a.denial_audited RETURNING {_COLUMNS}"
+        " WHERE a.status = 'denied' AND NOT a.denial_audited",
     )
-    denied = [_stored(row) for row in rows]
-    for stored in denied:
-        await _release_body(conn, stored.team_id, stored.body_sha256)
-    return denied
 
 
 async def pending_rows(
