@@ -41,8 +41,8 @@ async def _fetchval(database_url: str, query: str) -> object:
 def test_caps_per_agent_and_per_team(capped: Tap, upstream: Upstream) -> None:
     alice = capped.agent("alice", "--credentials", "demo")
     bob = capped.agent("bob", "--credentials", "demo")
-    for _ in range(3):
-        assert capped.forward(alice, "demo", upstream.url, method="POST").status_code == 202
+    parked = [capped.forward(alice, "demo", upstream.url, method="POST") for _ in range(3)]
+    assert [p.status_code for p in parked] == [202] * 3
     refused = capped.forward(alice, "demo", upstream.url, method="POST")
     assert refused.status_code == 429
     body = refused.json()
@@ -55,8 +55,7 @@ def test_caps_per_agent_and_per_team(capped: Tap, upstream: Upstream) -> None:
     # Reads that need no approval still flow.
     assert capped.forward(bob, "demo", upstream.url).status_code == 200
     # A decision frees a place.
-    txn = capped.ok("approvals", "list", "--json").split('"txn_id": "')[1].split('"')[0]
-    capped.ok("deny", txn)
+    capped.ok("deny", parked[0].json()["txn_id"])
     assert capped.forward(bob, "demo", upstream.url, method="POST").status_code == 202
     assert upstream.received and all(r.method == "GET" for r in upstream.received)
 
