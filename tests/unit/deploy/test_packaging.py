@@ -155,6 +155,8 @@ def test_the_wheel_holds_the_service_and_nothing_else(wheel: zipfile.ZipFile) ->
     # Data files the service reads at run time are in.
     assert "app/store/migrations/0001_initial.sql" in names
     assert "app/dashboard/static/index.html" in names
+    assert "app/dashboard/static/swagger-ui/swagger-ui-bundle.js" in names
+    assert "app/dashboard/static/swagger-ui/LICENSE" in names
 
 
 def test_the_wheel_carries_the_licence(wheel: zipfile.ZipFile) -> None:
