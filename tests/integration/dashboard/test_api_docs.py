@@ -106,3 +106,10 @@ def test_vendored_files_are_byte_for_byte_the_recorded_release() -> None:
     for name, digest in recorded.items():
         assert hashlib.sha256((VENDORED / name).read_bytes()).hexdigest() == digest, name
     assert "| version | 5.35.0 |" in notes and "Apache-2.0" in notes
+
+
+def test_the_readme_names_the_product_as_instructions_does(proxy: ProxyProcess) -> None:
+    readme = (STATIC.parents[2] / "README.md").read_text(encoding="utf-8")
+    title = readme.splitlines()[0].removeprefix("# ")
+    instructions = httpx.get(proxy.url + "/instructions").text
+    assert instructions.splitlines()[0] == title
