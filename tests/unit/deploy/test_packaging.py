@@ -5,6 +5,7 @@ the image locks leave out."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -172,3 +173,38 @@ def test_ci_runs_lint_typecheck_and_every_test() -> None:
     script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     commands = [line for line in script.splitlines() if line.startswith("make ")]
     assert commands == ["make lint typecheck test"]
+
+
+def test_make_install_runs_only_when_pyproject_changed(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    stamp = venv / ".installed-local"
+    stamp.touch()
+    pyproject = (REPO / "pyproject.toml").stat().st_mtime
+
+    def up_to_date() -> bool:
+        done = subprocess.run(
+            ["make", "-q", "install", f"VENV={venv}"], cwd=REPO, capture_output=True, timeout=60
+        )
+        return done.returncode == 0
+
+    os.utime(stamp, (pyproject + 60, pyproject + 60))
+    assert up_to_date()
+    os.utime(stamp, (pyproject - 60, pyproject - 60))
+    assert not up_to_date()
+    stamp.unlink()
+    assert not up_to_date()
+
+
+def test_make_help_lists_every_target() -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    done = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    listed = {line.split()[0] for line in done.stdout.splitlines()[1:] if line.strip()}
+    expected = {"run", "test", "test-fast", "install", "lint", "fmt", "typecheck", "clean",
+                "image", "image-verify", "image-lock", "bench", "help"}  # fmt: skip
+    assert expected <= listed
