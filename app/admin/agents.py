@@ -74,8 +74,7 @@ async def _own_agent(conn: Conn, caller: Caller, raw_id: str) -> Agent:
     responses={200: AgentList},
     errors=SESSION_ERRORS,
 )
-async def list_agents() -> Response:
-    caller = await authenticate()
+async def list_agents(caller: Caller) -> Response:
     if not (caller.can("manage_agents") or caller.can("manage_own_agents")):
         raise PermissionDenied("You may not manage API keys.")
     async with db.transaction(runtime().pool) as conn:
@@ -92,8 +91,7 @@ async def list_agents() -> Response:
     responses={201: AgentKeyResult},
     errors=(400, 404, 409, *SESSION_ERRORS),
 )
-async def create_agent(body: AgentCreateBody) -> Response:
-    caller = await authenticate()
+async def create_agent(body: AgentCreateBody, caller: Caller) -> Response:
     state = runtime()
     async with db.transaction(state.pool) as conn:
         if not caller.can("manage_agents"):
@@ -134,8 +132,7 @@ async def create_agent(body: AgentCreateBody) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ID,
 )
-async def get_agent(agent_id: str) -> Response:
-    caller = await authenticate()
+async def get_agent(agent_id: str, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         agent = await _own_agent(conn, caller, agent_id)
     return respond(agent_out(agent))
@@ -185,8 +182,7 @@ async def disable_agent(agent_id: str) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ID,
 )
-async def rotate_agent_key(agent_id: str) -> Response:
-    caller = await authenticate()
+async def rotate_agent_key(agent_id: str, caller: Caller) -> Response:
     state = runtime()
     async with db.transaction(state.pool) as conn:
         agent = await _own_agent(conn, caller, agent_id)
@@ -206,8 +202,7 @@ async def rotate_agent_key(agent_id: str) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ID,
 )
-async def delete_agent(agent_id: str) -> Response:
-    caller = await authenticate()
+async def delete_agent(agent_id: str, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         agent = await _own_agent(conn, caller, agent_id)
         await agents_store.delete(conn, caller.team_id, agent.id)

@@ -111,6 +111,14 @@ def translate_errors() -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
+async def connection(pool: asyncpg.Pool[asyncpg.Record]) -> AsyncIterator[Conn]:
+    """Borrow a connection (no transaction), with errors translated."""
+    with translate_errors():
+        async with pool.acquire() as conn:
+            yield conn
+
+
+@contextlib.asynccontextmanager
 async def transaction(pool: asyncpg.Pool[asyncpg.Record]) -> AsyncIterator[Conn]:
     """Borrow a connection and run a transaction on it, with errors translated."""
     with translate_errors():

@@ -146,32 +146,59 @@ async def test_login_errors_do_not_say_which_part_was_wrong(api: Api) -> None:
     )
 
 
-async def test_login_is_throttled_per_account(api: Api) -> None:
+async def test_login_is_throttled_per_account_and_address(api: Api) -> None:
     await api.signup("acme", "ann@example.com")
     for i in range(10):
         reply = await api.call(
             "POST",
             "/login",
             json={"email": "ann@example.com", "password": f"guess-{i}"},
-            address=f"10.0.0.{i + 1}",
+            address="10.0.0.1",
         )
         assert reply.status == 401
     blocked = await api.call(
         "POST",
         "/login",
         json={"email": "ann@example.com", "password": PASSWORD},
-        address="10.9.9.9",
+        address="10.0.0.1",
     )
     assert blocked.status == 429 and blocked.body["error"] == "too_many_attempts"
     assert int(blocked.headers.get("retry-after", 0)) > 0, (blocked.headers, blocked.body)
-    # Another account is not affected.
+    # The owner, elsewhere, is not locked out.
+    owner = await api.call(
+        "POST",
+        "/login",
+        json={"email": "ann@example.com", "password": PASSWORD},
+        address="10.9.9.9",
+    )
+    assert owner.status == 200
+    # Another account from the guessing address is not affected.
     other = await api.call(
         "POST",
         "/login",
         json={"email": "bob@example.com", "password": "whatever1"},
-        address="10.9.9.9",
+        address="10.0.0.1",
     )
     assert other.status == 401
+
+
+async def test_login_has_a_per_account_ceiling_for_distributed_guessing(api: Api) -> None:
+    await api.signup("acme", "ann@example.com")
+    for i in range(100):
+        reply = await api.call(
+            "POST",
+            "/login",
+            json={"email": "ann@example.com", "password": f"guess-{i}"},
+            address=f"10.0.{i // 10}.1",
+        )
+        assert reply.status == 401
+    blocked = await api.call(
+        "POST",
+        "/login",
+        json={"email": "ann@example.com", "password": "guess-x"},
+        address="10.9.9.9",
+    )
+    assert blocked.status == 429
 
 
 async def test_login_is_throttled_per_client_address(api: Api) -> None:
@@ -353,7 +380,7 @@ async def test_switch_team_requires_membership(api: Api) -> None:
     bob = await api.signup("bobs", "bob@example.com")
     refused = await api.call("POST", "/session/team", ann.token, json={"team_id": bob.team_id})
     assert refused.status == 403 and refused.body["error"] == "not_a_member"
-    # Bob invites Ann; her next login joins the team and she can switch back and forth.
+    # Bob invites Ann; she accepts explicitly and can switch back and forth.
     invited = await api.call(
         "POST",
         "/team/members/invite",
@@ -364,9 +391,11 @@ async def test_switch_team_requires_membership(api: Api) -> None:
     again = await api.call(
         "POST", "/login", json={"email": "ann@example.com", "password": PASSWORD}
     )
-    assert again.body["team_id"] == bob.team_id and [
-        t["team_name"] for t in again.body["joined_teams"]
-    ] == ["bobs"]
+    assert again.body["team_id"] == ann.team_id
+    accepted = await api.call(
+        "POST", f"/user/invites/{invited.body['invite_id']}/accept", again.body["session_token"]
+    )
+    assert accepted.status == 200, accepted.body
     token = again.body["session_token"]
     teams = await api.call("GET", "/user/teams", token)
     assert {t["team_id"] for t in teams.body["teams"]} == {ann.team_id, bob.team_id}
