@@ -10,7 +10,9 @@ a team on its own. Wrong tokens count against the client address, like wrong
 codes.
 
 Removing a member deletes the membership, and with it every assignment;
-their sessions in the team stop resolving at once and are deleted.
+their sessions in the team stop resolving at once and are deleted, and the
+agent keys they made are disabled (as by a manager). Role changes and
+assignments take effect on their keys at once (:mod:`app.store.agents`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from app.admin.schemas import (
 )
 from app.admin.throttling import GUESSES_PER_ADDRESS, count_attempt, refuse_if_blocked
 from app.errors import Conflict, Expired, NotFound, PermissionDenied, ResourceNotFound
+from app.store import agents as agents_store
 from app.store import credentials as credentials_store
 from app.store import db, email_codes, invites, members, sessions, users
 from app.store.db import Conn
@@ -298,6 +301,8 @@ async def remove_member(member_id: str, caller: Caller) -> Response:
             raise PermissionDenied("owners cannot be removed; change their role first")
         await members.remove(conn, caller.team_id, member_id)
         await sessions.delete_for_member(conn, member_id, caller.team_id)
+        # Their keys stop now, and only a manager can turn them back on.
+        await agents_store.disable_owned_by(conn, caller.team_id, member_id, by=caller.user_id)
     return respond(Removed(id=member_id, removed=True))
 
 

@@ -9,6 +9,7 @@ from typing import Final, Literal
 import asyncpg
 
 from app.errors import AlreadyExists, NotFound
+from app.store import events
 from app.store.db import Conn
 
 MemberRole = Literal["owner", "admin", "approver"]
@@ -127,6 +128,7 @@ async def set_role(conn: Conn, team_id: str, user_id: str, role: MemberRole) -> 
     )
     if status == "UPDATE 0":
         raise NotFound("no such member in this team")
+    await events.team_changed(conn, team_id)  # their agents' reach follows the role
 
 
 async def remove(conn: Conn, team_id: str, user_id: str) -> None:
@@ -136,6 +138,7 @@ async def remove(conn: Conn, team_id: str, user_id: str) -> None:
     )
     if status == "DELETE 0":
         raise NotFound("no such member in this team")
+    await events.team_changed(conn, team_id)
 
 
 async def count_owners(conn: Conn, team_id: str) -> int:
@@ -166,6 +169,7 @@ async def assign(conn: Conn, team_id: str, user_id: str, credential: str) -> Non
         user_id,
         credential,
     )
+    await events.team_changed(conn, team_id)
 
 
 async def unassign(conn: Conn, team_id: str, user_id: str, credential: str) -> None:
@@ -177,3 +181,4 @@ async def unassign(conn: Conn, team_id: str, user_id: str, credential: str) -> N
     )
     if status == "DELETE 0":
         raise NotFound("this credential is not assigned to this member")
+    await events.team_changed(conn, team_id)

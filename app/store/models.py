@@ -101,3 +101,7 @@ class Agent:
     """Direct grants plus the credentials of every role (all team credentials if ``all_credentials``)."""
     owner_user_id: str | None = None
     created_at: dt.datetime | None = None
+    disabled_by: str | None = None
+    """The user who disabled the key, if one did."""
+    disabled_by_manager: bool = False
+    """An owner or admin disabled the key: only an owner or admin may re-enable it."""

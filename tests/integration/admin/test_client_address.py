@@ -7,27 +7,7 @@ sends it. Before the fix every client shared the proxy's bucket.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from tests.support.admin_api import PASSWORD, RemoteApi, resend_env
-from tests.support.fake_resend import FakeResend
-from tests.support.tap import start_tap
-
-
-@pytest.fixture
-async def remote(tmp_path: Path, database_url: str) -> AsyncIterator[RemoteApi]:
-    resend = FakeResend().start()
-    tap = start_tap(
-        tmp_path, database_url, TAP_TRUSTED_PROXIES="127.0.0.1/32", **resend_env(resend)
-    )
-    try:
-        yield RemoteApi(tap.url, resend)
-    finally:
-        assert tap.proxy.stop() == 0, tap.proxy.log()
-        resend.stop()
+from tests.support.admin_api import PASSWORD, RemoteApi
 
 
 async def _login(api: RemoteApi, email: str, password: str, address: str) -> int:
