@@ -258,8 +258,7 @@ async def logout() -> Response:
     if token is None:
         raise Unauthenticated("no session to end")
     state = runtime()
-    with db.translate_errors():
-        deleted = await sessions.delete(state.pool, state.keys.hash_token(token))
+    deleted = await sessions.delete(state.pool, state.keys.hash_token(token))
     if not deleted:
         raise Unauthenticated("the session is invalid or has expired")
     return respond(LogoutResult(logged_out=True))

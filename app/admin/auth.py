@@ -34,7 +34,7 @@ from app.errors import (
     SessionScopeDenied,
     Unauthenticated,
 )
-from app.store import db, sessions
+from app.store import sessions
 from app.store.db import Conn
 from app.store.sessions import Scope, SessionView
 from app.webstate import runtime
@@ -137,8 +137,7 @@ async def authenticate(scopes: Collection[Scope] = _FULL_ONLY) -> Caller:
     if not _TOKEN.match(token):
         raise Unauthenticated("the session is invalid or has expired")
     state = runtime()
-    with db.translate_errors():
-        view = await sessions.resolve(state.pool, state.keys.hash_token(token))
+    view = await sessions.resolve(state.pool, state.keys.hash_token(token))
     if view is None:
         raise Unauthenticated("the session is invalid or has expired")
     if view.scope not in scopes:

@@ -9,6 +9,7 @@ reaches the server that ``make run`` started.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import warnings
@@ -93,6 +94,13 @@ async def create_pool(
         )
     assert pool is not None
     return pool
+
+
+async def ping(pool: asyncpg.Pool[asyncpg.Record], timeout_secs: float) -> None:
+    """Run one trivial query within ``timeout_secs``. Raises DatabaseUnavailable or StoreError."""
+    with translate_errors():
+        async with asyncio.timeout(timeout_secs), pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
 
 
 @contextlib.contextmanager

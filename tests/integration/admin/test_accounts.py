@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from app.admin import passwords
 from app.store import email_codes
 from tests.support.admin_api import PASSWORD, Api, running_api
 
@@ -402,3 +403,73 @@ async def test_switch_team_requires_membership(api: Api) -> None:
     switched = await api.call("POST", "/session/team", token, json={"team_id": ann.team_id})
     assert switched.status == 200
     assert (await api.call("GET", "/team", token)).body["id"] == ann.team_id
+
+
+async def test_signup_is_throttled_per_client_address(api: Api) -> None:
+    for i in range(30):
+        reply = await api.call(
+            "POST",
+            "/signup",
+            json={"team_name": f"team-{i}", "email": f"u{i}@example.com", "password": PASSWORD},
+            address="203.0.113.5",
+        )
+        assert reply.status == 201, (i, reply.body)
+    blocked = await api.call(
+        "POST",
+        "/signup",
+        json={"team_name": "late", "email": "late@example.com", "password": PASSWORD},
+        address="203.0.113.5",
+    )
+    assert blocked.status == 429 and blocked.body["error"] == "too_many_attempts"
+    elsewhere = await api.call(
+        "POST",
+        "/signup",
+        json={"team_name": "late", "email": "late@example.com", "password": PASSWORD},
+        address="203.0.113.6",
+    )
+    assert elsewhere.status == 201
+
+
+async def test_signup_refuses_before_hashing_the_password(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await api.signup("acme", "ann@example.com")
+    hashed: list[str] = []
+    real = passwords.hash_password
+
+    async def counting(password: str) -> str:
+        hashed.append("x")
+        return await real(password)
+
+    monkeypatch.setattr(passwords, "hash_password", counting)
+    taken_email = {"team_name": "other", "email": "ann@example.com", "password": PASSWORD}
+    taken_team = {"team_name": "acme", "email": "bob@example.com", "password": PASSWORD}
+    for body in (taken_email, taken_team):
+        assert (await api.call("POST", "/signup", json=body)).status == 409
+    invalid = {"team_name": "x", "email": "not-an-email", "password": PASSWORD}
+    assert (await api.call("POST", "/signup", json=invalid)).status == 400
+    assert hashed == []
+
+
+async def test_reset_code_guesses_are_capped_per_account_per_day(api: Api) -> None:
+    await api.signup("acme", "ann@example.com")
+    # Guesses from many addresses, so no per-address bound is reached.
+    for i in range(20):
+        reply = await api.call(
+            "POST",
+            "/reset-password",
+            json={"email": "ann@example.com", "code": f"{i:06d}", "password": "new password 1"},
+            address=f"198.51.100.{i + 1}",
+        )
+        assert reply.status == 400, reply.body
+    await api.call("POST", "/forgot-password", json={"email": "ann@example.com"})
+    code = api.resend.code_for("ann@example.com")
+    capped = await api.call(
+        "POST",
+        "/reset-password",
+        json={"email": "ann@example.com", "code": code, "password": "new password 1"},
+        address="192.0.2.200",
+    )
+    assert capped.status == 429
+    # The account itself still signs in.
+    assert (await api.login("ann@example.com")).token
