@@ -28,7 +28,7 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ValidationError
 from quart import Blueprint, Response, jsonify, request
 
-from app.admin.auth import authenticate
+from app.admin.auth import CAPABILITIES, authenticate
 from app.errors import ResourceNotFound, ValidationFailed
 
 Handler = Callable[..., Awaitable[Response]]
@@ -103,8 +103,12 @@ def operation(
 
     if permission is not None and not authenticated:
         raise TypeError(f"{rule}: a permission needs an authenticated operation")
+    if permission is not None and not any(permission in caps for caps in CAPABILITIES.values()):
+        raise TypeError(f"{rule}: unknown permission {permission!r}")
 
     def decorate(handler: Handler) -> Handler:
+        # The session is checked for every authenticated operation; a handler
+        # that does not name ``caller`` simply does not receive it.
         wants_caller = "caller" in inspect.signature(handler).parameters
 
         async def view(**path_values: str) -> Response:
