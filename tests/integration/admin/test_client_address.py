@@ -7,7 +7,11 @@ sends it. Before the fix every client shared the proxy's bucket.
 
 from __future__ import annotations
 
-from tests.support.admin_api import PASSWORD, RemoteApi
+from pathlib import Path
+
+from tests.support.admin_api import PASSWORD, RemoteApi, resend_env
+from tests.support.fake_resend import FakeResend
+from tests.support.tap import start_tap
 
 
 async def _login(api: RemoteApi, email: str, password: str, address: str) -> int:
@@ -61,3 +65,20 @@ async def test_code_guesses_from_one_address_do_not_block_others(remote: RemoteA
     assert blocked.status == 429
     # The signup below verifies its code from another address.
     await remote.signup("acme", "ann@example.com")
+
+
+async def test_without_trusted_proxies_forwarded_for_is_ignored(
+    tmp_path: Path, database_url: str
+) -> None:
+    resend = FakeResend().start()
+    tap = start_tap(tmp_path, database_url, **resend_env(resend))
+    try:
+        api = RemoteApi(tap.url, resend)
+        await api.signup("acme", "ann@example.com")
+        for i in range(10):
+            # A fresh X-Forwarded-For per guess buys nothing: the socket peer is the client.
+            assert await _login(api, "ann@example.com", f"guess-{i}", f"10.{i}.0.1") == 401
+        assert await _login(api, "ann@example.com", PASSWORD, "10.99.0.1") == 429
+    finally:
+        assert tap.proxy.stop() == 0, tap.proxy.log()
+        resend.stop()
