@@ -2,8 +2,15 @@
 
 ``@operation(bp, "POST", "/team/roles", body=RoleCreateBody, responses={201: RoleOut})``
 registers the Quart route, records the operation for :mod:`app.admin.openapi`,
-and before the handler runs parses the JSON body and query string into the
-declared models (the handler receives them as ``body=`` and ``query=``). A
+and before the handler runs:
+
+1. for an ``authenticated`` operation (the default), resolves the session
+   (:func:`app.admin.auth.authenticate`: 401 without a live one) and, if a
+   ``permission`` is named, requires it (403); the handler receives the
+   :class:`~app.admin.auth.Caller` as ``caller=``. No handler authenticates
+   by hand, so no route can forget to;
+2. parses the JSON body and query string into the declared models (the
+   handler receives them as ``body=`` and ``query=``). A
 body or query that does not validate is a 400 ``invalid_input`` listing the
 failing fields; the submitted values are never echoed, since they may be
 passwords.
@@ -11,6 +18,7 @@ passwords.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,6 +28,7 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ValidationError
 from quart import Blueprint, Response, jsonify, request
 
+from app.admin.auth import CAPABILITIES, authenticate
 from app.errors import ResourceNotFound, ValidationFailed
 
 Handler = Callable[..., Awaitable[Response]]
@@ -42,6 +51,8 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     authenticated: bool = True
+    permission: str | None = None
+    """The capability the caller's role must grant (:data:`app.admin.auth.CAPABILITIES`)."""
     errors: tuple[int, ...] = ()
     path_patterns: Mapping[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
@@ -69,6 +80,7 @@ def operation(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     authenticated: bool = True,
+    permission: str | None = None,
     errors: tuple[int, ...] = (),
     path_patterns: Mapping[str, str] | None = None,
     content_type: str = "application/json",
@@ -83,14 +95,30 @@ def operation(
         body=body,
         query=query,
         authenticated=authenticated,
+        permission=permission,
         errors=errors,
         path_patterns=path_patterns or {},
         content_type=content_type,
     )
 
+    if permission is not None and not authenticated:
+        raise TypeError(f"{rule}: a permission needs an authenticated operation")
+    if permission is not None and not any(permission in caps for caps in CAPABILITIES.values()):
+        raise TypeError(f"{rule}: unknown permission {permission!r}")
+
     def decorate(handler: Handler) -> Handler:
+        # The session is checked for every authenticated operation; a handler
+        # that does not name ``caller`` simply does not receive it.
+        wants_caller = "caller" in inspect.signature(handler).parameters
+
         async def view(**path_values: str) -> Response:
             kwargs: dict[str, Any] = dict(path_values)
+            if authenticated:
+                caller = await authenticate()
+                if permission is not None:
+                    caller.require(permission)
+                if wants_caller:
+                    kwargs["caller"] = caller
             if body is not None:
                 kwargs["body"] = await parse_body(body)
             if query is not None:

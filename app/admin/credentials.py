@@ -12,7 +12,7 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from app.admin.auth import Caller, authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.schemas import (
     BindingOut,
@@ -83,8 +83,7 @@ def _value(raw: str | dict[str, str]) -> Secret:
     responses={200: CredentialList},
     errors=SESSION_ERRORS,
 )
-async def list_credentials() -> Response:
-    caller = await authenticate()
+async def list_credentials(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         visible = await visible_names(conn, caller)
         rows = await credentials_store.list_all(conn, caller.team_id)
@@ -103,10 +102,9 @@ async def list_credentials() -> Response:
     body=CredentialCreateBody,
     responses={201: CredentialCreated},
     errors=(400, 409, *SESSION_ERRORS),
+    permission="manage_credentials",
 )
-async def create_credential(body: CredentialCreateBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_credentials")
+async def create_credential(body: CredentialCreateBody, caller: Caller) -> Response:
     if not body.relative_target and not [h for h in body.allowed_hosts if h.strip()]:
         raise ValidationFailed("allowed_hosts is required unless the credential is relative_target")
     state = runtime()
@@ -140,8 +138,7 @@ async def create_credential(body: CredentialCreateBody) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_NAME,
 )
-async def get_credential(name: str) -> Response:
-    caller = await authenticate()
+async def get_credential(name: str, caller: Caller) -> Response:
     name = credential_name(name)
     async with db.transaction(runtime().pool) as conn:
         visible = await visible_names(conn, caller)
@@ -160,10 +157,9 @@ async def get_credential(name: str) -> Response:
     responses={200: CredentialOut},
     errors=(400, 404, *SESSION_ERRORS),
     path_patterns=_NAME,
+    permission="manage_credentials",
 )
-async def update_credential(name: str, body: CredentialUpdateBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_credentials")
+async def update_credential(name: str, body: CredentialUpdateBody, caller: Caller) -> Response:
     name = credential_name(name)
     sent = body.model_fields_set
     async with db.transaction(runtime().pool) as conn:
@@ -196,10 +192,9 @@ async def update_credential(name: str, body: CredentialUpdateBody) -> Response:
     responses={200: CredentialChanged},
     errors=(400, 404, *SESSION_ERRORS),
     path_patterns=_NAME,
+    permission="manage_credentials",
 )
-async def replace_secret(name: str, body: CredentialSecretBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_credentials")
+async def replace_secret(name: str, body: CredentialSecretBody, caller: Caller) -> Response:
     name = credential_name(name)
     if (body.value is None) == (body.value_patch is None):
         raise ValidationFailed("send exactly one of value or value_patch")
@@ -240,10 +235,9 @@ async def replace_secret(name: str, body: CredentialSecretBody) -> Response:
     responses={200: Deleted},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_NAME,
+    permission="manage_credentials",
 )
-async def delete_credential(name: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_credentials")
+async def delete_credential(name: str, caller: Caller) -> Response:
     name = credential_name(name)
     async with db.transaction(runtime().pool) as conn:
         await credentials_store.delete(conn, caller.team_id, name)

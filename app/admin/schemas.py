@@ -440,6 +440,21 @@ class InviteOut(BaseModel):
     created_at: dt.datetime
 
 
+class PendingInvite(BaseModel):
+    """An invite addressed to the signed-in account, waiting for its accept."""
+
+    id: str
+    team_id: str
+    team_name: str
+    member_role: MemberRoleName
+    expires_at: dt.datetime
+    created_at: dt.datetime
+
+
+class PendingInviteList(BaseModel):
+    invites: list[PendingInvite]
+
+
 class MemberList(BaseModel):
     members: list[MemberOut]
     pending_invites: list[InviteOut]

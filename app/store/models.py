@@ -98,6 +98,11 @@ class Agent:
     roles: tuple[str, ...] = ()
     direct_credentials: tuple[str, ...] = ()
     effective_credentials: frozenset[str] = field(default_factory=frozenset)
-    """Direct grants plus the credentials of every role (all team credentials if ``all_credentials``)."""
+    """Direct grants plus the credentials of every role (all team credentials if ``all_credentials``),
+    narrowed to what the key's owning member may reach now (see :mod:`app.store.agents`)."""
     owner_user_id: str | None = None
     created_at: dt.datetime | None = None
+    disabled_by: str | None = None
+    """The user who disabled the key, if one did."""
+    disabled_by_manager: bool = False
+    """An owner or admin disabled the key: only an owner or admin may re-enable it."""

@@ -36,6 +36,10 @@ async def ensure_team(conn: Conn, team_id: str, name: str, mode: ApprovalMode = 
     return await get(conn, team_id)
 
 
+async def name_taken(conn: Conn, name: str) -> bool:
+    return await conn.fetchval("SELECT 1 FROM teams WHERE name = $1", name) is not None
+
+
 async def get(conn: Conn, team_id: str) -> Team:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM teams WHERE id = $1", team_id)
     if row is None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
+    ignored_auth,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
@@ -100,6 +101,8 @@ def test_fuzz_finds_no_server_errors(served: tuple[ServedApp, FakeResend]) -> No
     document = httpx.get(server.url + "/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)
     checks = [
+        # Every operation documented as needing a session must refuse a request without one.
+        ignored_auth,
         not_a_server_error,
         status_code_conformance,
         content_type_conformance,
