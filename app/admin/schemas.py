@@ -226,6 +226,9 @@ class CredentialCreateBody(RequestModel):
     auth_bindings: list[Binding] = Field(default_factory=list, max_length=16)
     allowed_hosts: list[Host] = Field(default_factory=list, max_length=64)
     value: SecretValue | ValueObject | None = None
+    allow_unscannable_responses: bool = False
+    """Pass on responses that cannot be scanned for secrets (binary downloads) instead of
+    withholding them; each use is recorded in the audit."""
 
 
 class CredentialUpdateBody(RequestModel):
@@ -235,6 +238,7 @@ class CredentialUpdateBody(RequestModel):
     auth_header_format: ShortText | None = None
     auth_bindings: list[Binding] | None = Field(default=None, max_length=16)
     allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
+    allow_unscannable_responses: bool | None = None
 
 
 class CredentialSecretBody(RequestModel):
@@ -259,6 +263,7 @@ class CredentialOut(BaseModel):
     allowed_hosts: list[str]
     has_value: bool
     value_hint: str | None
+    allow_unscannable_responses: bool
     created_at: dt.datetime
     updated_at: dt.datetime
 
