@@ -237,7 +237,7 @@ GAP_FORMS = {
     "entity-named": GAP_SECRET.replace("/", "&sol;").replace("+", "&plus;"),
     "entity-of-entity": _entities(GAP_SECRET, "dec").replace("&", "&amp;"),
     # JSON escaping inside JSON, one character escaped, every character escaped
-    "double-json": json.dumps(json.dumps(GAP_SECRET))[2:-2],
+    "double-json": json.dumps(json.dumps(GAP_SECRET))[3:-3],
     "json-one-char": GAP_SECRET.replace("G", "\\u0047"),
     "json-every-char": "".join(f"\\u{ord(c):04x}" for c in GAP_SECRET),
     "json-upper-hex-mixed": "".join(
