@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast install lint fmt typecheck bench clean
+.PHONY: run test test-fast install lint fmt typecheck bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,7 @@ typecheck: $(BIN)/python
 
 include image/image.mk
 include tools/bench/bench.mk
+include tools/soak/soak.mk
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
