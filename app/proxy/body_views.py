@@ -117,7 +117,11 @@ def views_of(body: bytes, content_type: str | None) -> BodyViews:
     unscannable = _expand(body, mime, copies, depth=0)
     if unscannable is not None or copies:
         return BodyViews(False, tuple(copies), unscannable)
-    bom = next((codec for mark, codec in _BOMS if body.startswith(mark)), None)
+    # NOTE: a byte-order mark counts only where text may be: a binary type
+    # that happens to start with FF FE is scanned as the binary it says it is.
+    bom = None
+    if mime is None or _textual(mime):
+        bom = next((codec for mark, codec in _BOMS if body.startswith(mark)), None)
     if bom is not None or (charset is not None and charset not in _UTF8_CHARSETS):
         codec = bom or charset or ""
         try:
@@ -145,13 +149,13 @@ def _parse_content_type(content_type: str | None) -> tuple[str | None, str | Non
     return mime.strip().lower(), charset
 
 
+def _textual(mime: str) -> bool:
+    return mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml"))
+
+
 def _is_utf8_text(body: bytes, mime: str | None) -> bool:
-    if mime is not None:
-        textual = (
-            mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml"))
-        )
-        if not textual:
-            return False
+    if mime is not None and not _textual(mime):
+        return False
     if b"\x00" in body:
         # NOTE: NUL bytes mean UTF-16/32 or a binary format that happens to
         # decode; redacting in place would corrupt it, so it is withheld.
