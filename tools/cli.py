@@ -156,6 +156,12 @@ def _read_value(value: str | None, value_file: Path | None, interactive: bool) -
     type=click.Path(path_type=Path, allow_dash=True),
     help="Read the secret from a file, or - for stdin.",
 )
+@click.option(
+    "--allow-unscannable-responses",
+    is_flag=True,
+    help="Pass on responses TAP cannot scan for the secret (binary downloads) instead of "
+    "withholding them; each one is audited.",
+)
 def add(
     name: str | None,
     description: str | None,
@@ -166,6 +172,7 @@ def add(
     allowed_hosts: tuple[str, ...],
     value: str | None,
     value_file: Path | None,
+    allow_unscannable_responses: bool,
 ) -> None:
     """Add a credential. Prompts for anything missing when --name is omitted."""
     interactive = name is None
@@ -198,6 +205,7 @@ def add(
                 auth_header_format=header_format,
                 allowed_hosts=allowed_hosts,
                 value=secret,
+                allow_unscannable_responses=allow_unscannable_responses,
             )
 
     cred = _run(action)
@@ -205,6 +213,11 @@ def add(
     if not cred.allowed_hosts and not cred.relative_target:
         click.echo(
             "warning: no --allowed-host: agents may send this secret to any public host", err=True
+        )
+    if cred.allow_unscannable_responses:
+        click.echo(
+            "warning: responses TAP cannot scan for this secret will be passed on (audited)",
+            err=True,
         )
 
 

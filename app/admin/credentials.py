@@ -54,6 +54,7 @@ def credential_out(credential: Credential) -> CredentialOut:
         allowed_hosts=list(credential.allowed_hosts),
         has_value=credential.sealed_value is not None,
         value_hint=credential.value_hint,
+        allow_unscannable_responses=credential.allow_unscannable_responses,
         created_at=credential.created_at,
         updated_at=credential.updated_at,
     )
@@ -122,6 +123,7 @@ async def create_credential(body: CredentialCreateBody, caller: Caller) -> Respo
             auth_bindings=[b.model_dump() for b in body.auth_bindings],
             allowed_hosts=body.allowed_hosts,
             value=_value(body.value) if body.value is not None else None,
+            allow_unscannable_responses=body.allow_unscannable_responses,
         )
         await team_changed(conn, caller.team_id)
     return respond(
@@ -178,6 +180,7 @@ async def update_credential(name: str, body: CredentialUpdateBody, caller: Calle
             if body.auth_bindings is not None
             else None,
             allowed_hosts=body.allowed_hosts,
+            allow_unscannable_responses=body.allow_unscannable_responses,
         )
         await team_changed(conn, caller.team_id)
     return respond(credential_out(credential))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 MemberRoleName = Literal["owner", "admin", "approver"]
 
@@ -226,6 +226,10 @@ class CredentialCreateBody(RequestModel):
     auth_bindings: list[Binding] = Field(default_factory=list, max_length=16)
     allowed_hosts: list[Host] = Field(default_factory=list, max_length=64)
     value: SecretValue | ValueObject | None = None
+    # NOTE: strict, so "yes" or 1 cannot switch a safety off by accident.
+    allow_unscannable_responses: StrictBool = False
+    """Pass on responses that cannot be scanned for secrets (binary downloads) instead of
+    withholding them; each use is recorded in the audit."""
 
 
 class CredentialUpdateBody(RequestModel):
@@ -235,6 +239,7 @@ class CredentialUpdateBody(RequestModel):
     auth_header_format: ShortText | None = None
     auth_bindings: list[Binding] | None = Field(default=None, max_length=16)
     allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
+    allow_unscannable_responses: StrictBool | None = None
 
 
 class CredentialSecretBody(RequestModel):
@@ -259,6 +264,7 @@ class CredentialOut(BaseModel):
     allowed_hosts: list[str]
     has_value: bool
     value_hint: str | None
+    allow_unscannable_responses: bool
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -57,6 +57,8 @@ class Credential:
     value_hint: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    allow_unscannable_responses: bool = False
+    """Pass on responses TAP cannot scan (audited) instead of withholding them."""
 
 
 @dataclass(frozen=True, slots=True)
