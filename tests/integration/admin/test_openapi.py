@@ -1,4 +1,4 @@
-"""The published contract: /openapi.json documents every admin route, and a fuzzer finds no 500."""
+"""The published contract: /openapi.json documents every admin and agent route."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ FUZZ_EXAMPLES = int(os.environ.get("ADMIN_FUZZ_EXAMPLES", "10"))
 _RULE = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
-async def test_document_lists_every_admin_route(api: Api) -> None:
+async def test_document_lists_every_declared_route(api: Api) -> None:
     reply = await api.call("GET", "/openapi.json")
     assert reply.status == 200 and reply.body["openapi"] == "3.1.0"
     documented = {
@@ -45,12 +45,17 @@ async def test_document_lists_every_admin_route(api: Api) -> None:
         if method not in ("HEAD", "OPTIONS")
     }
     assert routed == documented
-    # Every operation documents its errors in the shared JSON error shape.
-    for item in reply.body["paths"].values():
+    # The agent's side is published too, authenticated by its key.
+    for path in ("/forward", "/agent/services", "/agent/credential-link", "/agent/approvals/{txn}"):
+        assert path in reply.body["paths"], path
+    assert reply.body["paths"]["/forward"]["post"]["security"] == [{"agentKey": []}]
+    # Every operation documents its errors in the shared JSON error shape; only
+    # /forward's default answer is the upstream's own.
+    for path, item in reply.body["paths"].items():
         for op in item.values():
-            assert op["responses"]["default"]["content"]["application/json"]["schema"][
-                "$ref"
-            ].endswith("/ErrorBody")
+            responses = op["responses"]
+            error = responses["400"] if path == "/forward" else responses["default"]
+            assert error["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
 
 
 @pytest.fixture
