@@ -91,7 +91,7 @@ def _operation(op: Operation, ref: Any) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, model in op.responses.items():
         if model is None:
-            content_type = op.content_type if status < 300 else "text/plain"
+            content_type = op.content_type if status < 400 else "text/plain"
             body_schema = (
                 {"type": "object"} if content_type == "application/json" else {"type": "string"}
             )
