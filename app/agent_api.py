@@ -356,7 +356,7 @@ async def agent_config() -> Response:
                 "required": False,
                 "description": f"Entries to return, clamped to 1..{LOGS_MAX}; "
                 f"anything that is not a number means {LOGS_DEFAULT}.",
-                "schema": {"type": "string", "maxLength": 32},
+                "schema": {"type": "string"},
             }
         ],
     },
