@@ -55,6 +55,7 @@ def _credentials(team: ServedTeam, operation: Any) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_fuzz_the_whole_api(tmp_path: Path, database_url: str) -> None:
     with served_team(tmp_path, database_url) as team:
         document = team.document()
