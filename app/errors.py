@@ -12,9 +12,11 @@ The tree::
     │   └── WrongEncryptionKey     the key does not open this database's canary
     ├── CryptoError            a ciphertext does not open, or a key is malformed
     └── ApiError               an HTTP request is refused (the one JSON rendering)
-        ├── the request's shape, any endpoint (400/404/405/413/415/431)
-        │   InvalidJson, JsonNotObject, ValidationFailed, RouteNotFound,
-        │   MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, HeadersTooLarge
+        ├── the request's shape, any endpoint (400/404/405/408/413/415/431)
+        │   InvalidJson, JsonNotObject, ValidationFailed, MalformedRequest, RouteNotFound,
+        │   MethodNotAllowed, RequestTimeout, PayloadTooLarge, UnsupportedMediaType,
+        │   HeadersTooLarge
+        ├── GET /attestation: InvalidNonce (400), AttestationUnavailable (503)
         ├── ProxyError         an agent's request is refused (adds agent_action, safe_to_retry)
         │   ├── 400   control headers, targets, credential-link requests, injection
         │   ├── 401   Unauthorized, MissingTapKey
@@ -442,6 +444,22 @@ class ServiceUnavailable(ProxyError):
     code = "service_unavailable"
     agent_action = "Retry shortly; nothing was forwarded."
     safe_to_retry = True
+
+
+# GET /attestation -------------------------------------------------------------------
+
+
+class InvalidNonce(ApiError):
+    """The attestation nonce is not 16 to 128 hex or base64url characters."""
+
+    code = "invalid_nonce"
+
+
+class AttestationUnavailable(ApiError):
+    """The instance runs in a confidential container but no attestation token could be obtained."""
+
+    status = 503
+    code = "attestation_unavailable"
 
 
 # Admin API -----------------------------------------------------------------------

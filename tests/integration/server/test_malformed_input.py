@@ -264,3 +264,10 @@ def test_forward_control_header_refusals_have_their_own_codes(team: ServedTeam) 
 def test_no_refusal_is_logged_as_an_error(team: ServedTeam, tmp_path: Path) -> None:
     # Refusals are the caller's doing: nothing in this module may log at error level.
     assert team.error_lines() == []
+
+
+def test_attestation_refusals_share_the_rendering_and_are_not_cached(team: ServedTeam) -> None:
+    # Without the enclave feature there is nothing to attest.
+    reply = httpx.get(team.url + "/attestation?nonce=" + "ab" * 16)
+    assert reply.status_code == 404 and reply.json()["error"] == "not_found"
+    assert reply.headers["cache-control"] == "no-store"
