@@ -1,7 +1,8 @@
 """The admin API's wire shapes: every request body, query string and response, as pydantic models.
 
 Request models forbid unknown fields, so a typo is a 400 rather than a silent
-no-op. Text fields refuse NUL characters and lone surrogates (Postgres cannot
+no-op, and are strict, so a value of the wrong JSON type is a 400 rather than
+coerced (``42`` is not the string ``"42"``, ``"true"`` is not ``true``). Text fields refuse NUL characters and lone surrogates (Postgres cannot
 store either). The OpenAPI document at ``/openapi.json`` is generated from
 these models, so the contract and the validation cannot drift apart.
 """
@@ -58,9 +59,9 @@ SecretValue = Annotated[
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are refused."""
+    """Base of every request body: unknown fields and wrong JSON types are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class QueryModel(BaseModel):

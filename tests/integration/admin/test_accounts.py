@@ -126,9 +126,9 @@ async def test_bad_json_is_a_400(api: Api) -> None:
     response = await api.client.post(
         "/login", data=b"{not json", headers={"Content-Type": "application/json"}
     )
-    assert response.status_code == 400 and (await response.get_json())["error"] == "invalid_input"
+    assert response.status_code == 400 and (await response.get_json())["error"] == "invalid_json"
     response = await api.client.post("/login", json=[1, 2])
-    assert response.status_code == 400
+    assert response.status_code == 400 and (await response.get_json())["error"] == "json_not_object"
 
 
 async def test_login_errors_do_not_say_which_part_was_wrong(api: Api) -> None:

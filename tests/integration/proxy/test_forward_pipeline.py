@@ -34,7 +34,7 @@ def demo(tap: Tap) -> str:
         ({"X-Tap-Secret": "x"}, 400, "unknown_tap_header"),
         ({"X-TAP-Auth-Mode": "magic"}, 400, "invalid_auth_mode"),
         ({"X-TAP-Method": "GE T"}, 400, "invalid_method"),
-        ({"X-TAP-End-User": "u1"}, 400, "bad_request"),
+        ({"X-TAP-End-User": "u1"}, 400, "end_user_not_supported"),
     ],
 )
 def test_malformed_control_headers(
