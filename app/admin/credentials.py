@@ -107,8 +107,6 @@ async def list_credentials() -> Response:
 async def create_credential(body: CredentialCreateBody) -> Response:
     caller = await authenticate()
     caller.require("manage_credentials")
-    if not body.relative_target and not [h for h in body.allowed_hosts if h.strip()]:
-        raise ValidationFailed("allowed_hosts is required unless the credential is relative_target")
     state = runtime()
     async with db.transaction(state.pool) as conn:
         credential = await credentials_store.create(

@@ -11,7 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 MemberRoleName = Literal["owner", "admin", "approver"]
 
@@ -227,6 +234,14 @@ class CredentialCreateBody(RequestModel):
     allowed_hosts: list[Host] = Field(default_factory=list, max_length=64)
     value: SecretValue | ValueObject | None = None
 
+    @model_validator(mode="after")
+    def _has_destination(self) -> CredentialCreateBody:
+        # NOTE: without allowed hosts (or a fixed api_base) an agent could send the
+        # secret to any public host; every surface (API, CLI) refuses that here.
+        if not self.relative_target and not [h for h in self.allowed_hosts if h.strip()]:
+            raise ValueError("allowed_hosts is required unless the credential is relative_target")
+        return self
+
 
 class CredentialUpdateBody(RequestModel):
     description: LongText | None = None
@@ -294,6 +309,16 @@ class AgentCreateBody(RequestModel):
     credentials: list[Name] = Field(default_factory=list, max_length=256)
     rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
     all_credentials: bool = False
+
+
+class AgentUpdateBody(RequestModel):
+    """Change an agent's grants or limits; only the fields sent change (``rate_limit_per_hour``
+    null clears the limit)."""
+
+    description: LongText | None = None
+    roles: list[Name] | None = Field(default=None, max_length=64)
+    credentials: list[Name] | None = Field(default=None, max_length=256)
+    rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
 
 
 class AgentOut(BaseModel):
