@@ -6,20 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from tests.support.proxy import TEST_KEY
 from tools.cli import main
-
-
-@pytest.fixture
-def run(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    def invoke(*args: str, input: str | None = None, key: str = TEST_KEY, **env: str) -> Result:
-        full_env = {"POSTGRES_DATABASE_URL": database_url, "TAP_ENCRYPTION_KEY": key, **env}
-        return CliRunner().invoke(main, list(args), input=input, env=full_env)
-
-    assert invoke("init").exit_code == 0
-    return invoke
 
 
 def test_credential_agent_role_policy_round_trip(run) -> None:  # type: ignore[no-untyped-def]
