@@ -147,7 +147,7 @@ def add(
             if auth_type is None:
                 auth_type = _prompt("Auth type", type=click.Choice(AUTH_TYPES), default="api-key")
             if not hosts and not relative_target:
-                hosts = split_list(_prompt("Allowed hosts (comma-separated, e.g. api.example.com)"))
+                hosts = split_list(_prompt("Allowed hosts (comma-separated)"))
         body = _check_create(
             {
                 "name": name,
