@@ -14,6 +14,8 @@ file, credential values from a hidden prompt or a file.
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from tools.cli.agents import agent_group
@@ -49,6 +51,8 @@ def main(ctx: click.Context, team: str, verbose: bool) -> None:
     the data folder of the TAP project, as `make run` uses). Only `tap init`
     creates a database or a key.
     """
+    # Warnings from the library (a generated key, a break-glass decision) reach stderr as lines.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", force=True)
     ctx.obj = Options(team=team.strip(), verbose=verbose)
 
 

@@ -113,6 +113,17 @@ class Settings:
             )
         return dataclasses.replace(config, encryption_key_file=key_file)
 
+    def require_database(self, access: Access) -> None:
+        """Raise NotInitialised unless the embedded database exists (or ``tap init`` may make it)."""
+        if self.config.database_url is not None or access is Access.INIT:
+            return
+        pgdata = self._data_dir() / "postgres"
+        if not (pgdata / "PG_VERSION").is_file():
+            raise NotInitialised(
+                f"no TAP database in {pgdata}{self._looked()}; run `tap init` to create one "
+                "there, start the server once, or set TAP_DATA_DIR or POSTGRES_DATABASE_URL"
+            )
+
     def describe_database(self) -> str:
         """The database in words, for messages: a folder, or host and name (never a password)."""
         if self.config.database_url is None:
@@ -130,14 +141,8 @@ async def open_database(settings: Settings, access: Access) -> AsyncIterator[asy
     config = settings.config
     embedded = None
     if config.database_url is None:
-        data_dir = settings._data_dir()
-        pgdata = data_dir / "postgres"
-        if access is not Access.INIT and not (pgdata / "PG_VERSION").is_file():
-            raise NotInitialised(
-                f"no TAP database in {pgdata}{settings._looked()}; run `tap init` to create one "
-                "there, start the server once, or set TAP_DATA_DIR or POSTGRES_DATABASE_URL"
-            )
-        embedded = db.start_embedded(data_dir)
+        settings.require_database(access)
+        embedded = db.start_embedded(settings._data_dir())
         url = embedded.url
     else:
         url = config.database_url.reveal()
@@ -172,7 +177,7 @@ async def _require_schema(conn: Conn, settings: Settings) -> None:
         )
 
 
-async def _keys(settings: Settings, pool: asyncpg.Pool, access: Access) -> KeyRing:
+async def _keys(config: Config, settings: Settings, pool: asyncpg.Pool, access: Access) -> KeyRing:
     if access is not Access.INIT:
         with db.translate_errors():
             async with pool.acquire() as conn:
@@ -182,7 +187,7 @@ async def _keys(settings: Settings, pool: asyncpg.Pool, access: Access) -> KeyRi
                 f"{settings.describe_database()} has no key bound to it yet; run `tap init` "
                 "or start the server once"
             )
-    return await load_keys(settings.custody_config(access), pool)
+    return await load_keys(config, pool)
 
 
 async def _team(conn: Conn, name: str, access: Access) -> tuple[str, str]:
@@ -205,8 +210,11 @@ async def open_context(
 
     Raises NotInitialised, CliError, TapError or CustodyError.
     """
+    # Before starting anything, so a missing database or key costs nothing and creates nothing.
+    settings.require_database(access)
+    config = settings.custody_config(access)
     async with open_database(settings, access) as pool:
-        keys = await _keys(settings, pool, access)
+        keys = await _keys(config, settings, pool, access)
         with db.translate_errors():
             async with (
                 pool.acquire() as conn,
