@@ -16,7 +16,8 @@ from app.store import agents
 from app.store.models import Agent
 from tools.cli.context import Access, CliContext
 from tools.cli.errors import CliError, exit_on_error
-from tools.cli.render import emit_json, split_list, table
+from tools.cli.listing import list_command
+from tools.cli.render import emit_json, split_list
 from tools.cli.run import run
 
 
@@ -37,31 +38,19 @@ def agent_group() -> None:
     """Create and manage agents (each has its own API key)."""
 
 
-@agent_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def agent_list(as_json: bool) -> None:
-    """List the team's agents and what they may use."""
-
-    async def action(ctx: CliContext) -> list[Agent]:
-        return await agents.list_all(ctx.conn, ctx.team_id)
-
-    items = run(action, Access.READ)
-    if as_json:
-        emit_json([_agent_json(a) for a in items])
-        return
-    table(
-        [
-            [
-                a.id,
-                "enabled" if a.enabled else "disabled",
-                str(a.rate_limit_per_hour or "-"),
-                ",".join(a.roles) or "-",
-                ",".join(sorted(a.effective_credentials)) or "-",
-            ]
-            for a in items
-        ],
-        ["NAME", "STATUS", "RATE/H", "ROLES", "CREDENTIALS"],
-    )
+list_command(
+    agent_group,
+    help="List the team's agents and what they may use.",
+    fetch=lambda ctx: agents.list_all(ctx.conn, ctx.team_id),
+    to_json=_agent_json,
+    columns=[
+        ("NAME", lambda a: a.id),
+        ("STATUS", lambda a: "enabled" if a.enabled else "disabled"),
+        ("RATE/H", lambda a: str(a.rate_limit_per_hour or "-")),
+        ("ROLES", lambda a: ",".join(a.roles) or "-"),
+        ("CREDENTIALS", lambda a: ",".join(sorted(a.effective_credentials)) or "-"),
+    ],
+)
 
 
 @agent_group.command("create")

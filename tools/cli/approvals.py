@@ -17,7 +17,8 @@ from app.approvals import decisions
 from app.errors import OperatorNotEligible
 from tools.cli.context import Access, CliContext
 from tools.cli.errors import CliError, exit_on_error
-from tools.cli.render import emit_json, one_line, table, timestamp
+from tools.cli.listing import list_command
+from tools.cli.render import one_line, timestamp
 from tools.cli.run import run
 
 PREVIEW_CHARS: Final = 60
@@ -28,51 +29,34 @@ def approvals_group() -> None:
     """Requests waiting for a human."""
 
 
-@approvals_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def approvals_list(as_json: bool) -> None:
-    """List pending requests with a body preview, newest first."""
-
-    async def action(ctx: CliContext) -> list[decisions.PendingApproval]:
-        return await decisions.list_pending(ctx.conn, ctx.team_id)
-
-    items = run(action, Access.READ)
-    if as_json:
-        emit_json(
-            [
-                {
-                    "txn_id": str(p.txn_id),
-                    "agent": p.agent_id,
-                    "credential": p.credential_name,
-                    "method": p.method,
-                    "target": p.target_url,
-                    "body_preview": p.body_preview,
-                    "approvals": p.approvals,
-                    "min_approvals": p.min_approvals,
-                    "allowed_approvers": list(p.allowed_approvers),
-                    "require_passkey": p.require_passkey,
-                    "created_at": p.created_at.isoformat(),
-                    "expires_at": p.expires_at.isoformat(),
-                }
-                for p in items
-            ]
-        )
-        return
-    table(
-        [
-            [
-                str(p.txn_id),
-                p.agent_id,
-                p.credential_name,
-                f"{p.method} {p.target_url}",
-                one_line(p.body_preview, PREVIEW_CHARS),
-                timestamp(p.created_at),
-                timestamp(p.expires_at),
-            ]
-            for p in items
-        ],
-        ["TXN", "AGENT", "CREDENTIAL", "REQUEST", "BODY", "CREATED", "EXPIRES"],
-    )
+list_command(
+    approvals_group,
+    help="List pending requests with a body preview, newest first.",
+    fetch=lambda ctx: decisions.list_pending(ctx.conn, ctx.team_id),
+    to_json=lambda p: {
+        "txn_id": str(p.txn_id),
+        "agent": p.agent_id,
+        "credential": p.credential_name,
+        "method": p.method,
+        "target": p.target_url,
+        "body_preview": p.body_preview,
+        "approvals": p.approvals,
+        "min_approvals": p.min_approvals,
+        "allowed_approvers": list(p.allowed_approvers),
+        "require_passkey": p.require_passkey,
+        "created_at": p.created_at.isoformat(),
+        "expires_at": p.expires_at.isoformat(),
+    },
+    columns=[
+        ("TXN", lambda p: str(p.txn_id)),
+        ("AGENT", lambda p: p.agent_id),
+        ("CREDENTIAL", lambda p: p.credential_name),
+        ("REQUEST", lambda p: f"{p.method} {p.target_url}"),
+        ("BODY", lambda p: one_line(p.body_preview, PREVIEW_CHARS)),
+        ("CREATED", lambda p: timestamp(p.created_at)),
+        ("EXPIRES", lambda p: timestamp(p.expires_at)),
+    ],
+)
 
 
 def _decide(txn: str, decision: decisions.Decision, break_glass: bool, reason: str | None) -> str:

@@ -26,7 +26,8 @@ from app.store import credentials
 from app.store.models import AUTH_TYPES, Credential
 from tools.cli.context import Access, CliContext
 from tools.cli.errors import CliError, exit_on_error
-from tools.cli.render import emit_json, split_list, table
+from tools.cli.listing import list_command
+from tools.cli.render import split_list
 from tools.cli.run import run
 
 MAX_VALUE_FILE_BYTES: Final = 1024 * 1024
@@ -185,31 +186,19 @@ def credential_group() -> None:
     """List, change and delete credentials."""
 
 
-@credential_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def credential_list(as_json: bool) -> None:
-    """List the team's credentials (never their values)."""
-
-    async def action(ctx: CliContext) -> list[Credential]:
-        return await credentials.list_all(ctx.conn, ctx.team_id)
-
-    creds = run(action, Access.READ)
-    if as_json:
-        emit_json([_credential_json(c) for c in creds])
-        return
-    table(
-        [
-            [
-                c.name,
-                c.auth_type,
-                ",".join(c.allowed_hosts) or "-",
-                c.value_hint or "(unset)",
-                c.description,
-            ]
-            for c in creds
-        ],
-        ["NAME", "AUTH", "ALLOWED HOSTS", "VALUE", "DESCRIPTION"],
-    )
+list_command(
+    credential_group,
+    help="List the team's credentials (never their values).",
+    fetch=lambda ctx: credentials.list_all(ctx.conn, ctx.team_id),
+    to_json=_credential_json,
+    columns=[
+        ("NAME", lambda c: c.name),
+        ("AUTH", lambda c: c.auth_type),
+        ("ALLOWED HOSTS", lambda c: ",".join(c.allowed_hosts) or "-"),
+        ("VALUE", lambda c: c.value_hint or "(unset)"),
+        ("DESCRIPTION", lambda c: c.description),
+    ],
+)
 
 
 @credential_group.command("update")

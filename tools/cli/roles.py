@@ -9,7 +9,8 @@ from app.store import roles
 from app.store.models import Role
 from tools.cli.context import Access, CliContext
 from tools.cli.errors import exit_on_error
-from tools.cli.render import emit_json, split_list, table
+from tools.cli.listing import list_command
+from tools.cli.render import split_list
 from tools.cli.run import run
 
 
@@ -18,40 +19,23 @@ def role_group() -> None:
     """Bundle credentials into roles that agents are given."""
 
 
-@role_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def role_list(as_json: bool) -> None:
-    """List the team's roles and the credentials each grants."""
-
-    async def action(ctx: CliContext) -> list[Role]:
-        return await roles.list_all(ctx.conn, ctx.team_id)
-
-    items = run(action, Access.READ)
-    if as_json:
-        emit_json(
-            [
-                {
-                    "name": r.name,
-                    "description": r.description,
-                    "rate_limit_per_hour": r.rate_limit_per_hour,
-                    "credentials": list(r.credentials),
-                }
-                for r in items
-            ]
-        )
-        return
-    table(
-        [
-            [
-                r.name,
-                ",".join(r.credentials) or "-",
-                str(r.rate_limit_per_hour or "-"),
-                r.description,
-            ]
-            for r in items
-        ],
-        ["NAME", "CREDENTIALS", "RATE/H", "DESCRIPTION"],
-    )
+list_command(
+    role_group,
+    help="List the team's roles and the credentials each grants.",
+    fetch=lambda ctx: roles.list_all(ctx.conn, ctx.team_id),
+    to_json=lambda r: {
+        "name": r.name,
+        "description": r.description,
+        "rate_limit_per_hour": r.rate_limit_per_hour,
+        "credentials": list(r.credentials),
+    },
+    columns=[
+        ("NAME", lambda r: r.name),
+        ("CREDENTIALS", lambda r: ",".join(r.credentials) or "-"),
+        ("RATE/H", lambda r: str(r.rate_limit_per_hour or "-")),
+        ("DESCRIPTION", lambda r: r.description),
+    ],
+)
 
 
 @role_group.command("create")

@@ -24,7 +24,8 @@ from app.store import members, teams, users
 from app.store.models import ApprovalMode, Team
 from tools.cli.context import Access, CliContext
 from tools.cli.errors import CliError, exit_on_error
-from tools.cli.render import emit_json, table, timestamp
+from tools.cli.listing import list_command
+from tools.cli.render import timestamp
 from tools.cli.run import run
 
 NEW_TEAM_MODE: Final[ApprovalMode] = "gated"
@@ -41,46 +42,34 @@ def team_group() -> None:
     """List teams, create one, give a team an owner."""
 
 
-@team_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def team_list(as_json: bool) -> None:
-    """List every team with its owners (use the name with --team)."""
+async def _with_owners(ctx: CliContext) -> list[_Listed]:
+    listed = []
+    for team in await teams.list_all(ctx.conn):
+        people = await members.list_team(ctx.conn, team.id)
+        listed.append(_Listed(team, [m.email for m in people if m.member_role == "owner"]))
+    return listed
 
-    async def action(ctx: CliContext) -> list[_Listed]:
-        listed = []
-        for team in await teams.list_all(ctx.conn):
-            people = await members.list_team(ctx.conn, team.id)
-            listed.append(_Listed(team, [m.email for m in people if m.member_role == "owner"]))
-        return listed
 
-    items = run(action, Access.READ, team=False)
-    if as_json:
-        emit_json(
-            [
-                {
-                    "name": i.team.name,
-                    "id": i.team.id,
-                    "default_approval_mode": i.team.default_approval_mode,
-                    "owners": i.owners,
-                    "created_at": i.team.created_at.isoformat(),
-                }
-                for i in items
-            ]
-        )
-        return
-    table(
-        [
-            [
-                i.team.name,
-                i.team.id,
-                i.team.default_approval_mode,
-                ",".join(i.owners) or "-",
-                timestamp(i.team.created_at),
-            ]
-            for i in items
-        ],
-        ["NAME", "ID", "MODE", "OWNERS", "CREATED"],
-    )
+list_command(
+    team_group,
+    help="List every team with its owners (use the name with --team).",
+    fetch=_with_owners,
+    to_json=lambda i: {
+        "name": i.team.name,
+        "id": i.team.id,
+        "default_approval_mode": i.team.default_approval_mode,
+        "owners": i.owners,
+        "created_at": i.team.created_at.isoformat(),
+    },
+    columns=[
+        ("NAME", lambda i: i.team.name),
+        ("ID", lambda i: i.team.id),
+        ("MODE", lambda i: i.team.default_approval_mode),
+        ("OWNERS", lambda i: ",".join(i.owners) or "-"),
+        ("CREATED", lambda i: timestamp(i.team.created_at)),
+    ],
+    team=False,
+)
 
 
 @team_group.command("create")
