@@ -33,11 +33,12 @@ import asyncpg
 
 from app.config import Config
 from app.crypto import KeyRing
+from app.errors import DatabaseUnavailable
 from app.runtime import load_keys
 from app.store import custody, db, migrate, teams
 from app.store.db import Conn
 from enclave import GENERATED_KEY_NAME
-from tools.cli.errors import CliError, NotInitialised
+from tools.cli.errors import CliError, NotInitialised, cause_in_words
 from tools.cli.location import AUDIT_FILE, DataLocation, locate
 
 DEFAULT_TEAM: Final = teams.DEFAULT_TEAM_ID
@@ -147,7 +148,12 @@ async def open_database(settings: Settings, access: Access) -> AsyncIterator[asy
     else:
         url = config.database_url.reveal()
     try:
-        pool = await db.create_pool(url, min_size=1, max_size=2)
+        try:
+            pool = await db.create_pool(url, min_size=1, max_size=2)
+        except DatabaseUnavailable as exc:
+            raise CliError(
+                f"cannot reach {settings.describe_database()}: {cause_in_words(exc)}"
+            ) from exc
         try:
             with db.translate_errors():
                 async with pool.acquire() as conn:

@@ -15,6 +15,7 @@ prints one generic line. ``--verbose`` adds the traceback.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -50,6 +51,17 @@ def describe_validation(error: ValidationError) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)
+
+
+def cause_in_words(exc: BaseException) -> str:
+    """What went wrong, in words: the operating system's reason if the chain holds one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and (seen.errno or seen.strerror):
+            # The errno's own words: asyncio's strerror names the call, not the reason.
+            return (os.strerror(seen.errno) if seen.errno else str(seen.strerror)).lower()
+        seen = seen.__cause__ or seen.__context__
+    return "the connection failed"
 
 
 def _message(exc: BaseException) -> tuple[str, int]:

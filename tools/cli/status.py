@@ -14,7 +14,7 @@ import click
 import httpx
 
 from app.config import Config
-from tools.cli.errors import EXIT_FAILURE, exit_on_error
+from tools.cli.errors import EXIT_FAILURE, cause_in_words, exit_on_error
 from tools.cli.run import settings
 
 TIMEOUT_SECS: Final = 5.0
@@ -27,19 +27,6 @@ def default_url(config: Config) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{config.listen_port}"
 
 
-def _cause(exc: BaseException) -> str:
-    """What went wrong, in words: the OS's reason if there is one."""
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no answer within {TIMEOUT_SECS:g} s"
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.strerror:
-            return seen.strerror.lower()
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc).strip()
-    return text.lower() if text else "the connection failed"
-
-
 @click.command("status")
 @click.option("--proxy-url", help="The proxy's URL (default: from TAP_LISTEN_ADDR).")
 def status(proxy_url: str | None) -> None:
@@ -48,8 +35,11 @@ def status(proxy_url: str | None) -> None:
         url = (proxy_url or default_url(settings().config)).rstrip("/")
     try:
         response = httpx.get(url + "/health", timeout=TIMEOUT_SECS)
+    except httpx.TimeoutException:
+        click.echo(f"error: cannot reach {url}: no answer within {TIMEOUT_SECS:g} s", err=True)
+        sys.exit(EXIT_FAILURE)
     except httpx.HTTPError as exc:
-        click.echo(f"error: cannot reach {url}: {_cause(exc)}", err=True)
+        click.echo(f"error: cannot reach {url}: {cause_in_words(exc)}", err=True)
         sys.exit(EXIT_FAILURE)
     try:
         body = response.json()

@@ -268,7 +268,9 @@ def test_unreachable_database() -> None:
         },
     )
     assert result.exit_code == 1
-    assert "unreachable" in result.output
+    assert result.stderr.strip() == (
+        "error: cannot reach the database tap on 127.0.0.1: connection refused"
+    )
 
 
 def test_logs_reads_the_audit_file(tmp_path: Path) -> None:
