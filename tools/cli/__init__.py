@@ -51,8 +51,11 @@ def main(ctx: click.Context, team: str, verbose: bool) -> None:
     the data folder of the TAP project, as `make run` uses). Only `tap init`
     creates a database or a key.
     """
-    # Warnings from the library (a generated key, a break-glass decision) reach stderr as lines.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", force=True)
+    # Warnings from the library (a generated key, a break-glass decision) reach stderr as
+    # lines; a host program that configured logging already keeps its own setup.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if not team.strip():
+        raise click.BadParameter("give a team name", param_hint="--team / TAP_TEAM")
     ctx.obj = Options(team=team.strip(), verbose=verbose)
 
 

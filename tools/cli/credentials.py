@@ -25,7 +25,7 @@ from app.secret import Secret
 from app.store import credentials
 from app.store.models import AUTH_TYPES, Credential
 from tools.cli.context import Access, CliContext
-from tools.cli.errors import CliError, exit_on_error
+from tools.cli.errors import CliError, describe_validation, exit_on_error
 from tools.cli.listing import list_command
 from tools.cli.render import split_list
 from tools.cli.run import run
@@ -79,10 +79,9 @@ def checked_value(secret: Secret) -> Secret:
     try:
         CredentialSecretBody(value=secret.reveal())
     except ValidationError as exc:
-        problems = {p["type"] for p in exc.errors()}
-        raise CliError(
-            "value: it is empty" if "string_too_short" in problems else "value: not accepted"
-        ) from None
+        if "string_too_short" in {p["type"] for p in exc.errors()}:
+            raise CliError("value: it is empty") from None
+        raise CliError(describe_validation(exc)) from None
     return secret
 
 

@@ -45,12 +45,13 @@ class NotInitialised(CliError):
 
 def describe_validation(error: ValidationError) -> str:
     """``field: problem`` for each problem, joined; NOTE: never the input value."""
-    problems = []
+    # One problem per field, the first: a union type reports one per member, and the
+    # first member (the plain form) is the one a person meant.
+    first: dict[str, str] = {}
     for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"])
-        message = problem["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
+        where = str(problem["loc"][0]) if problem["loc"] else ""
+        first.setdefault(where, problem["msg"].removeprefix("Value error, "))
+    return "; ".join(f"{where}: {msg}" if where else msg for where, msg in first.items())
 
 
 def cause_in_words(exc: BaseException) -> str:

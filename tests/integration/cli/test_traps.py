@@ -26,6 +26,12 @@ def _names(run: Run) -> list[str]:
         (("add", "--name", "x", "--allowed-host", "x.example"), "", "no value given"),
         # An empty value file is no value either.
         (("add", "--name", "x", "--allowed-host", "x.example", "--value-file", "-"), "\n", "empty"),
+        # A value the API would refuse is refused here, by the same rule.
+        (
+            ("add", "--name", "x", "--allowed-host", "x.example", "--value-file", "-"),
+            "sk-\x00-0123",
+            "value: must not contain NUL characters",
+        ),
         # The API requires allowed hosts (unless relative); so does the CLI.
         (("add", "--name", "x", "--value-file", "-"), "v-0123", "allowed_hosts is required"),
         # A base URL that is not one.
