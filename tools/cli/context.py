@@ -83,7 +83,8 @@ class Settings:
     def _looked(self) -> str:
         return f" (found through {self.location.source})" if self.location else ""
 
-    def _data_dir(self) -> Path:
+    def data_dir(self) -> Path:
+        """The data folder, absolute. Raises NotInitialised when nothing says where it is."""
         if self.location is None:
             raise NotInitialised(
                 "tap cannot tell where TAP keeps its data: run it inside the TAP project folder, "
@@ -106,7 +107,7 @@ class Settings:
             or access is Access.INIT
         ):
             return config
-        key_file = self._data_dir() / GENERATED_KEY_NAME
+        key_file = self.data_dir() / GENERATED_KEY_NAME
         if not key_file.is_file():
             raise NotInitialised(
                 f"no encryption key: TAP_ENCRYPTION_KEY and TAP_ENCRYPTION_KEY_FILE are unset and "
@@ -118,7 +119,7 @@ class Settings:
         """Raise NotInitialised unless the embedded database exists (or ``tap init`` may make it)."""
         if self.config.database_url is not None or access is Access.INIT:
             return
-        pgdata = self._data_dir() / "postgres"
+        pgdata = self.data_dir() / "postgres"
         if not (pgdata / "PG_VERSION").is_file():
             raise NotInitialised(
                 f"no TAP database in {pgdata}{self._looked()}; run `tap init` to create one "
@@ -128,7 +129,7 @@ class Settings:
     def describe_database(self) -> str:
         """The database in words, for messages: a folder, or host and name (never a password)."""
         if self.config.database_url is None:
-            return f"the embedded database in {self._data_dir() / 'postgres'}"
+            return f"the embedded database in {self.data_dir() / 'postgres'}"
         parts = urlsplit(self.config.database_url.reveal())
         return f"the database {parts.path.lstrip('/') or '(default)'} on {parts.hostname or 'a local socket'}"
 
@@ -143,7 +144,7 @@ async def open_database(settings: Settings, access: Access) -> AsyncIterator[asy
     embedded = None
     if config.database_url is None:
         settings.require_database(access)
-        embedded = db.start_embedded(settings._data_dir())
+        embedded = db.start_embedded(settings.data_dir())
         url = embedded.url
     else:
         url = config.database_url.reveal()
