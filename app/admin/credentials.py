@@ -107,6 +107,9 @@ async def list_credentials() -> Response:
 async def create_credential(body: CredentialCreateBody) -> Response:
     caller = await authenticate()
     caller.require("manage_credentials")
+    problem = body.destination_problem()
+    if problem is not None:
+        raise ValidationFailed(problem)
     state = runtime()
     async with db.transaction(state.pool) as conn:
         credential = await credentials_store.create(

@@ -11,14 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 MemberRoleName = Literal["owner", "admin", "approver"]
 
@@ -234,13 +227,15 @@ class CredentialCreateBody(RequestModel):
     allowed_hosts: list[Host] = Field(default_factory=list, max_length=64)
     value: SecretValue | ValueObject | None = None
 
-    @model_validator(mode="after")
-    def _has_destination(self) -> CredentialCreateBody:
-        # NOTE: without allowed hosts (or a fixed api_base) an agent could send the
-        # secret to any public host; every surface (API, CLI) refuses that here.
+    def destination_problem(self) -> str | None:
+        """Why this credential may not be created as it stands, or None.
+
+        NOTE: without allowed hosts (or a fixed api_base) an agent could send the
+        secret to any public host; every surface (API, CLI) refuses it through here.
+        """
         if not self.relative_target and not [h for h in self.allowed_hosts if h.strip()]:
-            raise ValueError("allowed_hosts is required unless the credential is relative_target")
-        return self
+            return "allowed_hosts is required unless the credential is relative_target"
+        return None
 
 
 class CredentialUpdateBody(RequestModel):

@@ -88,6 +88,9 @@ def checked_value(secret: Secret) -> Secret:
 def _check_create(fields: dict[str, Any]) -> CredentialCreateBody:
     """The API's validation of a new credential (value aside). Raises ValidationError, InvalidInput."""
     body = CredentialCreateBody.model_validate(fields)
+    problem = body.destination_problem()
+    if problem is not None:
+        raise CliError(problem)
     credentials.normalize_name(body.name)
     credentials.normalize_api_base(body.api_base)
     credentials.normalize_allowed_hosts(body.allowed_hosts)
