@@ -636,3 +636,15 @@ class PasskeyRequired(DecisionError):
 
     status = 412
     code = "passkey_required"
+
+
+class OperatorNotEligible(DecisionError):
+    """The operator's single vote cannot settle this request under its policy.
+
+    Raised for a request whose policy names allowed approvers, needs more than
+    one approval, or (to approve) a passkey; only a break-glass override with a
+    reason may decide it then.
+    """
+
+    status = 403
+    code = "operator_not_eligible"

@@ -106,8 +106,9 @@ async def list_credentials(caller: Caller) -> Response:
     permission="manage_credentials",
 )
 async def create_credential(body: CredentialCreateBody, caller: Caller) -> Response:
-    if not body.relative_target and not [h for h in body.allowed_hosts if h.strip()]:
-        raise ValidationFailed("allowed_hosts is required unless the credential is relative_target")
+    problem = body.destination_problem()
+    if problem is not None:
+        raise ValidationFailed(problem)
     state = runtime()
     async with db.transaction(state.pool) as conn:
         credential = await credentials_store.create(

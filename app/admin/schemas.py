@@ -232,6 +232,16 @@ class CredentialCreateBody(RequestModel):
     """Pass on responses that cannot be scanned for secrets (binary downloads) instead of
     withholding them; each use is recorded in the audit."""
 
+    def destination_problem(self) -> str | None:
+        """Why this credential may not be created as it stands, or None.
+
+        NOTE: without allowed hosts (or a fixed api_base) an agent could send the
+        secret to any public host; every surface (API, CLI) refuses it through here.
+        """
+        if not self.relative_target and not [h for h in self.allowed_hosts if h.strip()]:
+            return "allowed_hosts is required unless the credential is relative_target"
+        return None
+
 
 class CredentialUpdateBody(RequestModel):
     description: LongText | None = None
@@ -301,6 +311,16 @@ class AgentCreateBody(RequestModel):
     credentials: list[Name] = Field(default_factory=list, max_length=256)
     rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
     all_credentials: bool = False
+
+
+class AgentUpdateBody(RequestModel):
+    """Change an agent's grants or limits; only the fields sent change (``rate_limit_per_hour``
+    null clears the limit)."""
+
+    description: LongText | None = None
+    roles: list[Name] | None = Field(default=None, max_length=64)
+    credentials: list[Name] | None = Field(default=None, max_length=256)
+    rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
 
 
 class AgentOut(BaseModel):

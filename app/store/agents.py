@@ -236,3 +236,53 @@ async def delete(conn: Conn, team_id: str, agent_id: str) -> None:
     if status == "DELETE 0":
         raise NotFound(f"agent {agent_id!r} does not exist")
     await events.team_changed(conn, team_id)
+
+
+async def update(
+    conn: Conn,
+    team_id: str,
+    agent_id: str,
+    *,
+    description: str | None = None,
+    roles: Sequence[str] | None = None,
+    credentials: Sequence[str] | None = None,
+    rate_limit_per_hour: int | None = None,
+    clear_rate_limit: bool = False,
+) -> Agent:
+    """Change what the caller names (``None`` keeps it); grants are replaced as a whole.
+
+    Raises NotFound (the agent, or a role or credential it would be granted) or
+    InvalidInput. Call inside a transaction so a failed grant changes nothing.
+    """
+    _check_rate_limit(rate_limit_per_hour)
+    current = await get(conn, team_id, agent_id)
+    await _check_grants(conn, team_id, roles or (), credentials or ())
+    limit = None if clear_rate_limit else current.rate_limit_per_hour
+    await conn.execute(
+        "UPDATE agents SET description = $3, rate_limit_per_hour = $4, updated_at = now()"
+        " WHERE team_id = $1 AND id = $2",
+        team_id,
+        current.id,
+        current.description if description is None else description.strip(),
+        limit if rate_limit_per_hour is None else rate_limit_per_hour,
+    )
+    if roles is not None:
+        await conn.execute(
+            "DELETE FROM agent_roles WHERE team_id = $1 AND agent_id = $2", team_id, current.id
+        )
+        await conn.executemany(
+            "INSERT INTO agent_roles (team_id, agent_id, role_name) VALUES ($1, $2, $3)",
+            [(team_id, current.id, role) for role in dict.fromkeys(roles)],
+        )
+    if credentials is not None:
+        await conn.execute(
+            "DELETE FROM agent_credentials WHERE team_id = $1 AND agent_id = $2",
+            team_id,
+            current.id,
+        )
+        await conn.executemany(
+            "INSERT INTO agent_credentials (team_id, agent_id, credential_name) VALUES ($1, $2, $3)",
+            [(team_id, current.id, name) for name in dict.fromkeys(credentials)],
+        )
+    await events.team_changed(conn, team_id)
+    return await get(conn, team_id, current.id)
