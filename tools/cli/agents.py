@@ -109,7 +109,14 @@ def agent_update(
             fields["credentials"] = split_list(creds)
         clear_limit = rate_limit is not None and rate_limit.strip().lower() == "none"
         if rate_limit is not None and not clear_limit:
-            fields["rate_limit_per_hour"] = rate_limit
+            # NOTE: the API's models are strict; a number must arrive as a number.
+            try:
+                fields["rate_limit_per_hour"] = int(rate_limit)
+            except ValueError:
+                raise CliError(
+                    "--rate-limit: expected a whole number of requests per hour, or 'none'",
+                    exit_code=2,
+                ) from None
         if not fields and not clear_limit:
             raise CliError(
                 "nothing to change: give --description, --roles, --credentials or --rate-limit",
