@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from quart import Blueprint, Response, redirect, request
 
+from app import audit_record
 from app.errors import BadRequest, Forbidden, InvalidJson, NotFoundError
 from app.proxy import authenticate
 from app.proxy.access import credential_link_url
@@ -270,7 +271,11 @@ async def agent_logs() -> dict[str, Any]:
     limit = max(1, min(limit, LOGS_MAX))
     with db.translate_errors():
         entries = await audit.for_agent(runtime().pool, agent.team_id, agent.id, limit)
-    return {"agent_id": agent.id, "count": len(entries), "entries": entries}
+    return {
+        "agent_id": agent.id,
+        "count": len(entries),
+        "entries": [audit_record.render(e) for e in entries],
+    }
 
 
 @blueprint.get("/agent/approvals/<txn>")

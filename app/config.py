@@ -28,6 +28,7 @@ from app.secret import Secret
 logger = logging.getLogger(__name__)
 
 SECONDS: Final = 1
+MIB: Final = 1024 * 1024
 KNOWN_FEATURES: Final = frozenset({"enclave"})
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
@@ -78,6 +79,8 @@ class Config:
     approval_timeout_secs: int = 3600 * SECONDS
     cache_ttl_secs: float = 30 * SECONDS
     audit_log: Path = Path("audit.jsonl")
+    audit_spool_max_bytes: int = 256 * MIB
+    """Disk kept for audit records while the database is unreachable (under ``data_dir``)."""
     allow_private_targets: bool = False
     dev_skip_auth: bool = False
 
@@ -214,6 +217,11 @@ class Config:
             ),
             cache_ttl_secs=env.number("TAP_CACHE_TTL_SECS", 30, minimum=0, maximum=86400),
             audit_log=env.path("TAP_AUDIT_LOG") or Path("audit.jsonl"),
+            audit_spool_max_bytes=int(
+                env.number(
+                    "TAP_AUDIT_SPOOL_MAX_BYTES", 256 * MIB, minimum=0, maximum=2**50, integer=True
+                )
+            ),
             allow_private_targets=env.flag("DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS"),
             dev_skip_auth=dev_skip_auth,
             telegram_bot_token=env.secret("TELEGRAM_BOT_TOKEN"),

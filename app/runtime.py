@@ -19,6 +19,7 @@ import asyncpg
 
 import enclave
 from app.audit import AuditWriter
+from app.audit_spool import AuditSpool
 from app.cache import ChangeListener, LruCache, TeamCache
 from app.config import Config
 from app.crypto import KeyRing
@@ -78,7 +79,8 @@ class Runtime:
                 total=self.config.forward_timeout_secs, connect=UPSTREAM_CONNECT_TIMEOUT_SECS
             ),
         )
-        self.audit = AuditWriter(self.pool, self.config.audit_log)
+        spool = AuditSpool(self.config.data_dir / "audit-spool", self.config.audit_spool_max_bytes)
+        self.audit = AuditWriter(self.pool, self.config.audit_log, spool)
         await self.audit.start()
         self._listener = ChangeListener(self.database_url, [self.agent_cache, self.config_cache])  # type: ignore[list-item]
         await self._listener.start()
