@@ -63,6 +63,12 @@ class Config:
     data_dir: Path = Path("data")
     features: frozenset[str] = frozenset()
     skr: SkrSettings = field(default_factory=SkrSettings)
+    tls_cert_file: Path | None = None
+    """``TAP_TLS_CERT_FILE``: the certificate the TLS terminator in front of TAP serves.
+
+    In enclave mode the SHA-256 of its public key goes into every attestation,
+    so ``tap-attest verify-instance`` can check the key it talked to.
+    """
 
     # Serving.
     listen_host: str = "0.0.0.0"  # noqa: S104 - the documented default bind
@@ -188,6 +194,7 @@ class Config:
             database_url=database_url,
             data_dir=env.path("TAP_DATA_DIR") or Path("data"),
             features=features,
+            tls_cert_file=env.path("TAP_TLS_CERT_FILE"),
             skr=SkrSettings(
                 sidecar_url=env.url("TAP_SKR_SIDECAR_URL") or "http://127.0.0.1:8080",
                 maa_endpoint=env.url("TAP_SKR_MAA_ENDPOINT"),
@@ -254,6 +261,11 @@ class Config:
             logger.warning(
                 "TAP_BUILD_SHA is not set: /health reports sha 'unknown', so clients cannot match this "
                 "instance to the measurement log. The image build bakes it in."
+            )
+        if self.enclave and self.tls_cert_file is None:
+            logger.warning(
+                "TAP_TLS_CERT_FILE is not set: /attestation answers 503, because an attestation "
+                "must name the TLS key clients talk to. Point it at the certificate TLS is served with."
             )
         if self.dev_skip_auth:
             logger.warning(

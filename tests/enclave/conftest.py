@@ -18,6 +18,7 @@ from app.config import Config
 from app.store import db
 from app.store.custody import PostgresWrappedKeyStore
 from app.store.migrate import migrate
+from tests.enclave._pki import TlsIdentity
 from tests.enclave.fake_keyvault import FakeKeyVault, sevsnp_policy
 from tests.enclave.fake_maa import FakeMaa
 from tests.enclave.fake_sidecar import FakeSidecar
@@ -32,6 +33,8 @@ class AzureFakes:
     kv: FakeKeyVault
     sidecar: FakeSidecar
     version: str
+    tls_cert_file: Path
+    """The certificate TAP is told it serves TLS with (``TAP_TLS_CERT_FILE``)."""
 
     @property
     def kid(self) -> str:
@@ -48,6 +51,7 @@ class AzureFakes:
             "TAP_SKR_AKV_ENDPOINT": self.kv.url,
             "TAP_SKR_KEY_ID": self.kv.kid(KEY_NAME, version or self.version),
             "TAP_SKR_WAIT_SECS": "5",
+            "TAP_TLS_CERT_FILE": str(self.tls_cert_file),
         }
         env.update(extra)
         return env
@@ -62,7 +66,10 @@ def azure(tmp_path: Path) -> Iterator[AzureFakes]:
     kv = FakeKeyVault(maa, tmp_path).start()
     version = kv.create_key(KEY_NAME, sevsnp_policy(maa.issuer, HOSTDATA))
     sidecar = FakeSidecar(hostdata=HOSTDATA, ca_file=kv.tls.ca_file, maa_url=maa.url).start()
-    yield AzureFakes(maa, kv, sidecar, version)
+    tls_dir = tmp_path / "served-tls"
+    tls_dir.mkdir()
+    TlsIdentity.create(tls_dir).server_context(tls_dir)  # writes leaf.pem
+    yield AzureFakes(maa, kv, sidecar, version, tls_dir / "leaf.pem")
     sidecar.stop()
     kv.stop()
     maa.stop()

@@ -201,9 +201,9 @@ def test_a_refused_record_does_not_take_its_batch_with_it(
 # -- the database goes away --------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A Postgres this test may stop and start without disturbing the others."""
+    """A Postgres these tests may stop and start without disturbing the others."""
     server = start_cluster(tmp_path_factory.mktemp("outage"))
     yield server
     server.cleanup()
