@@ -128,7 +128,7 @@ class AuditWriter:
 
     async def _store(self, batch: list[AuditRecord]) -> None:
         """Put ``batch`` in the database, or failing that in the spool; never drop it."""
-        if self._spool_pending and not await self._drain():
+        if self._spool_pending and not await self._drain_or_skip():
             await self._keep(batch)
             return
         if not batch:
@@ -141,7 +141,16 @@ class AuditWriter:
 
     async def _insert(self, records: list[AuditRecord]) -> None:
         """Raises DatabaseUnavailable; records the database refuses are set aside."""
-        for rejected in await audit_store.insert_many(self._pool, records):
+        try:
+            refused = await audit_store.insert_many(self._pool, records)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            # NOTE: an error nobody expected is handled as an outage: the records are kept
+            # and written again later (writes are idempotent), never dropped.
+            logger.exception("audit insert failed unexpectedly; keeping %d records", len(records))
+            raise DatabaseUnavailable("the audit insert failed") from exc
+        for rejected in refused:
             logger.error(
                 "audit record %s refused by the database (%s); kept in %s",
                 rejected.record["request_id"],
@@ -149,6 +158,14 @@ class AuditWriter:
                 self._spool.directory / "rejected",
             )
             await asyncio.to_thread(self._spool.reject, rejected.record)
+
+    async def _drain_or_skip(self) -> bool:
+        """:meth:`_drain`, but a spool that cannot be read does not stop new records."""
+        try:
+            return await self._drain()
+        except OSError:
+            logger.exception("cannot drain the audit spool in %s", self._spool.directory)
+            return True
 
     async def _drain(self) -> bool:
         """Write spooled batches to the database, oldest first. False while it is unreachable."""
@@ -183,7 +200,17 @@ class AuditWriter:
         """Spool ``batch``; while the spool is full, hold it until the spool or the database takes it."""
         while batch:
             force = self._closing.is_set()
-            if await asyncio.to_thread(self._spool.put, batch, force=force):
+            try:
+                spooled = await asyncio.to_thread(self._spool.put, batch, force=force)
+            except OSError:
+                logger.exception("cannot write to the audit spool in %s", self._spool.directory)
+                if force:
+                    logger.error(
+                        "shutting down: %d audit records are only in %s", len(batch), self._path
+                    )
+                    return
+                spooled = False
+            if spooled:
                 logger.warning(
                     "database unavailable: %d audit records spooled in %s",
                     len(batch),
@@ -202,7 +229,7 @@ class AuditWriter:
                 await asyncio.wait_for(
                     self._closing.wait(), max(0.0, self._next_retry - time.monotonic())
                 )
-            if await self._drain():
+            if await self._drain_or_skip():
                 try:
                     await self._insert(batch)
                     return
