@@ -15,6 +15,7 @@ from typing import Any, Final
 from pydantic import Field, model_validator
 from quart import Blueprint, Response, jsonify, redirect, request
 
+from app import audit_record
 from app.admin.contract import operation
 from app.admin.schemas import Binding, Host, LongText, RequestModel, ShortText
 from app.errors import (
@@ -370,7 +371,13 @@ async def agent_logs() -> Response:
     limit = max(1, min(limit, LOGS_MAX))
     with db.translate_errors():
         entries = await audit.for_agent(runtime().pool, agent.team_id, agent.id, limit)
-    return jsonify({"agent_id": agent.id, "count": len(entries), "entries": entries})
+    return jsonify(
+        {
+            "agent_id": agent.id,
+            "count": len(entries),
+            "entries": [audit_record.render(e) for e in entries],
+        }
+    )
 
 
 @operation(

@@ -1,15 +1,21 @@
 """``GET /attestation?nonce=...``: a fresh attestation token bound to the caller's nonce.
 
-In enclave mode the answer is ``200 {"token": "<MAA JWT>"}``: the SKR sidecar
-asks Microsoft Azure Attestation for a token whose runtime data is the JSON
-object ``{"nonce": "<nonce>"}``, which MAA copies into ``x-ms-runtime``. A
-client that chose the nonce knows the token is fresh and was made for this
-instance (``tap-attest verify-instance`` does exactly that).
+In enclave mode the answer is ``200 {"token": "<MAA JWT>", "dek_origin": ...}``:
+the SKR sidecar asks Microsoft Azure Attestation for a token whose runtime data
+is the JSON object ``{"build_sha", "dek_origin", "nonce", "tls-spki-sha256"}``
+(``attestation.runtime_data``), which MAA copies into ``x-ms-runtime``. A client
+that chose the nonce knows the token is fresh and was made for this instance,
+and that the TLS key it talked to (``TAP_TLS_CERT_FILE``) is the attested one
+(``tap-attest verify-instance`` does exactly that). ``dek_origin`` says whether
+the data key was ``generated`` inside the enclave or ``migrated`` in from an
+environment key (``null`` when the database predates that record); the
+attested copy is the one in the token.
 
 - The nonce is 16 to 128 characters of hex or base64url; anything else is
   ``400 {"error": "invalid_nonce"}``.
 - Without the enclave feature there is nothing to attest: ``404``.
-- When the sidecar cannot give a token: ``503 {"error": "attestation_unavailable"}``.
+- When the sidecar cannot give a token, the TLS certificate cannot be read or
+  the database cannot be asked: ``503 {"error": "attestation_unavailable"}``.
 
 Only ``enclave`` is called; nothing here knows about Azure.
 """
@@ -23,7 +29,8 @@ from typing import Any, Final
 from quart import Blueprint, Response, request
 
 import enclave
-from app.errors import AttestationUnavailable, InvalidNonce, RouteNotFound
+from app.errors import AttestationUnavailable, InvalidNonce, RouteNotFound, StoreError
+from app.store import custody
 from app.webstate import runtime
 
 logger = logging.getLogger(__name__)
@@ -53,9 +60,13 @@ async def attestation() -> dict[str, Any]:
             f"nonce must be {NONCE_MIN_CHARS} to {NONCE_MAX_CHARS} hex or base64url characters"
         )
     try:
-        token = await enclave.fetch_attestation_token(config, nonce)
+        origin = await custody.PostgresWrappedKeyStore(runtime().pool).get_dek_origin()
+        token = await enclave.fetch_attestation_token(config, nonce, dek_origin=origin)
+    except StoreError:
+        logger.warning("attestation token unavailable: the database cannot be asked")
+        raise AttestationUnavailable("no attestation token could be obtained") from None
     except enclave.CustodyError as exc:
         # NOTE: the step is logged, the nonce (the caller's input) is not.
         logger.warning("attestation token unavailable: %s", exc.step)
         raise AttestationUnavailable("no attestation token could be obtained") from None
-    return {"token": token}
+    return {"token": token, "dek_origin": origin}

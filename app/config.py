@@ -28,6 +28,7 @@ from app.secret import Secret
 logger = logging.getLogger(__name__)
 
 SECONDS: Final = 1
+MIB: Final = 1024 * 1024
 KNOWN_FEATURES: Final = frozenset({"enclave"})
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
@@ -64,6 +65,12 @@ class Config:
     data_dir: Path = Path("data")
     features: frozenset[str] = frozenset()
     skr: SkrSettings = field(default_factory=SkrSettings)
+    tls_cert_file: Path | None = None
+    """``TAP_TLS_CERT_FILE``: the certificate the TLS terminator in front of TAP serves.
+
+    In enclave mode the SHA-256 of its public key goes into every attestation,
+    so ``tap-attest verify-instance`` can check the key it talked to.
+    """
 
     # Serving.
     listen_host: str = "0.0.0.0"  # noqa: S104 - the documented default bind
@@ -84,6 +91,8 @@ class Config:
     """Requests waiting for a decision at once; past a cap parking answers 429."""
     cache_ttl_secs: float = 30 * SECONDS
     audit_log: Path = Path("audit.jsonl")
+    audit_spool_max_bytes: int = 256 * MIB
+    """Disk kept for audit records while the database is unreachable (under ``data_dir``)."""
     allow_private_targets: bool = False
     dev_skip_auth: bool = False
 
@@ -186,6 +195,7 @@ class Config:
             database_url=database_url,
             data_dir=env.path("TAP_DATA_DIR") or Path("data"),
             features=features,
+            tls_cert_file=env.path("TAP_TLS_CERT_FILE"),
             skr=SkrSettings(
                 sidecar_url=env.url("TAP_SKR_SIDECAR_URL") or "http://127.0.0.1:8080",
                 maa_endpoint=env.url("TAP_SKR_MAA_ENDPOINT"),
@@ -230,6 +240,11 @@ class Config:
             ),
             cache_ttl_secs=env.number("TAP_CACHE_TTL_SECS", 30, minimum=0, maximum=86400),
             audit_log=env.path("TAP_AUDIT_LOG") or Path("audit.jsonl"),
+            audit_spool_max_bytes=int(
+                env.number(
+                    "TAP_AUDIT_SPOOL_MAX_BYTES", 256 * MIB, minimum=0, maximum=2**50, integer=True
+                )
+            ),
             allow_private_targets=env.flag("DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS"),
             dev_skip_auth=env.flag("DANGEROUS_TAP_DEV_SKIP_AUTH"),
             telegram_bot_token=env.secret("TELEGRAM_BOT_TOKEN"),
@@ -265,6 +280,11 @@ class Config:
             logger.warning(
                 "TAP_BUILD_SHA is not set: /health reports sha 'unknown', so clients cannot match this "
                 "instance to the measurement log. The image build bakes it in."
+            )
+        if self.enclave and self.tls_cert_file is None:
+            logger.warning(
+                "TAP_TLS_CERT_FILE is not set: /attestation answers 503, because an attestation "
+                "must name the TLS key clients talk to. Point it at the certificate TLS is served with."
             )
         if self.dev_skip_auth:
             logger.warning(

@@ -19,6 +19,7 @@ import asyncpg
 
 import enclave
 from app.audit import AuditWriter
+from app.audit_spool import AuditSpool
 from app.cache import LruCache, TeamCache, invalidate_on_change
 from app.config import Config
 from app.crypto import KeyRing
@@ -80,7 +81,8 @@ class Runtime:
                 total=self.config.forward_timeout_secs, connect=UPSTREAM_CONNECT_TIMEOUT_SECS
             ),
         )
-        self.audit = AuditWriter(self.pool, self.config.audit_log)
+        spool = AuditSpool(self.config.data_dir / "audit-spool", self.config.audit_spool_max_bytes)
+        self.audit = AuditWriter(self.pool, self.config.audit_log, spool)
         await self.audit.start()
         self.listener = Listener(self.database_url)
         await invalidate_on_change(self.listener, [self.agent_cache, self.config_cache])

@@ -5,7 +5,8 @@ Microsoft Azure Attestation tokens (``verify_token``), the SEV-SNP hostdata of
 a confidential-container policy (``hostdata_of_file``), Key Vault key release
 policies (``evaluate_release_policy``), the append-only measurement log
 (``verify_log``, ``append_row``) and a running instance end to end
-(``verify_instance``).  The ``tap-attest`` command is a thin layer over it.
+(``verify_instance``), including the runtime data an instance attests
+(``runtime_data``: its nonce, TLS key hash ``spki_sha256`` and build).  The ``tap-attest`` command is a thin layer over it.
 
 Every verify function returns what it verified or raises
 :class:`VerificationError`; none returns a boolean.  The package depends on
@@ -27,6 +28,7 @@ from attestation._maa_token import (
 )
 from attestation._measurement_log import LogRow, MeasurementLog, append_row, verify_log
 from attestation._release_policy import PolicyDecision, ReleasePolicy, evaluate_release_policy
+from attestation._runtime_data import DEK_ORIGINS, runtime_data, spki_sha256
 from attestation._signing_keys import SigningKeys, fetch_signing_keys, load_signing_keys
 from attestation.errors import (
     AttestationError,
@@ -42,6 +44,7 @@ __all__ = [
     "CannotVerifyError",
     "CheckResult",
     "CheckRunner",
+    "DEK_ORIGINS",
     "FetchError",
     "Hostdata",
     "InputError",
@@ -63,6 +66,8 @@ __all__ = [
     "hostdata_of_rego",
     "load_signing_keys",
     "open_client",
+    "runtime_data",
+    "spki_sha256",
     "verify_instance",
     "verify_log",
     "verify_signed_token",

@@ -501,9 +501,12 @@ def verify_instance_command(url: Origin, log_file: Path, environment: str | None
     row = verdict.row
     _succeed(
         (log_check, *verdict.report.results),
-        f"VERIFIED: {url.url} runs {row.git_sha} ({row.environment}, deployed {row.deployed_at})",
+        f"VERIFIED: {url.url} runs {row.git_sha} ({row.environment}, deployed {row.deployed_at});"
+        f" TLS key {verdict.tls_spki_sha256}; data key {verdict.dek_origin or 'of unknown origin'}",
         build_sha=verdict.build_sha,
         nonce=verdict.nonce,
+        tls_spki_sha256=verdict.tls_spki_sha256,
+        dek_origin=verdict.dek_origin,
         row=row.to_json(),
     )
     del log_report

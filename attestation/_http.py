@@ -11,6 +11,7 @@ string (which carries the nonce) or the body.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
@@ -19,7 +20,14 @@ from attestation._json import parse_object
 from attestation._types import JSONObject
 from attestation.errors import FetchError
 
-__all__ = ["DEFAULT_TIMEOUT_SECS", "MAX_BODY_BYTES", "get_json", "open_client"]
+__all__ = [
+    "DEFAULT_TIMEOUT_SECS",
+    "MAX_BODY_BYTES",
+    "Fetched",
+    "fetch_json",
+    "get_json",
+    "open_client",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +56,37 @@ def _where(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A JSON object and the certificate of the connection it came over."""
+
+    body: JSONObject
+    peer_certificate: bytes | None
+    """DER certificate the server presented on that connection; ``None`` without TLS."""
+
+
+def _peer_certificate(response: httpx.Response) -> bytes | None:
+    # NOTE: read while the response is open, so it is the connection that carried this body.
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    # Positional: httpcore hands out the low-level _ssl object, which takes no keywords.
+    der: bytes | None = ssl_object.getpeercert(True)
+    return der
+
+
 def get_json(client: httpx.Client, url: str) -> JSONObject:
     """GET ``url`` and return its body parsed as one strict JSON object.
+
+    Raises:
+        FetchError: as :func:`fetch_json`.
+    """
+    return fetch_json(client, url).body
+
+
+def fetch_json(client: httpx.Client, url: str) -> Fetched:
+    """GET ``url``: its body parsed as one strict JSON object, and the server's certificate.
 
     Raises:
         FetchError: the request failed or timed out, the status is not 200,
@@ -61,6 +98,7 @@ def get_json(client: httpx.Client, url: str) -> JSONObject:
         with client.stream("GET", url) as response:
             if response.status_code != httpx.codes.OK:
                 raise FetchError(f"GET {where} answered {response.status_code}, expected 200")
+            peer = _peer_certificate(response)
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
@@ -78,4 +116,4 @@ def get_json(client: httpx.Client, url: str) -> JSONObject:
     except ValueError as exc:
         raise FetchError(f"GET {where}: body is not a JSON object ({exc})") from exc
     logger.debug("fetched %s (%d bytes)", where, len(body))
-    return obj
+    return Fetched(obj, peer)

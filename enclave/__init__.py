@@ -7,15 +7,28 @@ released by Azure Secure Key Release, and the Azure code is imported only then.
 
 from __future__ import annotations
 
+from attestation import runtime_data as _runtime_data
 from enclave._env import GENERATED_KEY_NAME, EnvKeyProvider
 from enclave._fingerprint import DEK_BYTES, dek_fingerprint
-from enclave._provider import CustodySettings, KeyProvider, SkrSettings, WrappedKeyStore
+from enclave._provider import (
+    DEK_GENERATED,
+    DEK_MIGRATED,
+    CustodySettings,
+    DekOrigin,
+    KeyProvider,
+    SkrSettings,
+    WrappedKeyStore,
+)
+from enclave._tls_key import tls_key_sha256
 from enclave.errors import CustodyError, KeyFileError
 
 __all__ = [
     "CustodyError",
     "CustodySettings",
     "DEK_BYTES",
+    "DEK_GENERATED",
+    "DEK_MIGRATED",
+    "DekOrigin",
     "EnvKeyProvider",
     "GENERATED_KEY_NAME",
     "KeyFileError",
@@ -25,6 +38,7 @@ __all__ = [
     "dek_fingerprint",
     "fetch_attestation_token",
     "load_key_provider",
+    "tls_key_sha256",
 ]
 
 
@@ -43,15 +57,26 @@ def load_key_provider(settings: CustodySettings) -> KeyProvider:
     return EnvKeyProvider.from_settings(settings)
 
 
-async def fetch_attestation_token(settings: CustodySettings, nonce: str) -> str:
-    """A fresh MAA token bound to ``nonce`` (its ``x-ms-runtime`` is ``{"nonce": nonce}``).
+async def fetch_attestation_token(
+    settings: CustodySettings, nonce: str, *, dek_origin: str | None
+) -> str:
+    """A fresh MAA token over this instance's runtime data (``attestation.runtime_data``).
 
-    Only in enclave mode. Raises CustodyError (step ``attestation``) without
-    the feature, or when the sidecar cannot give a token.
+    Its ``x-ms-runtime`` holds ``nonce``, the SHA-256 of the TLS key served
+    (from ``settings.tls_cert_file``), the build sha and ``dek_origin``. Only in
+    enclave mode. Raises CustodyError: step ``attestation`` without the
+    feature or when the sidecar cannot give a token, ``attestation.tls-key``
+    when the TLS certificate cannot be read.
     """
     if "enclave" not in settings.features:
         raise CustodyError("attestation", "attestation tokens exist only in enclave mode")
+    data = _runtime_data(
+        nonce=nonce,
+        tls_spki_sha256=tls_key_sha256(settings.tls_cert_file),
+        build_sha=settings.build_sha,
+        dek_origin=dek_origin,
+    )
     # NOTE: imported lazily, as in load_key_provider.
     from enclave.azure import fetch_attestation_token as fetch
 
-    return await fetch(settings, nonce)
+    return await fetch(settings, data)

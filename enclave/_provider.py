@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Literal, Protocol
+
+DekOrigin = Literal["generated", "migrated"]
+"""Where a stored data key came from: made inside the enclave, or moved in from an env key."""
+DEK_GENERATED: Final[DekOrigin] = "generated"
+DEK_MIGRATED: Final[DekOrigin] = "migrated"
 
 
 class Revealable(Protocol):
@@ -50,6 +55,13 @@ class CustodySettings(Protocol):
     def embedded_database(self) -> bool: ...
     @property
     def skr(self) -> SkrSettings: ...
+    @property
+    def tls_cert_file(self) -> Path | None:
+        """The certificate the TLS terminator serves (its key hash goes into attestations)."""
+        ...
+
+    @property
+    def build_sha(self) -> str: ...
 
 
 class WrappedKeyStore(Protocol):
@@ -60,8 +72,12 @@ class WrappedKeyStore(Protocol):
 
     async def get_wrapped_key(self) -> bytes | None: ...
 
-    async def insert_wrapped_key_once(self, wrapped: bytes) -> bytes:
-        """Insert unless a row exists; return the row that is stored now (ours or a winner's)."""
+    async def insert_wrapped_key_once(self, wrapped: bytes, *, origin: DekOrigin) -> bytes:
+        """Insert unless a row exists; return the row that is stored now (ours or a winner's).
+
+        ``origin`` is recorded with the row and reported by ``tap enclave
+        fingerprint`` and ``/attestation``.
+        """
         ...
 
     async def has_sealed_data(self) -> bool: ...

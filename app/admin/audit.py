@@ -15,6 +15,7 @@ from quart import Blueprint, Response
 from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.schemas import AuditPage, AuditQuery
+from app.audit_record import render
 from app.errors import ValidationFailed
 from app.store import audit as audit_store
 from app.store import db
@@ -70,7 +71,7 @@ async def team_audit(query: AuditQuery, caller: Caller) -> Response:
         )
     return respond(
         AuditPage(
-            entries=page.entries,
+            entries=[render(entry) for entry in page.entries],
             next_before=encode_cursor(page.next_cursor) if page.next_cursor else None,
         )
     )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from app.audit import mask_headers
+from app.audit_record import mask_headers
 
 PREVIEW_BYTES: Final = 4096
 """How much of a body an approver sees inline; the size and hash cover the rest."""

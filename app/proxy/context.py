@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
-from app.audit import body_for_audit, mask_headers
+from app.audit_record import AuditRecord, body_for_audit, headers_for_audit
 from app.runtime import Runtime
 from app.store.models import Agent, Credential, Policy
 
@@ -103,11 +102,12 @@ class ForwardContext:
         assert self.agent is not None
         return self.agent.team_id
 
-    def audit_entry(self, *, now_iso: str, latency_ms: int) -> dict[str, Any]:
+    def audit_entry(self, *, now_iso: str, latency_ms: int) -> AuditRecord:
         """The audit record of this request's outcome. Never holds an injected secret."""
         body, truncated = body_for_audit(self.body)
         assert self.agent is not None
         return {
+            "record_id": str(uuid.uuid4()),
             "request_id": str(self.request_id),
             "team_id": self.agent.team_id,
             "agent_id": self.agent.id,
@@ -124,7 +124,7 @@ class ForwardContext:
             "response_sanitized": self.response_sanitized,
             "response_unscannable": self.response_unscannable,
             "response_unscannable_allowed": self.response_unscannable_allowed,
-            "request_headers": mask_headers(self.forward_headers),
+            "request_headers": headers_for_audit(self.forward_headers),
             "request_body": body,
             "request_body_truncated": truncated,
             "policy_reason": self.policy_reason or None,

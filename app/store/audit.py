@@ -1,5 +1,12 @@
 """Audit rows in Postgres: written in batches, read per team and per agent.
 
+Headers and body are ``bytea`` (any bytes an agent sends can be stored), and
+``record_id`` is unique, so writing a record twice (a retry after a failure
+whose outcome was unclear, a spool file drained again after a crash) stores it
+once. A batch is one atomic statement; when the database refuses it for what
+is *in* it, each record is tried alone, so one bad record cannot take the
+others with it.
+
 The admin API pages through a team's log newest first, keyed by
 ``(timestamp, id)``, so rows that share a timestamp are neither skipped nor
 repeated across pages. Every read is keyed by team id.
@@ -8,14 +15,16 @@ repeated across pages. Every read is keyed by team id.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
 
-from app.store.db import Conn, Queryable
+from app.audit_record import AuditRecord
+from app.errors import DatabaseUnavailable, StoreError
+from app.store.db import Conn, Queryable, translate_errors
 
 COLUMNS: Final = (
     "request_id", "team_id", "agent_id", "credential_names", "target_url", "method", "outcome",
@@ -24,19 +33,35 @@ COLUMNS: Final = (
     "require_passkey", "approver_identity", "error", "timestamp", "response_unscannable",
     "response_unscannable_allowed",
 )  # fmt: skip
+_WRITTEN: Final = ("record_id", *COLUMNS)
 
 _INSERT: Final = (
-    f"INSERT INTO audit_log ({', '.join(COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
+    f"INSERT INTO audit_log ({', '.join(_WRITTEN)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_WRITTEN) + 1))}) "
+    "ON CONFLICT (record_id) DO NOTHING"
 )
 
 
-def _row(record: dict[str, Any]) -> tuple[Any, ...]:
-    values = []
-    for column in COLUMNS:
-        value = record.get(column)
-        if column == "request_headers":
-            value = json.dumps(value or [])
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record the database refused, and why (an error class name, never a value)."""
+
+    record: AuditRecord
+    reason: str
+
+
+def _row(record: AuditRecord) -> tuple[Any, ...]:
+    """Bind parameters for one record; absent optional fields take their defaults.
+
+    Raises ValueError or TypeError when a field is malformed.
+    """
+    values: list[Any] = []
+    for column in _WRITTEN:
+        value: Any = record.get(column)
+        if column == "record_id":
+            value = uuid.UUID(value) if value is not None else uuid.uuid4()
+        elif column == "request_headers":
+            value = [[bytes(name), bytes(val)] for name, val in value or []]
         elif column == "timestamp":
             value = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
         elif column in (
@@ -52,8 +77,39 @@ def _row(record: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-async def insert_many(conn: Queryable, records: Sequence[dict[str, Any]]) -> None:
-    await conn.executemany(_INSERT, [_row(r) for r in records])
+async def insert_many(conn: Queryable, records: Sequence[AuditRecord]) -> list[Rejected]:
+    """Store ``records``; return the ones the database refused (the others are stored).
+
+    Raises DatabaseUnavailable when the database cannot be reached: then nothing
+    is known to be stored, and writing the same records again is safe.
+    """
+    rows: list[tuple[AuditRecord, tuple[Any, ...]]] = []
+    rejected: list[Rejected] = []
+    for record in records:
+        try:
+            rows.append((record, _row(record)))
+        except (ValueError, TypeError) as exc:
+            rejected.append(Rejected(record, type(exc).__name__))
+    if not rows:
+        return rejected
+    try:
+        with translate_errors():
+            await conn.executemany(_INSERT, [row for _, row in rows])
+        return rejected
+    except DatabaseUnavailable:
+        raise
+    except StoreError:
+        pass  # Something in the batch was refused: find it, store the rest.
+    for record, row in rows:
+        try:
+            with translate_errors():
+                await conn.execute(_INSERT, *row)
+        except DatabaseUnavailable:
+            raise
+        except StoreError as exc:
+            cause = exc.__cause__
+            rejected.append(Rejected(record, type(cause or exc).__name__))
+    return rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,25 +122,26 @@ class Cursor:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    entries: list[dict[str, Any]]
+    entries: list[AuditRecord]
     next_cursor: Cursor | None
 
 
-def _record(row: asyncpg.Record) -> dict[str, Any]:
-    out: dict[str, Any] = {column: row[column] for column in COLUMNS}
+def _record(row: asyncpg.Record) -> AuditRecord:
+    out: dict[str, Any] = {column: row[column] for column in _WRITTEN}
+    out["record_id"] = str(out["record_id"])
     out["request_id"] = str(out["request_id"])
-    out["request_headers"] = json.loads(out["request_headers"])
+    out["request_headers"] = [(bytes(n), bytes(v)) for n, v in out["request_headers"] or []]
+    out["request_body"] = None if out["request_body"] is None else bytes(out["request_body"])
     out["credential_names"] = list(out["credential_names"])
     out["timestamp"] = out["timestamp"].isoformat()
-    return out
+    record: AuditRecord = out  # type: ignore[assignment]
+    return record
 
 
-async def for_agent(
-    conn: Queryable, team_id: str, agent_id: str, limit: int
-) -> list[dict[str, Any]]:
+async def for_agent(conn: Queryable, team_id: str, agent_id: str, limit: int) -> list[AuditRecord]:
     """Newest first, scoped by team *and* agent (agent names are unique only per team)."""
     rows = await conn.fetch(
-        f"SELECT {', '.join(COLUMNS)} FROM audit_log WHERE team_id = $1 AND agent_id = $2"
+        f"SELECT {', '.join(_WRITTEN)} FROM audit_log WHERE team_id = $1 AND agent_id = $2"
         " ORDER BY timestamp DESC, id DESC LIMIT $3",
         team_id,
         agent_id,
@@ -105,7 +162,7 @@ async def page(
 ) -> Page:
     """Up to ``limit`` rows older than ``before``, newest first, with optional filters."""
     rows = await conn.fetch(
-        f"SELECT id, {', '.join(COLUMNS)} FROM audit_log WHERE team_id = $1"
+        f"SELECT id, {', '.join(_WRITTEN)} FROM audit_log WHERE team_id = $1"
         " AND ($2::text IS NULL OR agent_id = $2)"
         " AND ($3::text IS NULL OR $3 = ANY(credential_names))"
         " AND ($4::text IS NULL OR outcome = $4)"

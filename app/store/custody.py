@@ -1,5 +1,9 @@
 """Custody facts kept in the database: the key canary and the wrapped data key.
 
+The wrapped data key's row also records its origin: ``generated`` inside the
+enclave on first boot, or ``migrated`` in from an environment key. It is
+written with the key and never changed (a KEK rotation re-wraps the same key).
+
 The canary is a constant sealed with the master key on first use. Opening it at
 start-up proves the configured key is the one this database was written with,
 so a wrong key is refused before it can write anything.
@@ -14,6 +18,7 @@ import asyncpg
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
 from app.store.db import Conn, translate_errors
+from enclave import DekOrigin
 
 CANARY: Final = "key_canary"
 WRAPPED_DEK: Final = "wrapped_dek"
@@ -24,11 +29,13 @@ async def _get(conn: Conn, name: str) -> bytes | None:
     return value
 
 
-async def _insert_once(conn: Conn, name: str, value: bytes) -> bytes:
+async def _insert_once(conn: Conn, name: str, value: bytes, origin: str | None = None) -> bytes:
     await conn.execute(
-        "INSERT INTO custody (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO custody (name, value, origin) VALUES ($1, $2, $3)"
+        " ON CONFLICT (name) DO NOTHING",
         name,
         value,
+        origin,
     )
     stored = await _get(conn, name)
     assert stored is not None
@@ -60,6 +67,14 @@ async def has_sealed_data(conn: Conn) -> bool:
     )
 
 
+async def dek_origin(conn: Conn) -> str | None:
+    """``generated`` or ``migrated``; ``None`` when no DEK is stored or it predates the record."""
+    origin: str | None = await conn.fetchval(
+        "SELECT origin FROM custody WHERE name = $1", WRAPPED_DEK
+    )
+    return origin
+
+
 async def replace_wrapped_key(conn: Conn, old: bytes, new: bytes) -> bool:
     """Swap the wrapped DEK for a re-wrapped one, only if it is still ``old`` (KEK rotation)."""
     swapped = await conn.fetchval(
@@ -82,10 +97,16 @@ class PostgresWrappedKeyStore:
             async with self._pool.acquire() as conn:
                 return await _get(conn, WRAPPED_DEK)
 
-    async def insert_wrapped_key_once(self, wrapped: bytes) -> bytes:
+    async def insert_wrapped_key_once(self, wrapped: bytes, *, origin: DekOrigin) -> bytes:
         with translate_errors():
             async with self._pool.acquire() as conn:
-                return await _insert_once(conn, WRAPPED_DEK, wrapped)
+                return await _insert_once(conn, WRAPPED_DEK, wrapped, origin)
+
+    async def get_dek_origin(self) -> str | None:
+        """Raises DatabaseUnavailable or StoreError."""
+        with translate_errors():
+            async with self._pool.acquire() as conn:
+                return await dek_origin(conn)
 
     async def has_sealed_data(self) -> bool:
         with translate_errors():

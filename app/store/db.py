@@ -47,6 +47,9 @@ _UNAVAILABLE: Final = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
+    # Raised when a connection dies in the middle of an operation (seen when the
+    # server shuts down under an executemany): the connection, not the query, is bad.
+    asyncpg.InternalClientError,
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 from enclave._provider import CustodySettings
@@ -36,13 +35,12 @@ def load_skr_provider(settings: CustodySettings) -> SkrKeyProvider:
     )
 
 
-async def fetch_attestation_token(settings: CustodySettings, nonce: str) -> str:
-    """A fresh MAA token whose ``x-ms-runtime`` is ``{"nonce": nonce}``.
+async def fetch_attestation_token(settings: CustodySettings, runtime_data: bytes) -> str:
+    """A fresh MAA token whose ``x-ms-runtime`` is ``runtime_data`` (a JSON object).
 
     Raises CustodyError (step ``attestation``) when the sidecar cannot give one.
     """
     target = SkrTarget.from_settings(settings.skr)
-    runtime_data = json.dumps({"nonce": nonce}, separators=(",", ":")).encode()
     return await SidecarClient(target.sidecar_url).attest_maa(
         maa_host=target.maa_host, runtime_data=runtime_data, step="attestation"
     )

@@ -20,7 +20,8 @@ First boot (no record in (1)):
                          (a DEK from nowhere would orphan it)
     (F2) kek.release     as (4)
     (F3)                 generate 32 random bytes, wrap them with the KEK's
-                         public half, insert the record write-once
+                         public half, insert the record write-once with
+                         origin "generated"
     (F4)                 if another replica's record won the insert, adopt
                          it: steps (2), (3), (5) to (7) on the winner's record
 """
@@ -35,7 +36,7 @@ from typing import Final, Protocol
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from enclave._fingerprint import DEK_BYTES, dek_fingerprint
-from enclave._provider import WrappedKeyStore
+from enclave._provider import DEK_GENERATED, WrappedKeyStore
 from enclave.azure._envelope import WrappedDek, unwrap_dek, wrap_dek
 from enclave.azure._jwk import jwk_object, private_key_from_jwk
 from enclave.azure._sidecar import SidecarClient
@@ -139,7 +140,7 @@ class SkrKeyProvider:
         try:
             dek = secrets.token_bytes(DEK_BYTES)  # (F3)
             ours = wrap_dek(dek, kek.public_key(), kid=self._target.kid)
-            stored = await store.insert_wrapped_key_once(ours.to_bytes())
+            stored = await store.insert_wrapped_key_once(ours.to_bytes(), origin=DEK_GENERATED)
             if stored == ours.to_bytes():
                 logger.info(
                     "first boot: generated DEK %s under KEK %s", ours.fingerprint, self._target.kid

@@ -45,7 +45,7 @@ def put_record(database_url: str, raw: bytes) -> None:
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
-            await PostgresWrappedKeyStore(pool).insert_wrapped_key_once(raw)
+            await PostgresWrappedKeyStore(pool).insert_wrapped_key_once(raw, origin="generated")
         finally:
             await pool.close()
 

@@ -21,6 +21,7 @@ from app.store.migrate import migrate
 from tests.support.fake_keyvault import FakeKeyVault, sevsnp_policy
 from tests.support.fake_maa import FakeMaa
 from tests.support.fake_sidecar import FakeSidecar
+from tests.support.pki import TlsIdentity
 
 HOSTDATA = hashlib.sha256(b"package policy\n# the TAP test container group\n").hexdigest()
 KEY_NAME = "tap-kek"
@@ -32,6 +33,8 @@ class AzureFakes:
     kv: FakeKeyVault
     sidecar: FakeSidecar
     version: str
+    tls_cert_file: Path
+    """The certificate TAP is told it serves TLS with (``TAP_TLS_CERT_FILE``)."""
 
     @property
     def kid(self) -> str:
@@ -48,6 +51,7 @@ class AzureFakes:
             "TAP_SKR_AKV_ENDPOINT": self.kv.url,
             "TAP_SKR_KEY_ID": self.kv.kid(KEY_NAME, version or self.version),
             "TAP_SKR_WAIT_SECS": "5",
+            "TAP_TLS_CERT_FILE": str(self.tls_cert_file),
         }
         env.update(extra)
         return env
@@ -62,7 +66,10 @@ def azure(tmp_path: Path) -> Iterator[AzureFakes]:
     kv = FakeKeyVault(maa, tmp_path).start()
     version = kv.create_key(KEY_NAME, sevsnp_policy(maa.issuer, HOSTDATA))
     sidecar = FakeSidecar(hostdata=HOSTDATA, ca_file=kv.tls.ca_file, maa_url=maa.url).start()
-    yield AzureFakes(maa, kv, sidecar, version)
+    tls_dir = tmp_path / "served-tls"
+    tls_dir.mkdir()
+    TlsIdentity.create(tls_dir).server_context(tls_dir)  # writes leaf.pem
+    yield AzureFakes(maa, kv, sidecar, version, tls_dir / "leaf.pem")
     sidecar.stop()
     kv.stop()
     maa.stop()

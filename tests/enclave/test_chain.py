@@ -33,6 +33,8 @@ async def test_policy_match_releases_and_first_boot_stores_one_dek(
     record = WrappedDek.from_bytes(await store.get_wrapped_key() or b"")
     assert record.kid == azure.kid
     assert record.fingerprint == enclave.dek_fingerprint(dek) == key_fingerprint(dek)
+    # The row says the key was made here, inside the enclave.
+    assert await store.get_dek_origin() == "generated"
     # A second boot opens the stored DEK rather than making a new one.
     assert await _boot(azure, database_url, store) == dek
     # What each party received.

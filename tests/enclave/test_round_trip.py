@@ -17,7 +17,7 @@ import httpx
 from click.testing import CliRunner, Result
 
 from app.crypto import key_fingerprint
-from attestation import Origin, SigningKeys, verify_token
+from attestation import Origin, SigningKeys, spki_sha256, verify_token
 from enclave.azure import private_jwk
 from tests.enclave._boot import enclave_env, start_enclave_proxy, startup_failure
 from tests.enclave.conftest import HOSTDATA, KEY_NAME, AzureFakes
@@ -118,7 +118,10 @@ def test_env_deployment_moves_into_enclave_custody(
             assert f"fingerprint {FINGERPRINT}" in proxy.log()
             # /attestation: a fresh MAA token bound to our nonce and this group's hostdata.
             nonce = secrets.token_hex(32)
-            token = httpx.get(proxy.url + "/attestation", params={"nonce": nonce}).json()["token"]
+            answer = httpx.get(proxy.url + "/attestation", params={"nonce": nonce}).json()
+            token = answer["token"]
+            # The key was migrated in from the env key, and the answer says so.
+            assert answer["dek_origin"] == "migrated"
             keys = SigningKeys.from_jwks(
                 azure.maa.jwks(), origin=Origin.parse(azure.maa.issuer), jwks_uri=None
             )
@@ -130,6 +133,13 @@ def test_env_deployment_moves_into_enclave_custody(
                 now=dt.datetime.now(dt.UTC),
             )
             assert verified.hostdata == HOSTDATA
+            # The runtime data binds the nonce, the TLS key served, the build and the origin.
+            assert verified.claims["x-ms-runtime"] == {
+                "build_sha": "unknown",
+                "dek_origin": "migrated",
+                "nonce": nonce,
+                "tls-spki-sha256": spki_sha256(azure.tls_cert_file.read_bytes()),
+            }
             for bad in ("short", "x" * 200, "not hex!" * 4, ""):
                 reply = httpx.get(proxy.url + "/attestation", params={"nonce": bad})
                 assert reply.status_code == 400 and reply.json()["error"] == "invalid_nonce"
@@ -143,6 +153,7 @@ def test_env_deployment_moves_into_enclave_custody(
             f"stored DEK: fingerprint {FINGERPRINT}, wrapped under {azure.kid}"
             in fingerprint.output
         )
+        assert "DEK origin: migrated" in fingerprint.output
 
         # 5. Any other KEK cannot open the DEK.
         azure.sidecar.override = Reply.json(

@@ -24,12 +24,14 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
 
+from attestation import spki_sha256
 from attestation._cli import cli as tap_attest_cli
 from tests.enclave._boot import start_enclave_proxy
 from tests.enclave.conftest import HOSTDATA, KEY_NAME, AzureFakes
 from tests.support.loopback import LoopbackServer, Reply, Request
-from tests.support.pki import TlsIdentity
+from tests.support.pki import TlsIdentity, certificate, rsa_key
 from tests.support.proxy import ProxyProcess
 
 BUILD_SHA = "7e57" + "a" * 36
@@ -46,14 +48,17 @@ CHECKS = [
 """The checks verify-instance runs before the token's own checks."""
 
 
-def _tls_front(backend: str, tls: ssl.SSLContext) -> LoopbackServer:
+def _tls_front(backend: str, tls: ssl.SSLContext, *, verify: Path | None = None) -> LoopbackServer:
     """An HTTPS origin that forwards GET requests to ``backend``, as a load balancer would."""
 
     def forward(request: Request) -> Reply:
         if request.method != "GET":
             return Reply.json(405, {"error": "method_not_allowed"})
+        trust = ssl.create_default_context(cafile=str(verify)) if verify else True
         try:
-            response = httpx.get(backend + request.path, params=request.query, timeout=30)
+            response = httpx.get(
+                backend + request.path, params=request.query, timeout=30, verify=trust
+            )
         except httpx.TransportError:
             return Reply.json(502, {"error": "bad_gateway"})
         content_type = response.headers.get("content-type", "application/octet-stream")
@@ -71,6 +76,8 @@ class Instance:
     front: LoopbackServer
     kek_version: str
     ca_file: Path
+    tls: TlsIdentity
+    directory: Path
 
     @property
     def url(self) -> str:
@@ -86,12 +93,18 @@ def instance(tmp_path: Path, database_url: str, azure: AzureFakes) -> Iterator[I
     azure.maa.serve_https(context)
     # The tokens now name the HTTPS issuer; the KEK's release policy must too.
     version = azure.new_version()
+    # The front serves leaf.pem; TAP is told so, and attests that key.
     proxy = start_enclave_proxy(
-        tmp_path, database_url, azure, version=version, TAP_BUILD_SHA=BUILD_SHA
+        tmp_path,
+        database_url,
+        azure,
+        version=version,
+        TAP_BUILD_SHA=BUILD_SHA,
+        TAP_TLS_CERT_FILE=str(directory / "leaf.pem"),
     )
     front = _tls_front(proxy.url, context)
     try:
-        yield Instance(azure, proxy, front, version, tls.ca_file)
+        yield Instance(azure, proxy, front, version, tls.ca_file, tls, directory)
     finally:
         front.stop()
         assert proxy.stop() == 0, proxy.log()
@@ -141,11 +154,26 @@ def test_verifies_the_release_the_instance_runs(tmp_path: Path, instance: Instan
     names = [check["name"] for check in document["checks"]]
     assert names[: len(CHECKS)] == CHECKS
     assert "claim.x-ms-sevsnpvm-hostdata" in names and "claim.x-ms-sevsnpvm-vmpl" in names
-    assert names[-2:] == ["claim.x-ms-runtime.nonce", "log.row"]
+    assert names[-4:] == [
+        "claim.x-ms-runtime.nonce",
+        "instance.tls-key",
+        "instance.build-sha",
+        "log.row",
+    ]
     assert document["build_sha"] == BUILD_SHA
     assert document["row"]["cce_hostdata"] == HOSTDATA
-    # The token the proxy fetched was minted for the verifier's nonce, and no other.
-    assert instance.azure.maa.tokens[-1]["x-ms-runtime"] == {"nonce": document["nonce"]}
+    served_key = spki_sha256(instance.tls.leaf_cert.public_bytes(serialization.Encoding.DER))
+    assert document["tls_spki_sha256"] == served_key
+    # The first boot generated the data key inside the enclave.
+    assert document["dek_origin"] == "generated"
+    # The token the proxy fetched was minted for the verifier's nonce, and no other, and
+    # binds the TLS key the front serves and the build.
+    assert instance.azure.maa.tokens[-1]["x-ms-runtime"] == {
+        "build_sha": BUILD_SHA,
+        "dek_origin": "generated",
+        "nonce": document["nonce"],
+        "tls-spki-sha256": served_key,
+    }
     # The keys came from the endpoint the log names, over HTTPS.
     assert instance.azure.maa.https is not None
     assert [r.path for r in instance.azure.maa.https.received] == [
@@ -153,6 +181,37 @@ def test_verifies_the_release_the_instance_runs(tmp_path: Path, instance: Instan
         "/certs",
     ]
     assert [r.path for r in instance.front.received] == ["/health", "/attestation"]
+
+
+def test_a_relay_with_its_own_tls_key_is_refused(tmp_path: Path, instance: Instance) -> None:
+    """Someone between the verifier and the instance, with a certificate the verifier trusts.
+
+    It relays /health and /attestation to the genuine instance, so the token is genuine,
+    fresh and made for the verifier's nonce; only the TLS key gives it away.
+    """
+    directory = tmp_path / "relay"
+    directory.mkdir()
+    relay_key = rsa_key()
+    relay_cert = certificate(
+        relay_key, "localhost", issuer=(instance.tls.ca_key, instance.tls.ca_cert), dns="localhost"
+    )
+    relay_tls = TlsIdentity(
+        instance.tls.ca_key, instance.tls.ca_cert, relay_key, relay_cert, instance.ca_file
+    )
+    relay = _tls_front(instance.url, relay_tls.server_context(directory), verify=instance.ca_file)
+    try:
+        result = _verify(
+            f"https://localhost:{relay.port}", _log(tmp_path, instance), ca_file=instance.ca_file
+        )
+    finally:
+        relay.stop()
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    attested = spki_sha256(instance.tls.leaf_cert.public_bytes(serialization.Encoding.DER))
+    presented = spki_sha256(relay_cert.public_bytes(serialization.Encoding.DER))
+    assert f"FAIL  instance.tls-key: expected the attested key {attested}" in result.stdout
+    assert f"the server presented {presented}" in result.stdout
+    assert "VERIFIED" not in result.stdout
 
 
 def _as_it_runs(instance: Instance) -> None:

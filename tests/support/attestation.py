@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from attestation._base64 import b64url_encode
+from attestation._runtime_data import spki_sha256
 from tests.support import loopback
 from tests.support.fake_maa import maa_metadata
 
@@ -198,6 +199,11 @@ class LoopbackTls:
         ctx.load_cert_chain(self.cert_file, self.key_file)
         return ctx
 
+    @property
+    def spki_sha256(self) -> str:
+        """The hash of the server certificate's public key, as an instance attests it."""
+        return spki_sha256(self.cert_file.read_bytes())
+
     def client(self) -> httpx.Client:
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
         return httpx.Client(verify=ctx, follow_redirects=False, timeout=5.0)
@@ -317,11 +323,14 @@ def fake_instance(
     *,
     sha: str = GIT_SHA,
     claims: Callable[[str, str], dict[str, Any]] | None = None,
+    tls_key: str | None = None,
 ) -> Handler:
     """A handler serving TAP's /health and /attestation in enclave mode.
 
     ``claims(maa_origin, nonce)`` builds the token's claims; by default a
-    valid token for HOSTDATA bound to the nonce of the request.
+    valid token for HOSTDATA bound to the nonce of the request. When the
+    runtime data is an object, ``tls_key`` (the hash of the TLS key the
+    instance serves) and ``sha`` are added to it unless the claims set them.
     """
 
     def handle(request: Received, origin: str) -> Reply:
@@ -332,7 +341,12 @@ def fake_instance(
             make = claims or (
                 lambda iss, n: good_claims(iss=iss, now=datetime.now(tz=UTC), nonce=n)
             )
-            return 200, {"token": mint(key, make(maa_origin(), nonce))}
+            token_claims = make(maa_origin(), nonce)
+            runtime = token_claims.get("x-ms-runtime")
+            if isinstance(runtime, dict) and tls_key is not None:
+                runtime.setdefault("tls-spki-sha256", tls_key)
+                runtime.setdefault("build_sha", sha)
+            return 200, {"token": mint(key, token_claims)}
         return 404, {"error": "not found"}
 
     return handle

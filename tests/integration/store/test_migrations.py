@@ -81,3 +81,34 @@ async def test_rows_parked_before_modes_were_stored_migrate_fail_safe(database_u
         ]
     finally:
         await conn.close()
+
+
+async def test_audit_rows_keep_their_bodies_and_headers_as_bytes(database_url: str) -> None:
+    """0003 turns text bodies and jsonb headers into bytes without losing a row."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        before = [m for m in load_migrations() if m.version < 3]
+        for migration in before:
+            await conn.execute(migration.sql)
+        await conn.execute(
+            "INSERT INTO audit_log (request_id, team_id, agent_id, outcome, request_headers,"
+            " request_body) VALUES (gen_random_uuid(), 't', 'a', 'forwarded', $1, $2),"
+            " (gen_random_uuid(), 't', 'b', 'forwarded', '[]', NULL)",
+            '[["X-A", "é"], ["X-B", "2"]]',
+            "body é",
+        )
+        (audit_bytes,) = [m for m in load_migrations() if m.version == 3]
+        await conn.execute(audit_bytes.sql)
+        rows = await conn.fetch(
+            "SELECT agent_id, record_id, request_headers, request_body FROM audit_log"
+            " ORDER BY agent_id"
+        )
+        assert [list(map(bytes, pair)) for pair in rows[0]["request_headers"]] == [
+            [b"X-A", "é".encode()],
+            [b"X-B", b"2"],
+        ]
+        assert bytes(rows[0]["request_body"]) == "body é".encode()
+        assert rows[1]["request_headers"] == [] and rows[1]["request_body"] is None
+        assert rows[0]["record_id"] != rows[1]["record_id"]
+    finally:
+        await conn.close()

@@ -35,6 +35,7 @@ class Deployment:
 
     def __init__(self, stack: ExitStack, tls: Any, key: Any, **instance_kw: Any) -> None:
         self.maa: LoopbackServer = stack.enter_context(serve(fake_maa(key), tls))
+        instance_kw.setdefault("tls_key", tls.spki_sha256)
         self.instance: LoopbackServer = stack.enter_context(
             serve(fake_instance(key, lambda: self.maa.origin, **instance_kw), tls)
         )
@@ -69,7 +70,11 @@ def test_accepts_and_binds_a_fresh_nonce(
     second = run(d, tls_client)
     assert first.row.cce_hostdata == HOSTDATA
     assert first.build_sha == GIT_SHA
-    assert first.report.results[-1].name == "log.row"
+    assert [r.name for r in first.report.results][-3:] == [
+        "instance.tls-key",
+        "instance.build-sha",
+        "log.row",
+    ]
     nonces = [r.query["nonce"][0] for r in d.instance.received if r.path == "/attestation"]
     assert nonces == [first.nonce, second.nonce]
     assert first.nonce != second.nonce and len(first.nonce) == 64
@@ -137,6 +142,72 @@ def test_refusals(
     with pytest.raises(VerificationError) as info:
         run(d, tls_client, d.log(**log_kw), env)
     assert info.value.check == check
+
+
+def test_verdict_names_the_attested_tls_key_and_data_key_origin(
+    deploy: Callable[..., Deployment], loopback_tls: Any, tls_client: httpx.Client
+) -> None:
+    d = deploy(
+        claims=lambda iss, n: good_claims(
+            iss=iss,
+            now=datetime.now(tz=UTC),
+            nonce=None,
+            **{"x-ms-runtime": {"nonce": n, "dek_origin": "migrated"}},
+        )
+    )
+    verdict = run(d, tls_client)
+    assert verdict.tls_spki_sha256 == loopback_tls.spki_sha256
+    assert verdict.dek_origin == "migrated"
+
+
+def _relayed(iss: str, nonce: str) -> dict[str, Any]:
+    # A relay in the middle: it forwards /attestation to a genuine instance, so the token
+    # is real, fresh and for our nonce, but it attests the genuine instance's TLS key.
+    return good_claims(
+        iss=iss,
+        now=datetime.now(tz=UTC),
+        nonce=None,
+        **{"x-ms-runtime": {"nonce": nonce, "tls-spki-sha256": "ab" * 32, "build_sha": GIT_SHA}},
+    )
+
+
+def test_a_relay_with_another_tls_key_is_refused(
+    deploy: Callable[..., Deployment], loopback_tls: Any, tls_client: httpx.Client
+) -> None:
+    d = deploy(claims=_relayed)
+    with pytest.raises(VerificationError) as info:
+        run(d, tls_client)
+    assert info.value.check == "instance.tls-key"
+    assert info.value.expected == f"the attested key {'ab' * 32}"
+    assert info.value.actual == f"the server presented {loopback_tls.spki_sha256}"
+
+
+def test_a_token_that_attests_no_tls_key_is_refused(
+    deploy: Callable[..., Deployment], tls_client: httpx.Client
+) -> None:
+    d = deploy(tls_key=None)
+    with pytest.raises(VerificationError) as info:
+        run(d, tls_client)
+    assert info.value.check == "instance.tls-key"
+    assert info.value.expected == "an attested key"
+
+
+def test_the_attested_build_must_be_the_reported_one(
+    deploy: Callable[..., Deployment], tls_client: httpx.Client
+) -> None:
+    d = deploy(
+        claims=lambda iss, n: good_claims(
+            iss=iss,
+            now=datetime.now(tz=UTC),
+            nonce=None,
+            **{"x-ms-runtime": {"nonce": n, "build_sha": "9" * 40}},
+        )
+    )
+    with pytest.raises(VerificationError) as info:
+        run(d, tls_client)
+    assert info.value.check == "instance.build-sha"
+    assert info.value.expected == f"{GIT_SHA} (from /health)"
+    assert info.value.actual == f"attested {'9' * 40!r}"
 
 
 def test_health_must_report_a_sha(loopback_tls: Any, tls_client: httpx.Client) -> None:

@@ -30,6 +30,8 @@ DOCUMENTED_ENV = frozenset(
         "TAP_APPROVAL_TIMEOUT_SECS",
         "TAP_CACHE_TTL_SECS",
         "TAP_AUDIT_LOG",
+        "TAP_AUDIT_SPOOL_MAX_BYTES",
+        "TAP_TLS_CERT_FILE",
         "TAP_DATA_DIR",
         "TAP_PUBLIC_URL",
         "TAP_FEATURES",

@@ -20,7 +20,7 @@ class _NoStore:
     async def get_wrapped_key(self) -> bytes | None:
         raise AssertionError("the env provider must not touch the wrapped-key store")
 
-    async def insert_wrapped_key_once(self, wrapped: bytes) -> bytes:
+    async def insert_wrapped_key_once(self, wrapped: bytes, *, origin: str) -> bytes:
         raise AssertionError
 
     async def has_sealed_data(self) -> bool:

@@ -1,0 +1,146 @@
+"""What one audit record is, and how it is shown.
+
+A record keeps the request's headers and body as *bytes*, exactly as TAP
+received them (cut at 16 KiB), so no byte an agent sends (a NUL, a lone
+continuation byte, a latin-1 header) can stop the record from being stored:
+Postgres holds them in ``bytea`` columns and the disk spool in base64.
+
+:func:`render` is the one public JSON shape of a record, used for the JSONL
+file, ``GET /agent/logs`` and ``GET /team/audit``: ``request_body`` is the UTF-8
+text of the body (``null`` when empty, the literal
+``<binary body, not stored in audit log>`` when it is not UTF-8, as before), and
+``request_body_base64`` carries the exact bytes whenever the text cannot.
+Header values that are not UTF-8 are shown with ``\\xNN`` escapes.
+
+Records never contain a secret: headers are the ones the agent sent with
+credential-bearing values masked, and the body is what the agent sent (TAP
+injects secrets only after this point).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any, Final, TypedDict
+
+BODY_LIMIT_BYTES: Final = 16 * 1024
+BINARY_BODY: Final = "<binary body, not stored in audit log>"
+SENSITIVE_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "x-auth-token",
+        "api-key",
+    }
+)
+MASK: Final = "[MASKED]"
+# A UTF-8 sequence is at most four bytes, so a cut can split at most three off.
+_MAX_SPLIT_TAIL: Final = 3
+
+
+class AuditRecord(TypedDict):
+    """One outcome, as queued, spooled and stored."""
+
+    record_id: str
+    """Unique per record; a record written twice (a retry after an unclear failure) is stored once."""
+    request_id: str
+    team_id: str
+    agent_id: str
+    credential_names: list[str]
+    target_url: str | None
+    method: str
+    outcome: str
+    approval_status: str | None
+    upstream_status: int | None
+    total_latency_ms: int
+    approval_latency_ms: int | None
+    upstream_latency_ms: int | None
+    response_sanitized: bool
+    request_headers: list[tuple[bytes, bytes]]
+    """``(name, value)`` as received, credential-bearing values masked."""
+    request_body: bytes | None
+    """The first 16 KiB of the body as received; ``None`` when empty."""
+    request_body_truncated: bool
+    policy_reason: str | None
+    require_passkey: bool
+    approver_identity: str | None
+    error: str | None
+    timestamp: str
+    """RFC 3339 UTC."""
+    response_unscannable: str | None
+    """Why the response could not be scanned for secrets, if it could not."""
+    response_unscannable_allowed: bool
+    """The unscannable response was passed on under the credential's opt-out."""
+
+
+def now_iso() -> str:
+    """The current time as an RFC 3339 UTC timestamp."""
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def header_bytes(text: str) -> bytes:
+    """The bytes a header string stands for.
+
+    The HTTP layer decodes header bytes as latin-1, so encoding back recovers
+    them exactly; anything else (never produced by the server) falls back to
+    UTF-8 with lone surrogates kept, so this never raises.
+    """
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def mask_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers safe to log: values of credential-bearing headers are masked unless they are placeholders."""
+    out = []
+    for name, value in headers:
+        if name.lower() in SENSITIVE_HEADERS and not value.strip().startswith("<CREDENTIAL:"):
+            value = MASK
+        out.append((name, value))
+    return out
+
+
+def headers_for_audit(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Headers safe to record, as bytes: :func:`mask_headers`, then each string's bytes."""
+    return [(header_bytes(n), header_bytes(v)) for n, v in mask_headers(headers)]
+
+
+def body_for_audit(body: bytes) -> tuple[bytes | None, bool]:
+    """The body cut at 16 KiB (on a UTF-8 character boundary when it is text), and whether it was cut."""
+    if not body:
+        return None, False
+    if len(body) <= BODY_LIMIT_BYTES:
+        return body, False
+    cut = body[:BODY_LIMIT_BYTES]
+    for tail in range(_MAX_SPLIT_TAIL + 1):
+        try:
+            (cut[: len(cut) - tail] if tail else cut).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return cut[: len(cut) - tail] if tail else cut, True
+    return cut, True
+
+
+def _show(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def render(record: AuditRecord | dict[str, Any]) -> dict[str, Any]:
+    """The public JSON shape of a record (JSONL line, agent logs, team audit)."""
+    out = {key: value for key, value in record.items() if key != "record_id"}
+    body = record["request_body"]
+    out["request_headers"] = [[_show(n), _show(v)] for n, v in record["request_headers"]]
+    out["request_body_base64"] = None
+    if body is None:
+        out["request_body"] = None
+    else:
+        try:
+            out["request_body"] = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            out["request_body"] = BINARY_BODY
+            out["request_body_base64"] = base64.b64encode(body).decode("ascii")
+    return out
