@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.enclave._pki import TlsIdentity
 
 from enclave import CustodyError, tls_key_sha256
+from tests.support.pki import TlsIdentity
 
 
 def test_hashes_the_served_certificate(tmp_path: Path) -> None:
