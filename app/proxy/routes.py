@@ -14,6 +14,7 @@ from app.errors import ProxyError
 from app.proxy import pipeline
 from app.proxy.approval import ApprovalRequired
 from app.proxy.context import ForwardContext
+from app.secret import SecretPairs
 from app.webstate import runtime
 
 blueprint = Blueprint("forward", __name__)
@@ -41,7 +42,7 @@ async def forward() -> Response:
         rt=rt,
         request_id=uuid.UUID(g.request_id),
         started=time.perf_counter(),
-        raw_headers=list(request.headers.items()),
+        raw_headers=SecretPairs(request.headers.items()),
         body=body,
     )
     try:

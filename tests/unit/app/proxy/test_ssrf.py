@@ -1,4 +1,4 @@
-"""Tests for app.proxy.ssrf: address classes, the request-time check and the connect-time guard."""
+"""Tests for app.netguard and app.proxy.ssrf: address classes, the request-time check, the connect-time guard."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from app.errors import TargetNotAllowed
-from app.proxy.ssrf import (
+from app.errors import TargetNotAllowed, UpstreamDnsError
+from app.netguard import (
     BlockedAddress,
     GuardedResolver,
     address_reason,
-    check_target_host,
     guarded_socket_factory,
     internal_reason,
 )
+from app.proxy.ssrf import check_target_host
 
 
 @pytest.mark.parametrize(
@@ -146,8 +146,6 @@ async def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
         (["169.254.169.254"], False),
         (["::ffff:127.0.0.1"], False),
         (["64:ff9b::7f00:1"], False),
-        # no answers at all
-        ([], False),
     ],
 )
 async def test_check_target_host_resolves_and_checks(
@@ -182,9 +180,31 @@ async def test_check_target_host_literals(
             await check_target_host(host, 80, allow_private=False)
 
 
-async def test_unresolvable_name_is_refused(fake_dns: dict[str, list[str]]) -> None:
-    with pytest.raises(TargetNotAllowed, match="could not be resolved"):
-        await check_target_host("nowhere.example", 443, allow_private=False)
+@pytest.mark.parametrize("host", ["nowhere.example", "empty.example"])
+async def test_dns_failure_is_a_retryable_upstream_error(
+    fake_dns: dict[str, list[str]], host: str
+) -> None:
+    # A name that does not resolve (or resolves to nothing) says nothing about
+    # where it points: it is not a policy refusal, and a retry may succeed.
+    fake_dns["empty.example"] = []
+    with pytest.raises(UpstreamDnsError, match="could not be resolved|no addresses") as caught:
+        await check_target_host(host, 443, allow_private=False)
+    assert caught.value.status == 502
+    assert caught.value.to_json()["error"] == "upstream_dns_error"
+    assert caught.value.to_json()["safe_to_retry"] is True
+
+
+async def test_dns_timeout_is_a_retryable_upstream_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def hangs(*_: Any, **__: Any) -> list[Any]:
+        raise TimeoutError
+
+    monkeypatch.setattr(loop, "getaddrinfo", hangs)
+    with pytest.raises(UpstreamDnsError):
+        await check_target_host("slow.example", 443, allow_private=False)
 
 
 async def test_allow_private_skips_the_check(fake_dns: dict[str, list[str]]) -> None:
