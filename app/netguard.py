@@ -125,6 +125,21 @@ def parse_ip(text: str) -> IPAddress | None:
         return None
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an IP literal) names this machine's loopback interface.
+
+    ``localhost`` and its subdomains count (RFC 6761 reserves them for
+    loopback), as do 127.0.0.0/8, ``::1`` and their IPv4-mapped forms.
+    """
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    address = parse_ip(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address is not None and address.is_loopback
+
+
 def address_reason(text: str) -> str | None:
     """Like :func:`internal_reason` for an address in text form.
 

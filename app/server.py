@@ -53,7 +53,13 @@ def _serve(config: Config) -> int:
     hypercorn.accesslog = None
     # Hypercorn adds its own handler unless given a logger; ours propagates to the root handler.
     hypercorn.errorlog = logging.getLogger("hypercorn.error")
-    hypercorn.keep_alive_timeout = 75
+    # NOTE: partial requests are never left open. Hypercorn's keep-alive timer runs
+    # from accept until a complete request head arrives (and again between
+    # requests), so a client dribbling a request head is cut off after
+    # keep_alive_timeout_secs; read_timeout bounds each silent read; the body as a
+    # whole is bounded by Quart's BODY_TIMEOUT (set by the app factory).
+    hypercorn.keep_alive_timeout = config.keep_alive_timeout_secs
+    hypercorn.read_timeout = config.request_read_timeout_secs
     # /forward passes the upstream's Date and Server on; Hypercorn must not add second ones.
     hypercorn.include_date_header = False
     hypercorn.include_server_header = False

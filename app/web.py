@@ -41,6 +41,7 @@ _HTTP_CODES: Final = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     431: "headers_too_large",
@@ -50,6 +51,8 @@ _HTTP_CODES: Final = {
 def create_app(config: Config, database_url: str) -> Quart:
     app = Quart("tap")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    # A request body must arrive within this many seconds in total (408 otherwise).
+    app.config["BODY_TIMEOUT"] = config.request_read_timeout_secs
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

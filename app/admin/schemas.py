@@ -58,9 +58,13 @@ SecretValue = Annotated[
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are refused."""
+    """Base of every request body: unknown fields are refused.
 
-    model_config = ConfigDict(extra="forbid")
+    NOTE: a validation error never quotes what was sent (it may be a password
+    or a credential value), and fields that carry one are left out of ``repr``.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class QueryModel(BaseModel):
@@ -87,7 +91,7 @@ class ErrorBody(BaseModel):
 class SignupBody(RequestModel):
     team_name: Annotated[str, StringConstraints(strip_whitespace=True, pattern=TEAM_NAME_PATTERN)]
     email: Email
-    password: Password
+    password: Password = Field(repr=False)
 
 
 class SignupResult(BaseModel):
@@ -124,7 +128,7 @@ class LoginBody(RequestModel):
     email: Email
     password: Annotated[
         str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_safe_text)
-    ]
+    ] = Field(repr=False)
 
 
 class TeamRef(BaseModel):
@@ -172,8 +176,8 @@ class SwitchTeamBody(RequestModel):
 
 class ResetPasswordBody(RequestModel):
     email: Email
-    code: Code
-    password: Password
+    code: Code = Field(repr=False)
+    password: Password = Field(repr=False)
 
 
 # Team -----------------------------------------------------------------------------
@@ -225,7 +229,11 @@ class CredentialCreateBody(RequestModel):
     auth_header_format: ShortText | None = None
     auth_bindings: list[Binding] = Field(default_factory=list, max_length=16)
     allowed_hosts: list[Host] = Field(default_factory=list, max_length=64)
-    value: SecretValue | ValueObject | None = None
+    allow_http: bool = Field(
+        default=False,
+        description="Send the secret over plain http:// too (off: https only).",
+    )
+    value: SecretValue | ValueObject | None = Field(default=None, repr=False)
 
 
 class CredentialUpdateBody(RequestModel):
@@ -235,11 +243,12 @@ class CredentialUpdateBody(RequestModel):
     auth_header_format: ShortText | None = None
     auth_bindings: list[Binding] | None = Field(default=None, max_length=16)
     allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
+    allow_http: bool | None = None
 
 
 class CredentialSecretBody(RequestModel):
-    value: SecretValue | ValueObject | None = None
-    value_patch: ValueObject | None = None
+    value: SecretValue | ValueObject | None = Field(default=None, repr=False)
+    value_patch: ValueObject | None = Field(default=None, repr=False)
 
 
 class BindingOut(BaseModel):
@@ -257,6 +266,7 @@ class CredentialOut(BaseModel):
     auth_header_format: str | None
     auth_bindings: list[BindingOut]
     allowed_hosts: list[str]
+    allow_http: bool
     has_value: bool
     value_hint: str | None
     created_at: dt.datetime
@@ -463,8 +473,8 @@ class InviteResult(BaseModel):
 
 
 class AcceptInviteBody(RequestModel):
-    token: Token
-    password: Password
+    token: Token = Field(repr=False)
+    password: Password = Field(repr=False)
 
 
 class InviteInfoQuery(QueryModel):
@@ -539,7 +549,7 @@ class ChannelCreateBody(RequestModel):
     name: Name
     config: dict[
         Annotated[str, StringConstraints(max_length=64), AfterValidator(_safe_text)], ShortText
-    ] = Field(default_factory=dict, max_length=8)
+    ] = Field(default_factory=dict, max_length=8, repr=False)
     enabled: bool = True
 
 

@@ -31,7 +31,7 @@ MAX_VALUE_BYTES: Final = 64 * 1024
 
 _COLUMNS: Final = (
     "team_id, name, description, auth_type, connector, api_base, relative_target, auth_header_format, "
-    "auth_bindings, allowed_hosts, sealed_value, key_version, value_hint, created_at, updated_at"
+    "auth_bindings, allowed_hosts, allow_http, sealed_value, key_version, value_hint, created_at, updated_at"
 )
 
 
@@ -145,6 +145,7 @@ def from_row(row: asyncpg.Record) -> Credential:
             AuthBinding(b["header"], b["format"]) for b in json.loads(row["auth_bindings"])
         ),
         allowed_hosts=tuple(json.loads(row["allowed_hosts"])),
+        allow_http=row["allow_http"],
         sealed_value=row["sealed_value"],
         key_version=row["key_version"],
         value_hint=row["value_hint"],
@@ -166,6 +167,7 @@ async def create(
     auth_header_format: str | None = None,
     auth_bindings: Sequence[AuthBinding | dict[str, Any]] = (),
     allowed_hosts: Sequence[str] = (),
+    allow_http: bool = False,
     value: Secret | None = None,
 ) -> Credential:
     """Create a credential. Raises InvalidInput, or AlreadyExists for a taken name."""
@@ -183,8 +185,9 @@ async def create(
     try:
         row = await conn.fetchrow(
             f"INSERT INTO credentials (team_id, name, description, auth_type, api_base, relative_target,"
-            f" auth_header_format, auth_bindings, allowed_hosts, sealed_value, key_version, value_hint)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11) RETURNING {_COLUMNS}",
+            f" auth_header_format, auth_bindings, allowed_hosts, allow_http, sealed_value, key_version,"
+            f" value_hint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, 1, $11)"
+            f" RETURNING {_COLUMNS}",
             team_id,
             name,
             description.strip(),
@@ -196,6 +199,7 @@ async def create(
             json.dumps(list(hosts)),
             sealed,
             hint,
+            allow_http,
         )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(f"a credential named {name!r} already exists") from None
@@ -249,6 +253,7 @@ async def update(
     clear_auth_header_format: bool = False,
     auth_bindings: Sequence[dict[str, Any]] | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    allow_http: bool | None = None,
 ) -> Credential:
     """Change the configuration, never the value (see :func:`set_value`). Raises NotFound, InvalidInput.
 
@@ -256,8 +261,8 @@ async def update(
     normalisers as creation.
     """
     current = await conn.fetchrow(
-        "SELECT api_base, relative_target, auth_header_format, auth_bindings, allowed_hosts, description"
-        " FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
+        "SELECT api_base, relative_target, auth_header_format, auth_bindings, allowed_hosts, description,"
+        " allow_http FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
         team_id,
         name,
     )
@@ -288,7 +293,8 @@ async def update(
         )
     await conn.execute(
         "UPDATE credentials SET description = $3, api_base = $4, relative_target = $5, auth_header_format = $6,"
-        " auth_bindings = $7, allowed_hosts = $8, updated_at = now() WHERE team_id = $1 AND name = $2",
+        " auth_bindings = $7, allowed_hosts = $8, allow_http = $9, updated_at = now()"
+        " WHERE team_id = $1 AND name = $2",
         team_id,
         name,
         current["description"] if description is None else description.strip(),
@@ -297,6 +303,7 @@ async def update(
         header_format,
         bindings_json,
         hosts_json,
+        current["allow_http"] if allow_http is None else allow_http,
     )
     return await get(conn, team_id, name)
 
