@@ -172,6 +172,9 @@ class GuardedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        if not self._allow_private and is_loopback_host(host):
+            logger.info("ssrf guard refused a connection to a loopback name")
+            raise BlockedAddress(host, host, "loopback name")
         if self._inner is None:
             self._inner = ThreadedResolver()
         results = await self._inner.resolve(host, port, family)

@@ -22,7 +22,7 @@ import socket
 from typing import Final
 
 from app.errors import InvalidTarget, TargetNotAllowed, UpstreamDnsError
-from app.netguard import IPAddress, internal_reason, parse_ip
+from app.netguard import IPAddress, internal_reason, is_loopback_host, parse_ip
 from app.proxy.context import ForwardContext
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,13 @@ async def check_target_host(host: str, port: int, *, allow_private: bool) -> lis
     """
     if allow_private:
         return []
+    if parse_ip(host) is None and is_loopback_host(host):
+        # NOTE: "localhost" and its subdomains are loopback by definition (RFC
+        # 6761), whatever a resolver says or fails to say about them.
+        raise TargetNotAllowed(
+            f"X-TAP-Target '{host}' is a loopback name; forwarding to loopback is not allowed",
+            host=host,
+        )
     literal = parse_ip(host)
     if literal is not None:
         _refuse_if_internal(host, literal)

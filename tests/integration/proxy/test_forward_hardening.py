@@ -2,16 +2,20 @@
 
 Every test here reproduces one confirmed attack (a rate limit dodged with a key
 list, client identity leaking upstream, a DNS failure reported as a policy
-refusal) and asserts what an agent and the upstream observe.
+refusal, a secret sent over plain http) and asserts what an agent and the
+upstream observe.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from app.store import credentials, events, teams
 from tests.support.tap import Tap, start_tap
 from tests.support.upstream import Upstream
 
@@ -143,3 +147,57 @@ def test_dns_failure_at_check_time_is_a_retryable_502(guarded: Tap) -> None:
     assert response.status_code == 502, response.text
     assert response.json()["error"] == "upstream_dns_error"
     assert response.json()["safe_to_retry"] is True
+
+
+# -- finding 12: a secret goes over plain http only when its credential says so --------------
+
+
+def allow_http(tap: Tap, name: str) -> None:
+    """Turn on a credential's allow_http through the store (the CLI flag is not ours)."""
+
+    async def change() -> None:
+        conn = await asyncpg.connect(tap.database_url)
+        try:
+            async with conn.transaction():
+                changed = await credentials.update(
+                    conn, team_id=teams.DEFAULT_TEAM_ID, name=name, allow_http=True
+                )
+                assert changed.allow_http
+                await events.team_changed(conn, teams.DEFAULT_TEAM_ID)
+        finally:
+            await conn.close()
+
+    asyncio.run(change())
+
+
+def test_plain_http_is_refused_before_anything_is_sent(guarded: Tap) -> None:
+    guarded.add_credential("open", SECRET, "--allowed-host", "*.example.test")
+    key = guarded.agent("bot", "--credentials", "open")
+    response = guarded.forward(key, "open", "http://api.example.test/v1/x")
+    assert response.status_code == 403, response.text
+    body = response.json()
+    assert body["error"] == "plain_http_not_allowed"
+    assert body["credential"] == "open"
+    assert SECRET not in response.text
+
+
+def test_a_credential_that_allows_http_gets_past_the_scheme_rule(guarded: Tap) -> None:
+    guarded.add_credential("legacy", SECRET, "--allowed-host", "no-such-host.invalid")
+    key = guarded.agent("bot", "--credentials", "legacy")
+    assert guarded.forward(key, "legacy", "http://no-such-host.invalid/x").status_code == 403
+    allow_http(guarded, "legacy")
+    # Past the scheme rule, the request goes as far as name resolution.
+    response = guarded.forward(key, "legacy", "http://no-such-host.invalid/x")
+    assert response.status_code == 502, response.text
+    assert response.json()["error"] == "upstream_dns_error"
+
+
+def test_private_targets_switch_keeps_loopback_http_only(tap: Tap, upstream: Upstream) -> None:
+    tap.add_credential("open", SECRET, "--allowed-host", "localhost", "--allowed-host", "10.9.9.9")
+    key = tap.agent("bot", "--credentials", "open")
+    local = tap.forward(key, "open", f"http://localhost:{upstream.port}/x")
+    assert local.status_code == 200, local.text
+    private = tap.forward(key, "open", "http://10.9.9.9/x")
+    assert private.status_code == 403, private.text
+    assert private.json()["error"] == "plain_http_not_allowed"
+    assert len(upstream.received) == 1

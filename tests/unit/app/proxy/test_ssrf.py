@@ -180,6 +180,16 @@ async def test_check_target_host_literals(
             await check_target_host(host, 80, allow_private=False)
 
 
+@pytest.mark.parametrize("host", ["localhost", "api.localhost", "a.b.LOCALHOST"])
+async def test_loopback_names_are_refused_without_asking_dns(
+    fake_dns: dict[str, list[str]], host: str
+) -> None:
+    # Whatever DNS says (or fails to say), names under localhost are loopback.
+    fake_dns[host] = ["93.184.216.34"]
+    with pytest.raises(TargetNotAllowed, match="loopback"):
+        await check_target_host(host, 443, allow_private=False)
+
+
 @pytest.mark.parametrize("host", ["nowhere.example", "empty.example"])
 async def test_dns_failure_is_a_retryable_upstream_error(
     fake_dns: dict[str, list[str]], host: str
@@ -248,6 +258,14 @@ async def test_guarded_resolver_filters_answers(answers: list[str], blocked: boo
             await resolver.resolve("rebind.example", 443)
     else:
         assert [r["host"] for r in await resolver.resolve("rebind.example", 443)] == answers
+
+
+async def test_guarded_resolver_refuses_loopback_names_whatever_they_resolve_to() -> None:
+    resolver = GuardedResolver(allow_private=False, inner=_TableResolver(["93.184.216.34"]))
+    with pytest.raises(BlockedAddress):
+        await resolver.resolve("evil.localhost", 443)
+    allowed = GuardedResolver(allow_private=True, inner=_TableResolver(["127.0.0.1"]))
+    assert [r["host"] for r in await allowed.resolve("evil.localhost", 443)] == ["127.0.0.1"]
 
 
 @pytest.fixture
