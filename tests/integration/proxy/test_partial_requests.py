@@ -7,6 +7,7 @@ fire, then waits (against a generous deadline) for the server to give up.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import time
@@ -15,8 +16,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web
 
 from tests.support.tap import Tap, start_tap
+from tests.support.upstream import Received, Upstream
 
 LIMIT_SECS = "2"
 DEADLINE_SECS = 30.0
@@ -97,3 +100,21 @@ def test_a_silent_half_request_is_cut_off(strict: Tap) -> None:
 
 def test_complete_requests_still_work(strict: Tap) -> None:
     assert strict.get("/health").status_code == 200
+
+
+def test_a_client_waiting_for_a_slow_upstream_is_not_cut_off(strict: Tap) -> None:
+    # The client is rightly silent while TAP waits for the upstream: the read limit
+    # must not close the connection under the response.
+    async def slow(received: Received) -> web.Response:
+        await asyncio.sleep(float(LIMIT_SECS) * 2)
+        return web.json_response({"ok": True})
+
+    upstream = Upstream(handler=slow).start()
+    try:
+        strict.add_credential("demo", "sk-live-slow-123456", "--allowed-host", "127.0.0.1")
+        key = strict.agent("bot", "--credentials", "demo")
+        response = strict.forward(key, "demo", upstream.url + "/slow")
+        assert response.status_code == 200, response.text
+        assert response.json() == {"ok": True}
+    finally:
+        upstream.stop()
