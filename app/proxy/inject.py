@@ -21,7 +21,10 @@ Usage::
     injection.injected   # (("name.username", "u"), ("name.password", "p"), ...)
 
 ``injected`` lists every secret string that left TAP in a header, including
-rendered base64 forms, so the sanitizer can scrub each of them.
+rendered base64 forms, so the sanitizer can scrub each of them. Both are
+:class:`~app.secret.SecretPairs`: they print names, never values. The stage's
+:func:`run` injects directly in unified mode and hands placeholder mode to
+:func:`app.proxy.placeholders.substitute`.
 """
 
 from __future__ import annotations
