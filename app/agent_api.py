@@ -296,7 +296,10 @@ async def services() -> Response:
         "supported_tap_headers": list(SUPPORTED),
         "unknown_tap_headers_rejected_with_400": True,
         "headers": {"X-TAP-Credential": "the credential name from services"},
-        "custom_upstream_headers": "Any other header is passed to the upstream unchanged.",
+        "custom_upstream_headers": (
+            "Any other header is passed to the upstream unchanged, except hop-by-hop headers "
+            "and those naming the client or proxies (X-Forwarded-*, Forwarded, Via, X-Real-Ip)."
+        ),
     }
     result["approval"] = {
         "timeout_seconds": rt.config.approval_timeout_secs,

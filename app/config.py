@@ -81,6 +81,11 @@ class Config:
     approval_base_url: str | None = None
     build_sha: str = "unknown"
     log_level: str = "info"
+    request_read_timeout_secs: int = 30 * SECONDS
+    """Longest a client may leave a read waiting, and longest it may take to send a body."""
+    keep_alive_timeout_secs: int = 75 * SECONDS
+    """Longest a connection may sit without a complete request head: idle between requests,
+    or part-way through sending one (so a half-sent request is cut off)."""
 
     # The proxy.
     forward_timeout_secs: float = 30 * SECONDS
@@ -215,6 +220,14 @@ class Config:
             approval_base_url=env.url("TAP_APPROVAL_BASE_URL"),
             build_sha=env.text("TAP_BUILD_SHA") or "unknown",
             log_level=env.choice("TAP_LOG_LEVEL", _LOG_LEVELS, "info"),
+            request_read_timeout_secs=int(
+                env.number(
+                    "TAP_REQUEST_READ_TIMEOUT_SECS", 30, minimum=1, maximum=3600, integer=True
+                )
+            ),
+            keep_alive_timeout_secs=int(
+                env.number("TAP_KEEP_ALIVE_TIMEOUT_SECS", 75, minimum=1, maximum=3600, integer=True)
+            ),
             forward_timeout_secs=env.number(
                 "TAP_FORWARD_TIMEOUT_SECS", 30, minimum=1, maximum=3600
             ),

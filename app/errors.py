@@ -380,6 +380,16 @@ class HostNotAllowed(Forbidden):
     agent_action = "Send the request to one of the credential's allowed hosts."
 
 
+class PlainHttpNotAllowed(Forbidden):
+    """The target is plain ``http://`` and the credential does not allow http."""
+
+    code = "plain_http_not_allowed"
+    agent_action = (
+        "Use the https:// URL. A credential is sent over plain http only when its "
+        "allow_http setting is on."
+    )
+
+
 class NotFoundError(ProxyError):
     """What an agent named does not exist for it. Raised only through a subclass, one per meaning."""
 
@@ -447,6 +457,17 @@ class UpstreamError(ProxyError):
     status = 502
     code = "upstream_error"
     agent_action = "Check the target URL; the request may be retried if it is idempotent."
+
+
+class UpstreamDnsError(UpstreamError):
+    """The target's host name did not resolve; nothing was sent upstream."""
+
+    code = "upstream_dns_error"
+    agent_action = (
+        "Check the host name in X-TAP-Target; if it is right, retry shortly "
+        "(name resolution can fail for a moment)."
+    )
+    safe_to_retry = True
 
 
 class ServiceUnavailable(ProxyError):

@@ -60,7 +60,7 @@ class Runtime:
 
     async def start_serving(self) -> None:
         """Open what request handling needs: the upstream session, the audit writer, the cache listener."""
-        from app.proxy.ssrf import GuardedResolver, guarded_socket_factory
+        from app.netguard import GuardedResolver, guarded_socket_factory
 
         allow_private = self.config.allow_private_targets
         # The resolver checks names; the socket factory checks every address actually dialled

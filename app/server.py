@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import math
 import os
 import socket
 import sys
@@ -67,6 +68,17 @@ async def _prepare(config: Config, database_url: str) -> None:
     await runtime.close()
 
 
+def read_timeout_secs(config: Config) -> int:
+    """Hypercorn's per-read limit: the client's allowance plus the longest TAP takes to answer.
+
+    NOTE: Hypercorn keeps reading while a request is handled, and a client is
+    rightly silent while TAP waits for the upstream; a read timing out then
+    closes the connection under the response. So the limit leaves room for the
+    longest forward.
+    """
+    return config.request_read_timeout_secs + math.ceil(config.forward_timeout_secs)
+
+
 def _serve(config: Config, listener: socket.socket) -> int:
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.run import run
@@ -83,7 +95,13 @@ def _serve(config: Config, listener: socket.socket) -> int:
     hypercorn.accesslog = None
     # Hypercorn adds its own handler unless given a logger; ours propagates to the root handler.
     hypercorn.errorlog = logging.getLogger("hypercorn.error")
-    hypercorn.keep_alive_timeout = 75
+    # NOTE: partial requests are never left open. Hypercorn's keep-alive timer runs
+    # from accept until a complete request head arrives (and again between
+    # requests), so a client dribbling a request head is cut off after
+    # keep_alive_timeout_secs; the body as a whole is bounded by Quart's
+    # BODY_TIMEOUT (set by the app factory); and no read waits forever.
+    hypercorn.keep_alive_timeout = config.keep_alive_timeout_secs
+    hypercorn.read_timeout = read_timeout_secs(config)
     # /forward passes the upstream's Date and Server on; Hypercorn must not add second ones.
     hypercorn.include_date_header = False
     hypercorn.include_server_header = False

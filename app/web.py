@@ -49,6 +49,8 @@ MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
 def create_app(config: Config, database_url: str) -> Quart:
     app = Quart("tap")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    # A request body must arrive within this many seconds in total (408 otherwise).
+    app.config["BODY_TIMEOUT"] = config.request_read_timeout_secs
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from attestation._types import CheckResult
 from attestation.errors import AttestationError, VerificationError
 
 __all__ = ["CheckResult", "CheckRunner", "Held", "Report"]
@@ -23,20 +24,6 @@ __all__ = ["CheckResult", "CheckRunner", "Held", "Report"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """The outcome of one check."""
-
-    name: str
-    """Stable dotted name of the check, e.g. ``header.alg``."""
-    ok: bool
-    """Whether the check held."""
-    expected: str
-    """What the check required, rendered for people."""
-    actual: str
-    """What the check found, rendered for people."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,9 @@ package.  Callers that catch it must treat the subject as unverified.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from attestation._checks import CheckResult
+from attestation._types import CheckResult
 
 __all__ = [
     "AttestationError",

@@ -52,6 +52,7 @@ def credential_out(credential: Credential) -> CredentialOut:
             BindingOut(header=b.header, format=b.format) for b in credential.auth_bindings
         ],
         allowed_hosts=list(credential.allowed_hosts),
+        allow_http=credential.allow_http,
         has_value=credential.sealed_value is not None,
         value_hint=credential.value_hint,
         allow_unscannable_responses=credential.allow_unscannable_responses,
@@ -123,6 +124,7 @@ async def create_credential(body: CredentialCreateBody, caller: Caller) -> Respo
             auth_header_format=body.auth_header_format,
             auth_bindings=[b.model_dump() for b in body.auth_bindings],
             allowed_hosts=body.allowed_hosts,
+            allow_http=body.allow_http,
             value=_value(body.value) if body.value is not None else None,
             allow_unscannable_responses=body.allow_unscannable_responses,
         )
@@ -182,6 +184,7 @@ async def update_credential(name: str, body: CredentialUpdateBody, caller: Calle
             else None,
             allowed_hosts=body.allowed_hosts,
             allow_unscannable_responses=body.allow_unscannable_responses,
+            allow_http=body.allow_http,
         )
         await team_changed(conn, caller.team_id)
     return respond(credential_out(credential))

@@ -59,9 +59,13 @@ SecretValue = Annotated[
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields and wrong JSON types are refused."""
+    """Base of every request body: unknown fields and wrong JSON types are refused.
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    NOTE: a validation error never quotes what was sent (it may be a password
+    or a credential value), and fields that carry one are left out of ``repr``.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
 
 
 class QueryModel(BaseModel):
@@ -88,7 +92,7 @@ class ErrorBody(BaseModel):
 class SignupBody(RequestModel):
     team_name: Annotated[str, StringConstraints(strip_whitespace=True, pattern=TEAM_NAME_PATTERN)]
     email: Email
-    password: Password
+    password: Password = Field(repr=False)
 
 
 class SignupResult(BaseModel):
@@ -125,7 +129,7 @@ class LoginBody(RequestModel):
     email: Email
     password: Annotated[
         str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_safe_text)
-    ]
+    ] = Field(repr=False)
 
 
 class TeamRef(BaseModel):
@@ -173,8 +177,8 @@ class SwitchTeamBody(RequestModel):
 
 class ResetPasswordBody(RequestModel):
     email: Email
-    code: Code
-    password: Password
+    code: Code = Field(repr=False)
+    password: Password = Field(repr=False)
 
 
 # Team -----------------------------------------------------------------------------
@@ -226,8 +230,12 @@ class CredentialCreateBody(RequestModel):
     auth_header_format: ShortText | None = None
     auth_bindings: list[Binding] = Field(default_factory=list, max_length=16)
     allowed_hosts: list[Host] = Field(default_factory=list, max_length=64)
-    value: SecretValue | ValueObject | None = None
     # NOTE: strict, so "yes" or 1 cannot switch a safety off by accident.
+    allow_http: StrictBool = Field(
+        default=False,
+        description="Send the secret over plain http:// too (off: https only).",
+    )
+    value: SecretValue | ValueObject | None = Field(default=None, repr=False)
     allow_unscannable_responses: StrictBool = False
     """Pass on responses that cannot be scanned for secrets (binary downloads) instead of
     withholding them; each use is recorded in the audit."""
@@ -251,11 +259,12 @@ class CredentialUpdateBody(RequestModel):
     auth_bindings: list[Binding] | None = Field(default=None, max_length=16)
     allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
     allow_unscannable_responses: StrictBool | None = None
+    allow_http: StrictBool | None = None
 
 
 class CredentialSecretBody(RequestModel):
-    value: SecretValue | ValueObject | None = None
-    value_patch: ValueObject | None = None
+    value: SecretValue | ValueObject | None = Field(default=None, repr=False)
+    value_patch: ValueObject | None = Field(default=None, repr=False)
 
 
 class BindingOut(BaseModel):
@@ -273,6 +282,7 @@ class CredentialOut(BaseModel):
     auth_header_format: str | None
     auth_bindings: list[BindingOut]
     allowed_hosts: list[str]
+    allow_http: bool
     has_value: bool
     value_hint: str | None
     allow_unscannable_responses: bool
@@ -505,8 +515,8 @@ class InviteResult(BaseModel):
 
 
 class AcceptInviteBody(RequestModel):
-    token: Token
-    password: Password
+    token: Token = Field(repr=False)
+    password: Password = Field(repr=False)
 
 
 class InviteInfoQuery(QueryModel):
@@ -599,7 +609,7 @@ class ChannelCreateBody(RequestModel):
     name: Name
     config: dict[
         Annotated[str, StringConstraints(max_length=64), AfterValidator(_safe_text)], ShortText
-    ] = Field(default_factory=dict, max_length=8)
+    ] = Field(default_factory=dict, max_length=8, repr=False)
     enabled: bool = True
 
 

@@ -1,4 +1,4 @@
-"""Stage 4: may this agent use this credential? Then load its configuration.
+"""Stage 3: may this agent use this credential? Then load its configuration.
 
 The credential must be in the agent's effective set (direct grants plus its
 roles). The serving agent is the first authenticated key that holds it. The
@@ -68,7 +68,7 @@ def _serving_agent(agents: list[Agent], name: str) -> Agent | None:
 
 
 async def run(ctx: ForwardContext) -> ForwardContext:
-    agents = ctx.agents or ([ctx.agent] if ctx.agent else [])
+    agents: list[Agent] = ctx.agents or ([ctx.agent] if ctx.agent else [])
     if ctx.credential_name is not None:
         # Unified mode: the first key that holds the credential serves the request; its team
         # owns the credential, the approval and the audit record.

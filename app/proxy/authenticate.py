@@ -3,8 +3,9 @@
 Each key is hashed (HMAC under the api-key purpose key) and looked up, through
 a per-worker cache that every replica invalidates on change. Unknown and
 disabled keys are indistinguishable: 401 ``invalid_tap_key``. A database
-failure is a 503, never a 401. The first valid key is the *primary* agent (it
-is rate-limited and audited); the access stage picks the serving agent.
+failure is a 503, never a 401. The first valid key is the *primary* agent;
+the access stage picks the serving agent, and the rate stage charges the agent
+whose rights the request uses.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ async def authenticate_all(rt: Runtime, header: str, *, single: bool = False) ->
 
 
 async def run(ctx: ForwardContext) -> ForwardContext:
-    found = await authenticate_all(ctx.rt, ctx.api_key)
+    found = await authenticate_all(ctx.rt, ctx.api_key.reveal())
+    ctx.agents = found
     ctx.agent = found[0]
     ctx.agents = found
     return ctx

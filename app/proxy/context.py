@@ -2,19 +2,27 @@
 
 Each field says which stage sets it. Stages read earlier fields, never the raw
 Quart request; only :mod:`app.proxy.headers` looks at what the agent sent.
+
+NOTE: a context carries the agent's key, its headers and, after injection, the
+credential's secrets. Its ``repr`` shows identifiers only (no header value, no
+body, no key), and the fields that hold secret text are masking types
+(:class:`~app.secret.Secret`, :class:`~app.secret.SecretPairs`), so a
+traceback, a log line or a debugger print of a request never shows a secret.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.audit_record import AuditRecord, body_for_audit, headers_for_audit
 from app.runtime import Runtime
+from app.secret import Secret, SecretPairs
 from app.store.models import Agent, Credential, Policy
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class ForwardContext:
     rt: Runtime
     """The worker's pool, keys, caches and upstream session (handler)."""
@@ -22,14 +30,14 @@ class ForwardContext:
     """Set by the handler; also the approval ``txn_id``."""
     started: float
     """``time.perf_counter()`` at arrival, for latencies."""
-    raw_headers: list[tuple[str, str]]
-    """Every header as received (handler)."""
+    raw_headers: Sequence[tuple[str, str]]
+    """Every header as received (handler); holds the agent's key."""
     body: bytes
     """The request body as received (handler)."""
 
     # headers stage
-    api_key: str = ""
-    """The agent's key from ``X-TAP-Key``."""
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    """The agent's key (or comma-separated keys) from ``X-TAP-Key``."""
     credential_name: str | None = None
     """``X-TAP-Credential``; ``None`` selects placeholder mode."""
     raw_target: str = ""
@@ -41,10 +49,10 @@ class ForwardContext:
     """Placeholder mode: the credentials referenced, in order."""
 
     # agent stage
-    agent: Agent | None = None
-    """The primary agent (first valid key); the access stage may pick another as serving agent."""
     agents: list[Agent] = field(default_factory=list)
-    """Every enabled agent named by ``X-TAP-Key``, in order."""
+    """Every enabled agent the key list names, in order; the first is the primary."""
+    agent: Agent | None = None
+    """The primary agent; the access stage replaces it with the serving agent."""
 
     # access stage
     credentials: list[Credential] = field(default_factory=list)
@@ -66,8 +74,9 @@ class ForwardContext:
     require_passkey: bool = False
 
     # inject stage
-    upstream_headers: list[tuple[str, str]] = field(default_factory=list)
-    secrets: list[tuple[str, str]] = field(default_factory=list)
+    upstream_headers: SecretPairs = field(default_factory=SecretPairs)
+    """What goes upstream: the agent's headers with the credential put in."""
+    secrets: SecretPairs = field(default_factory=SecretPairs)
     """``(label, secret text)`` pairs injected; the sanitizer scrubs each."""
 
     # forward stage
@@ -96,6 +105,18 @@ class ForwardContext:
     approver_identity: str | None = None
     approval_latency_ms: int | None = None
     """From parking to the decision (executor), for approved, denied and expired requests."""
+
+    def __repr__(self) -> str:
+        agent = self.agent.id if self.agent is not None else None
+        return (
+            f"ForwardContext(request_id={str(self.request_id)!r}, agent={agent!r}, "
+            f"method={self.method!r}, host={self.target_host or None!r}, "
+            f"credentials={[c.name for c in self.credentials] or self.placeholder_names!r}, "
+            f"outcome={self.outcome!r}, error={self.error_code!r})"
+        )
+
+    def __str__(self) -> str:
+        return repr(self)
 
     @property
     def team_id(self) -> str:

@@ -17,13 +17,14 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from app.errors import TargetNotAllowed, UpstreamError
+from app.errors import TargetNotAllowed, UpstreamDnsError, UpstreamError
+from app.netguard import BlockedAddress
 from app.proxy import decode
 from app.proxy.context import ForwardContext
-from app.proxy.ssrf import BlockedAddress
 
 MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
 _READ_CHUNK: Final = 256 * 1024
+_NO_AUTO_HEADERS: Final = frozenset({"User-Agent", "Content-Type"})
 # Response headers that describe the upstream connection, not the content.
 _DROP_RESPONSE_HEADERS: Final = frozenset(
     {
@@ -63,6 +64,9 @@ async def run(ctx: ForwardContext) -> ForwardContext:
             data=ctx.body or None,
             allow_redirects=False,
             auto_decompress=False,
+            # NOTE: only the agent's own headers and the credential go upstream;
+            # the client library does not announce itself or guess a body type.
+            skip_auto_headers=_NO_AUTO_HEADERS,
         ) as response:
             raw, too_large = await _read_capped(response)
             encodings = response.headers.getall("Content-Encoding", [])
@@ -73,9 +77,16 @@ async def run(ctx: ForwardContext) -> ForwardContext:
                 if k.lower() not in _DROP_RESPONSE_HEADERS
             ]
     except aiohttp.ClientConnectorError as exc:
+        # NOTE: the guard's refusal comes first: aiohttp reports an error raised
+        # by the resolver as a DNS error, and a refusal must never read as one.
         if isinstance(exc.os_error, BlockedAddress):
             raise TargetNotAllowed(
                 str(exc.os_error), fix="X-TAP-Target must be a public host."
+            ) from exc
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            raise UpstreamDnsError(
+                f"X-TAP-Target host '{ctx.target_host}' could not be resolved",
+                host=ctx.target_host,
             ) from exc
         raise UpstreamError(
             f"Could not connect to the upstream: {exc.os_error.strerror or 'connection failed'}.",

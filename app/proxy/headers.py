@@ -3,10 +3,14 @@
 Only the documented control headers are accepted; any other ``X-TAP-*`` name
 is a 400 that names it (an agent that invents a header learns at once, and
 nothing it meant for TAP leaks upstream). Each control header may appear once.
+Hop-by-hop headers and every header that describes the client or the proxies
+on the way (``Remote-Addr``, ``X-Forwarded-*``, ``Forwarded``, ``Via``, ...)
+stay here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from app.errors import (
@@ -22,6 +26,7 @@ from app.errors import (
 from app.proxy.context import ForwardContext
 from app.proxy.placeholders import find_placeholders
 from app.proxy.policy import normalize_method
+from app.secret import Secret
 
 SUPPORTED: Final = (
     "x-tap-key",
@@ -38,13 +43,33 @@ HOP_BY_HOP: Final = frozenset(
         "upgrade", "proxy-connection", "proxy-authorization", "proxy-authenticate", "accept-encoding",
     }
 )  # fmt: skip
+# NOTE: nothing about the agent or TAP reaches an upstream. These carry the
+# client's address or the path through proxies (set by the agent, by nginx in
+# front of TAP, or by Quart itself, which adds Remote-Addr); they are dropped
+# whatever their spelling, like every X-Forwarded-* header.
+CLIENT_IDENTITY: Final = frozenset(
+    {
+        "forwarded", "via", "remote-addr", "x-real-ip", "true-client-ip", "client-ip",
+        "x-client-ip", "x-cluster-client-ip", "x-remote-ip", "x-remote-addr",
+        "x-originating-ip", "x-original-forwarded-for", "x-proxyuser-ip", "fastly-client-ip",
+        "cf-connecting-ip", "cf-connecting-ipv6", "cf-pseudo-ipv4", "cf-ipcountry", "cf-ray",
+        "cf-visitor", "cdn-loop", "x-envoy-external-address", "akamai-origin-hop",
+    }
+)  # fmt: skip
+CLIENT_IDENTITY_PREFIXES: Final = ("x-forwarded-",)
 _AUTH_MODES: Final = frozenset(
     {"", "auto", "bearer", "app", "app-only", "app_only", "oauth1", "oauth1a", "user"}
 )
 MAX_TARGET_LENGTH: Final = 8192
 
 
-def _hop_by_hop(headers: list[tuple[str, str]]) -> set[str]:
+def identifies_client(name: str) -> bool:
+    """Whether header ``name`` tells the upstream about the client or the proxies on the way."""
+    lower = name.lower()
+    return lower in CLIENT_IDENTITY or lower.startswith(CLIENT_IDENTITY_PREFIXES)
+
+
+def _hop_by_hop(headers: Sequence[tuple[str, str]]) -> set[str]:
     named = {
         token.strip().lower()
         for name, value in headers
@@ -75,12 +100,12 @@ async def run(ctx: ForwardContext) -> ForwardContext:
             if lower in control:
                 raise DuplicateHeader(f"Header {name} was sent more than once.", header=name)
             control[lower] = value.strip()
-        elif lower not in dropped:
+        elif lower not in dropped and not identifies_client(lower):
             forward.append((name, value))
     key = control.get("x-tap-key", "")
     if not key:
         raise MissingTapKey("Missing X-TAP-Key header.", setup_url="/instructions")
-    ctx.api_key = key
+    ctx.api_key = Secret(key)
     if "x-tap-end-user" in control:
         raise EndUserNotSupported("X-TAP-End-User is not supported by this TAP deployment.")
     if control.get("x-tap-auth-mode", "").lower() not in _AUTH_MODES:

@@ -21,16 +21,18 @@ Usage::
     injection.injected   # (("name.username", "u"), ("name.password", "p"), ...)
 
 ``injected`` lists every secret string that left TAP in a header, including
-rendered base64 forms, so the sanitizer can scrub each of them.
+rendered base64 forms, so the sanitizer can scrub each of them. Both are
+:class:`~app.secret.SecretPairs`: they print names, never values. The stage's
+:func:`run` injects directly in unified mode and hands placeholder mode to
+:func:`app.proxy.placeholders.substitute`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -43,8 +45,10 @@ from app.errors import (
     MultiSecretUnbound,
 )
 from app.proxy.context import ForwardContext
+from app.proxy.credential_value import CredentialValue, unsafe_in_header
+from app.proxy.placeholders import substitute
 from app.proxy.sanitize import credential_secret_pairs
-from app.secret import Secret
+from app.secret import Secret, SecretPairs
 from app.store.credentials import open_value
 from app.store.models import Credential
 
@@ -58,44 +62,16 @@ _TEMPLATE_TOKEN: Final = re.compile(r"\{base64\(([^(){}]*)\)\}|\{value(?:\.([A-Z
 _EXPR_REFERENCE: Final = re.compile(r"value(?:\.([A-Za-z0-9_-]+))?")
 _LEFTOVER: Final = re.compile(r"\{value|\{base64\(")
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_UNSAFE_HEADER_CHARS: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
 class Injection:
-    """The outgoing headers and what secret material they carry."""
+    """The outgoing headers and what secret material they carry (both print names only)."""
 
-    headers: list[tuple[str, str]]
+    headers: SecretPairs
     """The agent's headers minus the replaced ones, plus the injected ones at the end."""
-    injected: tuple[tuple[str, str], ...]
+    injected: SecretPairs
     """``(label, secret text)`` pairs; label is the credential name or ``name.field``."""
-
-
-@dataclass(frozen=True, slots=True)
-class CredentialValue:
-    """A revealed value, split once into its raw text and its string fields."""
-
-    raw: str
-    fields: Mapping[str, str] | None
-    """String members when the value is a JSON object, else ``None``."""
-
-    @classmethod
-    def parse(cls, raw: str) -> CredentialValue:
-        """Split ``raw``; a JSON object yields its string fields (never raises)."""
-        fields: dict[str, str] | None = None
-        if raw.lstrip().startswith("{"):
-            try:
-                loaded = json.loads(raw)
-            except (ValueError, RecursionError):
-                loaded = None
-            if isinstance(loaded, dict):
-                fields = {k: v for k, v in loaded.items() if isinstance(v, str)}
-        return cls(raw=raw, fields=fields)
-
-    @property
-    def is_object(self) -> bool:
-        """Whether the value is a JSON object (a multi-secret value)."""
-        return self.fields is not None
 
 
 def injected_header_names(credential: Credential) -> tuple[str, ...]:
@@ -139,8 +115,7 @@ def inject(headers: Sequence[tuple[str, str]], credential: Credential, value: Se
         template = _default_format(credential, parsed)
         rendered.append(("Authorization", _render(template, parsed, credential.name, collector)))
     for name, text in rendered:
-        if _UNSAFE_HEADER_CHARS.search(text):
-            # NOTE: a CR/LF in a secret would split the header on the wire.
+        if unsafe_in_header(text):
             raise CredentialMisconfigured(
                 f"Credential '{credential.name}' renders a control character into header '{name}'",
                 credential=credential.name,
@@ -150,7 +125,7 @@ def inject(headers: Sequence[tuple[str, str]], credential: Credential, value: Se
     # or shadow the real one (case-insensitively, every copy).
     kept = [(name, text) for name, text in headers if name.lower() not in replaced]
     logger.debug("injected %d header(s) for credential %s", len(rendered), credential.name)
-    return Injection(headers=kept + rendered, injected=collector.pairs())
+    return Injection(headers=SecretPairs(kept + rendered), injected=collector.pairs())
 
 
 def _render(template: str, value: CredentialValue, name: str, collector: _Collector) -> str:
@@ -205,8 +180,8 @@ class _Collector:
         if text:
             self._pairs[(label, text)] = None
 
-    def pairs(self) -> tuple[tuple[str, str], ...]:
-        return tuple(self._pairs)
+    def pairs(self) -> SecretPairs:
+        return SecretPairs(self._pairs)
 
 
 def _reference(field: str | None, value: CredentialValue, name: str, collector: _Collector) -> str:
@@ -267,11 +242,9 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     if ctx.credential_name is not None:
         credential = ctx.credentials[0]
         injection = inject(ctx.forward_headers, credential, values[credential.name])
-        ctx.upstream_headers, injected = list(injection.headers), injection.injected
+        ctx.upstream_headers, injected = injection.headers, injection.injected
     else:
-        from app.proxy.placeholders import substitute
-
         substitution = substitute(ctx.forward_headers, values)
-        ctx.upstream_headers, injected = list(substitution.headers), substitution.injected
-    ctx.secrets = secrets + list(injected)
+        ctx.upstream_headers, injected = substitution.headers, substitution.injected
+    ctx.secrets = SecretPairs([*secrets, *injected])
     return ctx

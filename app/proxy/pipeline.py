@@ -33,9 +33,9 @@ Stage = Callable[[ForwardContext], Awaitable[ForwardContext]]
 
 STAGES: Final[tuple[Stage, ...]] = (
     headers.run,  # control headers; what goes upstream
-    authenticate.run,  # X-TAP-Key -> agent
-    rate_limit.run,  # rolling hour, in Postgres
-    access.run,  # credential granted? load config + policy
+    authenticate.run,  # X-TAP-Key -> agents
+    access.run,  # credential granted? the serving agent; load config + policy
+    rate_limit.run,  # the serving agent's rolling hour, in Postgres
     placeholders.run,  # placeholder mode: where references may stand
     target.run,  # URL or path under api_base; allowed_hosts
     ssrf.run,  # resolve once, refuse internal addresses

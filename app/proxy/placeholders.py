@@ -30,8 +30,8 @@ from urllib.parse import unquote, unquote_plus
 
 from app.errors import CredentialMisconfigured, PlaceholderViolation
 from app.proxy.context import ForwardContext
-from app.proxy.inject import CredentialValue
-from app.secret import Secret
+from app.proxy.credential_value import CredentialValue, unsafe_in_header
+from app.secret import Secret, SecretPairs
 from app.store.models import Credential
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ _PLACEHOLDER_BYTES: Final = re.compile(rb"<CREDENTIAL:([A-Za-z0-9_-]+)(?:\.([A-Z
 
 AUTH_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-auth-token"})
 """Where a plain reference may stand for a credential without bindings."""
-
-_UNSAFE_HEADER_CHARS: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +60,10 @@ class PlaceholderRef:
 
 @dataclass(frozen=True, slots=True)
 class Substitution:
-    """Headers with placeholders replaced, and what secret text went into them."""
+    """Headers with placeholders replaced, and what secret text went into them (both print names only)."""
 
-    headers: list[tuple[str, str]]
-    injected: tuple[tuple[str, str], ...]
+    headers: SecretPairs
+    injected: SecretPairs
     """``(label, secret text)`` pairs for the sanitizer, in order, de-duplicated."""
 
 
@@ -138,7 +136,7 @@ def substitute(headers: Sequence[tuple[str, str]], values: Mapping[str, Secret])
             if value.fields is None or field not in value.fields:
                 return match.group(0)
             text, label = value.fields[field], f"{name}.{field}"
-        if _UNSAFE_HEADER_CHARS.search(text):
+        if unsafe_in_header(text):
             raise CredentialMisconfigured(
                 f"Credential '{name}' would put a control character into a header",
                 credential=name,
@@ -149,7 +147,7 @@ def substitute(headers: Sequence[tuple[str, str]], values: Mapping[str, Secret])
 
     for header, value in headers:
         out.append((header, PLACEHOLDER.sub(replace, value)))
-    return Substitution(headers=out, injected=tuple(injected))
+    return Substitution(headers=SecretPairs(out), injected=SecretPairs(injected))
 
 
 # -- internals -----------------------------------------------------------------------

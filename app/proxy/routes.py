@@ -16,6 +16,7 @@ from app.proxy import pipeline
 from app.proxy.approval import ApprovalRequired
 from app.proxy.context import ForwardContext
 from app.proxy.contract import FORWARD_OPENAPI
+from app.secret import SecretPairs
 from app.webstate import runtime
 
 blueprint = Blueprint("forward", __name__)
@@ -52,7 +53,7 @@ async def forward() -> Response:
         rt=rt,
         request_id=uuid.UUID(g.request_id),
         started=time.perf_counter(),
-        raw_headers=list(request.headers.items()),
+        raw_headers=SecretPairs(request.headers.items()),
         body=body,
     )
     try:

@@ -3,7 +3,8 @@
 A credential either takes full URLs (``https://api.example.com/v1/x``) or,
 with ``relative_target``, paths that are joined under its ``api_base`` and can
 never leave it. Either way the host must satisfy the credential's
-``allowed_hosts``. Usage::
+``allowed_hosts``, and the scheme must be https unless the credential
+allows http (:func:`check_scheme`). Usage::
 
     target = resolve_target("/v1/charges?limit=3", credential)
     target.url      # "https://api.stripe.com/v1/charges?limit=3"
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from app.errors import CredentialMisconfigured, HostNotAllowed, InvalidTarget
+from app.errors import CredentialMisconfigured, HostNotAllowed, InvalidTarget, PlainHttpNotAllowed
+from app.netguard import is_loopback_host
 from app.proxy.context import ForwardContext
 from app.store.models import Credential
 
@@ -94,6 +96,32 @@ def resolve_target(raw_target: str, credential: Credential) -> ResolvedTarget:
     check_allowed_host(target.host, credential.allowed_hosts, credential=credential.name)
     logger.debug("target resolved for credential %s to host %s", credential.name, target.host)
     return target
+
+
+def check_scheme(
+    target: ResolvedTarget, credential: Credential, *, allow_loopback_http: bool
+) -> None:
+    """Refuse to send ``credential`` over plain http unless it says so.
+
+    ``allow_loopback_http`` (``DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS``) lets
+    loopback upstreams be reached over http, for tests and local development.
+
+    NOTE: a secret sent over http can be read and replayed by anyone on the
+    path; https is the rule, and the exception belongs to the credential, so
+    an agent cannot choose it by spelling the URL differently.
+
+    Raises:
+        PlainHttpNotAllowed: the target is http and neither exception applies.
+    """
+    if target.scheme == "https" or credential.allow_http:
+        return
+    if allow_loopback_http and is_loopback_host(target.host):
+        return
+    raise PlainHttpNotAllowed(
+        f"Credential '{credential.name}' is sent over https only; the target is plain http",
+        credential=credential.name,
+        host=target.host,
+    )
 
 
 def check_allowed_host(
@@ -345,6 +373,8 @@ def _parse_api_base(credential: Credential) -> _Base:
 async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: the effective URL, bound to every credential's allowed hosts."""
     resolved = [resolve_target(ctx.raw_target, credential) for credential in ctx.credentials]
+    for credential, each in zip(ctx.credentials, resolved, strict=True):
+        check_scheme(each, credential, allow_loopback_http=ctx.rt.config.allow_private_targets)
     if len({r.url for r in resolved}) != 1:
         raise InvalidTarget(
             "The credentials of this request resolve the target differently; use one at a time."

@@ -31,7 +31,7 @@ MAX_VALUE_BYTES: Final = 64 * 1024
 
 _COLUMNS: Final = (
     "team_id, name, description, auth_type, connector, api_base, relative_target, auth_header_format, "
-    "auth_bindings, allowed_hosts, sealed_value, key_version, value_hint, created_at, updated_at, "
+    "auth_bindings, allowed_hosts, allow_http, sealed_value, key_version, value_hint, created_at, updated_at, "
     "allow_unscannable_responses"
 )
 
@@ -146,6 +146,7 @@ def from_row(row: asyncpg.Record) -> Credential:
             AuthBinding(b["header"], b["format"]) for b in json.loads(row["auth_bindings"])
         ),
         allowed_hosts=tuple(json.loads(row["allowed_hosts"])),
+        allow_http=row["allow_http"],
         sealed_value=row["sealed_value"],
         key_version=row["key_version"],
         value_hint=row["value_hint"],
@@ -168,6 +169,7 @@ async def create(
     auth_header_format: str | None = None,
     auth_bindings: Sequence[AuthBinding | dict[str, Any]] = (),
     allowed_hosts: Sequence[str] = (),
+    allow_http: bool = False,
     value: Secret | None = None,
     allow_unscannable_responses: bool = False,
 ) -> Credential:
@@ -186,9 +188,10 @@ async def create(
     try:
         row = await conn.fetchrow(
             f"INSERT INTO credentials (team_id, name, description, auth_type, api_base, relative_target,"
-            f" auth_header_format, auth_bindings, allowed_hosts, sealed_value, key_version, value_hint,"
-            f" allow_unscannable_responses)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12) RETURNING {_COLUMNS}",
+            f" auth_header_format, auth_bindings, allowed_hosts, allow_http, sealed_value, key_version,"
+            f" value_hint, allow_unscannable_responses)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, 1, $11, $12)"
+            f" RETURNING {_COLUMNS}",
             team_id,
             name,
             description.strip(),
@@ -201,6 +204,7 @@ async def create(
             sealed,
             hint,
             allow_unscannable_responses,
+            allow_http,
         )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(f"a credential named {name!r} already exists") from None
@@ -255,6 +259,7 @@ async def update(
     auth_bindings: Sequence[dict[str, Any]] | None = None,
     allowed_hosts: Sequence[str] | None = None,
     allow_unscannable_responses: bool | None = None,
+    allow_http: bool | None = None,
 ) -> Credential:
     """Change the configuration, never the value (see :func:`set_value`). Raises NotFound, InvalidInput.
 
@@ -263,7 +268,7 @@ async def update(
     """
     current = await conn.fetchrow(
         "SELECT api_base, relative_target, auth_header_format, auth_bindings, allowed_hosts, description,"
-        " allow_unscannable_responses"
+        " allow_unscannable_responses, allow_http"
         " FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
         team_id,
         name,
@@ -295,7 +300,8 @@ async def update(
         )
     await conn.execute(
         "UPDATE credentials SET description = $3, api_base = $4, relative_target = $5, auth_header_format = $6,"
-        " auth_bindings = $7, allowed_hosts = $8, allow_unscannable_responses = $9, updated_at = now()"
+        " auth_bindings = $7, allowed_hosts = $8, allow_unscannable_responses = $9, allow_http = $10,"
+        " updated_at = now()"
         " WHERE team_id = $1 AND name = $2",
         team_id,
         name,
@@ -308,6 +314,7 @@ async def update(
         current["allow_unscannable_responses"]
         if allow_unscannable_responses is None
         else allow_unscannable_responses,
+        current["allow_http"] if allow_http is None else allow_http,
     )
     return await get(conn, team_id, name)
 

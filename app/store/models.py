@@ -52,6 +52,8 @@ class Credential:
     auth_bindings: tuple[AuthBinding, ...]
     allowed_hosts: tuple[str, ...]
     """Lowercase hosts or ``*.suffix`` patterns; empty means unrestricted."""
+    allow_http: bool
+    """The secret may be sent over plain ``http://`` (off: https only)."""
     sealed_value: bytes | None
     key_version: int
     value_hint: str | None

@@ -23,6 +23,7 @@ def make_credential(**overrides: Any) -> Credential:
         auth_header_format=None,
         auth_bindings=(),
         allowed_hosts=(),
+        allow_http=False,
         sealed_value=b"x",
         key_version=1,
         value_hint=None,

@@ -23,6 +23,18 @@ from tests.support.proxy import TEST_KEY, ProxyProcess, base_env, start_proxy
 from tools.cli import main as cli_main
 
 
+def run_cli(
+    tmp: Path, database_url: str, *args: str, input: str | None = None, key: str = TEST_KEY
+) -> Result:
+    """Run the ``tap`` CLI on ``database_url`` (no proxy process needed)."""
+    env = {
+        "POSTGRES_DATABASE_URL": database_url,
+        "TAP_ENCRYPTION_KEY": key,
+        "TAP_AUDIT_LOG": str(tmp / "audit.jsonl"),
+    }
+    return CliRunner().invoke(cli_main, list(args), input=input, env=env, catch_exceptions=False)
+
+
 @dataclass
 class Tap:
     tmp: Path
@@ -34,14 +46,7 @@ class Tap:
         return self.proxy.url
 
     def cli(self, *args: str, input: str | None = None, key: str = TEST_KEY) -> Result:
-        env = {
-            "POSTGRES_DATABASE_URL": self.database_url,
-            "TAP_ENCRYPTION_KEY": key,
-            "TAP_AUDIT_LOG": str(self.tmp / "audit.jsonl"),
-        }
-        return CliRunner().invoke(
-            cli_main, list(args), input=input, env=env, catch_exceptions=False
-        )
+        return run_cli(self.tmp, self.database_url, *args, input=input, key=key)
 
     def ok(self, *args: str, input: str | None = None) -> str:
         result = self.cli(*args, input=input)

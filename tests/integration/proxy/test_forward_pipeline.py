@@ -205,14 +205,16 @@ def test_ssrf_guard_refuses_internal_targets(guarded: Tap, upstream: Upstream, h
     guarded.plant_open_credential("open", SECRET)  # only the SSRF guard stands in the way
     key = guarded.agent("bot", "--credentials", "open")
     port = upstream.port
-    response = guarded.forward(key, "open", f"http://{host}:{port}/x")
+    # https, so the refusal is the SSRF guard's and not the plain-http rule's.
+    response = guarded.forward(key, "open", f"https://{host}:{port}/x")
     assert response.status_code == 403, response.text
     assert response.json()["error"] == "target_not_allowed"
     assert upstream.received == []
 
 
 def test_ssrf_guard_applies_to_relative_targets(guarded: Tap, upstream: Upstream) -> None:
-    guarded.add_credential("rel", SECRET, "--api-base", upstream.url + "/v1", "--relative-target")
+    api_base = f"https://127.0.0.1:{upstream.port}/v1"
+    guarded.add_credential("rel", SECRET, "--api-base", api_base, "--relative-target")
     key = guarded.agent("bot", "--credentials", "rel")
     response = guarded.forward(key, "rel", "/items")
     assert response.status_code == 403 and response.json()["error"] == "target_not_allowed"

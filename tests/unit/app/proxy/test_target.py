@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import CredentialMisconfigured, HostNotAllowed, InvalidTarget
-from app.proxy.target import check_allowed_host, host_matches, resolve_target
+from app.errors import CredentialMisconfigured, HostNotAllowed, InvalidTarget, PlainHttpNotAllowed
+from app.proxy.target import check_allowed_host, check_scheme, host_matches, resolve_target
 from app.store.models import Credential
 from tests.support.factories import make_credential
 
@@ -238,3 +238,47 @@ def test_resolve_target_enforces_allowed_hosts(credential: Credential, raw: str)
 def test_allowed_host_passes() -> None:
     credential = make_credential(allowed_hosts=("*.stripe.com",))
     assert resolve_target("https://api.stripe.com/v1", credential).host == "api.stripe.com"
+
+
+# -- https only, unless the credential allows http -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "allow_http", "allow_loopback_http", "allowed"),
+    [
+        # https is always fine
+        ("https://api.example.com/x", False, False, True),
+        # plain http needs the credential's consent ...
+        ("http://api.example.com/x", False, False, False),
+        ("HTTP://api.example.com/x", False, False, False),
+        ("http://api.example.com/x", True, False, True),
+        # ... which the private-targets switch does not give for public hosts
+        ("http://api.example.com/x", False, True, False),
+        ("http://10.0.0.5/x", False, True, False),
+        # loopback over http only with the private-targets switch (tests, local development)
+        ("http://127.0.0.1:8080/x", False, True, True),
+        ("http://localhost:8080/x", False, True, True),
+        ("http://[::1]:8080/x", False, True, True),
+        ("http://127.0.0.1:8080/x", False, False, False),
+    ],
+)
+def test_plain_http_needs_the_credentials_consent(
+    target: str, allow_http: bool, allow_loopback_http: bool, allowed: bool
+) -> None:
+    credential = make_credential(allow_http=allow_http)
+    resolved = resolve_target(target, credential)
+    if allowed:
+        check_scheme(resolved, credential, allow_loopback_http=allow_loopback_http)
+    else:
+        with pytest.raises(PlainHttpNotAllowed) as refused:
+            check_scheme(resolved, credential, allow_loopback_http=allow_loopback_http)
+        assert refused.value.to_json()["error"] == "plain_http_not_allowed"
+        assert refused.value.status == 403
+
+
+def test_relative_targets_take_the_scheme_of_api_base() -> None:
+    credential = make_credential(
+        relative_target=True, api_base="http://api.example.com/v1", allow_http=False
+    )
+    with pytest.raises(PlainHttpNotAllowed):
+        check_scheme(resolve_target("/x", credential), credential, allow_loopback_http=True)
