@@ -131,7 +131,7 @@ def test_the_agents_own_user_agent_and_content_type_pass(
 def test_dns_failure_at_connect_time_is_a_retryable_502(tap: Tap) -> None:
     # With private targets allowed nothing is resolved before connecting, so this
     # is the connect-time path.
-    tap.add_credential("open", SECRET)
+    tap.add_credential("open", SECRET, "--allowed-host", "no-such-host.invalid")
     key = tap.agent("bot", "--credentials", "open")
     response = tap.forward(key, "open", "https://no-such-host.invalid/x")
     assert response.status_code == 502, response.text
@@ -142,7 +142,7 @@ def test_dns_failure_at_connect_time_is_a_retryable_502(tap: Tap) -> None:
 
 
 def test_dns_failure_at_check_time_is_a_retryable_502(guarded: Tap) -> None:
-    guarded.add_credential("open", SECRET)
+    guarded.add_credential("open", SECRET, "--allowed-host", "no-such-host.invalid")
     key = guarded.agent("bot", "--credentials", "open")
     response = guarded.forward(key, "open", "https://no-such-host.invalid/x")
     assert response.status_code == 502, response.text

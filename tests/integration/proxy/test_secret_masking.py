@@ -66,6 +66,7 @@ def agent_key(tmp_path: Path, database_url: str, upstream: Upstream) -> str:
         assert result.exit_code == 0, result.output
         return result.output
 
+    ok("init")
     ok(
         "add", "--name", "svc", "--description", "svc", "--auth", "basic",
         "--allowed-host", "127.0.0.1", "--value-file", "-", input=VALUE,
