@@ -91,7 +91,9 @@ class Pkcs11Settings:
             )
         for name, is_set in zip(_ENV_KEY_NAMES, env_key_set, strict=True):
             if is_set:
-                raise ConfigError(name, "must not be set when TAP_PKCS11_MODULE selects HSM custody")
+                raise ConfigError(
+                    name, "must not be set when TAP_PKCS11_MODULE selects HSM custody"
+                )
         return cls(
             module=module,
             token_label=env.text("TAP_PKCS11_TOKEN_LABEL"),

@@ -299,7 +299,9 @@ def hsm_migrate_from_env_command(env_key_file: Path) -> None:
                 record = await provider.install(custody.PostgresWrappedKeyStore(pool), master)
             finally:
                 del master
-        click.echo(f"DEK fingerprint {record.fingerprint} stored, wrapped under HSM key {record.kek!r}")
+        click.echo(
+            f"DEK fingerprint {record.fingerprint} stored, wrapped under HSM key {record.kek!r}"
+        )
         click.echo("next: remove TAP_ENCRYPTION_KEY and start TAP with TAP_PKCS11_*", err=True)
 
     _run(go)

@@ -47,9 +47,7 @@ class HsmWrappedDek:
             raise CustodyError(_STEP, "the stored DEK record has a malformed key label")
         # RFC 5649 output is a multiple of 8 bytes, at least 16.
         if not 16 <= len(self.wrapped) <= 1024 or len(self.wrapped) % 8:
-            raise CustodyError(
-                _STEP, "the stored DEK record's ciphertext has an impossible length"
-            )
+            raise CustodyError(_STEP, "the stored DEK record's ciphertext has an impossible length")
 
     def to_bytes(self) -> bytes:
         """The canonical stored form."""
@@ -66,7 +64,9 @@ class HsmWrappedDek:
     def from_bytes(cls, raw: bytes) -> HsmWrappedDek:
         """Parse a stored record. Raises CustodyError (step ``dek.record``)."""
         if len(raw) > MAX_RECORD_BYTES:
-            raise CustodyError(_STEP, "the stored DEK record is too large; it was not written by TAP")
+            raise CustodyError(
+                _STEP, "the stored DEK record is too large; it was not written by TAP"
+            )
         try:
             record = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -86,7 +86,11 @@ class HsmWrappedDek:
         if set(record) != _MEMBERS:
             raise CustodyError(_STEP, "the stored DEK record has unexpected members")
         kek, fingerprint, wrapped = record["kek"], record["fingerprint"], record["wrapped"]
-        if not isinstance(kek, str) or not isinstance(fingerprint, str) or not isinstance(wrapped, str):
+        if (
+            not isinstance(kek, str)
+            or not isinstance(fingerprint, str)
+            or not isinstance(wrapped, str)
+        ):
             raise CustodyError(_STEP, "the stored DEK record has members of the wrong type")
         try:
             ciphertext = base64.b64decode(wrapped, validate=True)

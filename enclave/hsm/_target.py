@@ -47,7 +47,8 @@ class HsmTarget:
             raise CustodyError(step, "TAP_PKCS11_TOKEN_LABEL is required for HSM custody")
         if len(token_label.encode()) > MAX_LABEL_BYTES:
             raise CustodyError(
-                step, f"TAP_PKCS11_TOKEN_LABEL is longer than a token label ({MAX_LABEL_BYTES} bytes)"
+                step,
+                f"TAP_PKCS11_TOKEN_LABEL is longer than a token label ({MAX_LABEL_BYTES} bytes)",
             )
         key_label = settings.key_label
         if not key_label or len(key_label.encode()) > MAX_KEY_LABEL_BYTES:

@@ -91,6 +91,8 @@ class OpenToken:
             f"the HSM key {self._target.key_label!r} cannot open the stored DEK (another key "
             "wrapped it, or the record was altered)",
         ):
+            # PKCS#11 reveals CKA_VALUE only of a key that is neither sensitive
+            # nor unextractable; it is a session object, destroyed once read.
             plain = self._kek.unwrap_key(
                 ObjectClass.SECRET_KEY,
                 KeyType.AES,
@@ -101,12 +103,14 @@ class OpenToken:
                     Attribute.TOKEN: False,
                     Attribute.PRIVATE: True,
                     Attribute.SENSITIVE: False,
-                    Attribute.EXTRACTABLE: False,
+                    Attribute.EXTRACTABLE: True,
                 },
             )
-            try:
+        try:
+            with _step("dek.unwrap", "the HSM unwrapped the DEK but will not reveal it"):
                 dek: bytes = bytes(plain[Attribute.VALUE])
-            finally:
+        finally:
+            with contextlib.suppress(PKCS11Error):
                 plain.destroy()
         return dek
 
@@ -150,7 +154,8 @@ def _login(token: Any, target: HsmTarget, *, rw: bool) -> Any:
         ) from None
     except PinLocked:
         raise CustodyError(
-            step, f"the user PIN of token {target.token_label!r} is locked; the security officer "
+            step,
+            f"the user PIN of token {target.token_label!r} is locked; the security officer "
             "must reset it",
         ) from None
     except (PinExpired, UserPinNotInitialized) as exc:
