@@ -122,7 +122,7 @@ def _new_record(master: bytes, jwk_file: Path, kek_id: str | None) -> Any:
 
 @click.group("enclave")
 def enclave_group() -> None:
-    """Enclave key custody: fingerprints, migration into SKR custody, KEK rotation."""
+    """Key custody: fingerprints, migration into SKR or HSM custody, KEK rotation."""
 
 
 @enclave_group.command("fingerprint")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 import pkcs11
-from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, TokenFlag
 from pkcs11.exceptions import (
     MultipleTokensReturned,
     NoSuchToken,
@@ -48,7 +48,7 @@ def _step(step: str, what: str) -> Iterator[None]:
     try:
         yield
     except PKCS11Error as exc:
-        raise CustodyError(step, f"{what} ({_why(exc)})") from None
+        raise CustodyError(step, f"{what} ({_why(exc)})") from exc
 
 
 class OpenToken:
@@ -138,7 +138,7 @@ def _token(lib: Any, target: HsmTarget) -> Any:
             step, f"several tokens are labelled {target.token_label!r}; labels must be unique"
         ) from None
     except PKCS11Error as exc:
-        raise CustodyError(step, f"cannot read the module's tokens ({_why(exc)})") from None
+        raise CustodyError(step, f"cannot read the module's tokens ({_why(exc)})") from exc
 
 
 def _login(token: Any, target: HsmTarget, *, rw: bool) -> Any:
@@ -149,8 +149,9 @@ def _login(token: Any, target: HsmTarget, *, rw: bool) -> Any:
     except PinIncorrect:
         raise CustodyError(
             step,
-            f"token {target.token_label!r} refused the PIN in TAP_PKCS11_PIN_FILE (PIN incorrect); "
-            "fix the file before restarting: every wrong attempt counts toward locking the PIN",
+            f"token {target.token_label!r} refused the PIN in TAP_PKCS11_PIN_FILE (PIN incorrect"
+            f"{_pin_warning(token)}); fix the file before restarting: every wrong attempt counts "
+            "toward locking the PIN",
         ) from None
     except PinLocked:
         raise CustodyError(
@@ -161,13 +162,26 @@ def _login(token: Any, target: HsmTarget, *, rw: bool) -> Any:
     except (PinExpired, UserPinNotInitialized) as exc:
         raise CustodyError(
             step, f"token {target.token_label!r} has no usable user PIN ({_why(exc)})"
-        ) from None
+        ) from exc
     except PKCS11Error as exc:
         raise CustodyError(
             step, f"cannot log in to token {target.token_label!r} ({_why(exc)})"
-        ) from None
+        ) from exc
     finally:
         del pin
+
+
+def _pin_warning(token: Any) -> str:
+    """What the token says about its PIN counter after a failed login, if anything."""
+    try:
+        flags = TokenFlag(token.slot.get_token().flags)
+    except (PKCS11Error, ValueError):
+        return ""
+    if TokenFlag.USER_PIN_FINAL_TRY in flags:
+        return "; the token says the next wrong PIN locks it"
+    if TokenFlag.USER_PIN_COUNT_LOW in flags:
+        return "; the token reports failed PIN attempts"
+    return ""
 
 
 def _keys_labelled(session: Any, label: str) -> list[Any]:
