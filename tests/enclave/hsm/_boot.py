@@ -1,13 +1,14 @@
-"""Start a real tap-proxy in HSM custody, and watch it fail."""
+"""Start a real tap-proxy in HSM custody (failures are watched as in enclave mode)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tests.enclave._boot import STARTUP_TIMEOUT_SECS, startup_failure
 from tests.enclave.hsm.conftest import SoftHsm
 from tests.support.proxy import ProxyProcess, base_env, start_proxy
 
-STARTUP_TIMEOUT_SECS = 60
+__all__ = ["hsm_env", "start_hsm_proxy", "startup_failure"]
 
 
 def hsm_env(tmp: Path, database_url: str, hsm: SoftHsm, **extra: str) -> dict[str, str]:
@@ -19,13 +20,3 @@ def hsm_env(tmp: Path, database_url: str, hsm: SoftHsm, **extra: str) -> dict[st
 
 def start_hsm_proxy(tmp: Path, database_url: str, hsm: SoftHsm, **extra: str) -> ProxyProcess:
     return start_proxy(tmp, hsm_env(tmp, database_url, hsm, **extra), timeout=STARTUP_TIMEOUT_SECS)
-
-
-def startup_failure(tmp: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Start tap-proxy, expect it to exit; return its exit code and output."""
-    proxy = start_proxy(tmp, env, wait=False)
-    try:
-        code = proxy.process.wait(STARTUP_TIMEOUT_SECS)
-    finally:
-        proxy.stop()
-    return code, proxy.log()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ from app.crypto import key_fingerprint
 from app.store import db
 from app.store.custody import PostgresWrappedKeyStore
 from enclave.hsm import HsmWrappedDek
-from tests.enclave.hsm._boot import start_hsm_proxy
+from tests.enclave.hsm._boot import hsm_env, start_hsm_proxy, startup_failure
 from tests.enclave.hsm.conftest import KEY_LABEL, USER_PIN, SoftHsm
 from tests.support.proxy import TEST_KEY
 from tests.support.tap import start_tap
@@ -32,9 +33,9 @@ ENV_FINGERPRINT = key_fingerprint(bytes.fromhex(TEST_KEY))
 
 
 @pytest.fixture
-def upstream() -> Upstream:
+def upstream() -> Iterator[Upstream]:
     server = Upstream().start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
@@ -168,8 +169,6 @@ def test_env_deployment_moves_into_hsm_custody(
     softhsm.init_key(database_url)
 
     # 2. Without a wrapped DEK, HSM mode refuses to invent a key over sealed data.
-    from tests.enclave.hsm._boot import hsm_env, startup_failure
-
     code, log = startup_failure(tmp_path, hsm_env(tmp_path, database_url, softhsm))
     assert code == 1 and "key custody failed at dek.first-boot:" in log, log
     assert _stored_record(database_url) is None
