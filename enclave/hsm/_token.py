@@ -196,11 +196,14 @@ def _check_kek(kek: Any, target: HsmTarget) -> None:
     label = target.key_label
     with _step("hsm.key", f"cannot read the attributes of {label!r}"):
         key_type = kek[Attribute.KEY_TYPE]
+        bits = int(kek[Attribute.VALUE_LEN]) * 8 if key_type == KeyType.AES else 0
         sensitive = bool(kek[Attribute.SENSITIVE])
         extractable = bool(kek[Attribute.EXTRACTABLE])
         can_wrap = bool(kek[Attribute.WRAP]) and bool(kek[Attribute.UNWRAP])
     if key_type != KeyType.AES:
         raise CustodyError("hsm.key", f"the key {label!r} is not an AES key")
+    if bits < KEK_BITS:
+        raise CustodyError("hsm.key", f"the key {label!r} is {bits} bits; at least {KEK_BITS}")
     if not sensitive or extractable:
         raise CustodyError(
             "hsm.key",
@@ -212,34 +215,41 @@ def _check_kek(kek: Any, target: HsmTarget) -> None:
 
 
 @contextlib.contextmanager
-def open_token(target: HsmTarget) -> Iterator[OpenToken]:
-    """Log in and find the wrapping key. Raises CustodyError naming the step that failed."""
+def _session(target: HsmTarget, *, rw: bool) -> Iterator[Any]:
+    """Load the module, log in to the token; close and finalise whatever happens."""
     lib = _load(target)
     try:
-        session = _login(_token(lib, target), target, rw=False)
+        session = _login(_token(lib, target), target, rw=rw)
         try:
-            found = _keys_labelled(session, target.key_label)
-            if not found:
-                raise CustodyError(
-                    "hsm.key",
-                    f"token {target.token_label!r} holds no secret key labelled "
-                    f"{target.key_label!r}; check TAP_PKCS11_KEY_LABEL, or create the key with "
-                    "`tap enclave hsm-init`",
-                )
-            if len(found) > 1:
-                raise CustodyError(
-                    "hsm.key",
-                    f"token {target.token_label!r} holds {len(found)} keys labelled "
-                    f"{target.key_label!r}; the label must name one key",
-                )
-            _check_kek(found[0], target)
-            yield OpenToken(target, session, found[0])
+            yield session
         finally:
             with contextlib.suppress(PKCS11Error):
                 session.close()
     finally:
         with contextlib.suppress(PKCS11Error):
             lib.finalize()
+
+
+@contextlib.contextmanager
+def open_token(target: HsmTarget) -> Iterator[OpenToken]:
+    """Log in and find the wrapping key. Raises CustodyError naming the step that failed."""
+    with _session(target, rw=False) as session:
+        found = _keys_labelled(session, target.key_label)
+        if not found:
+            raise CustodyError(
+                "hsm.key",
+                f"token {target.token_label!r} holds no secret key labelled "
+                f"{target.key_label!r}; check TAP_PKCS11_KEY_LABEL, or create the key with "
+                "`tap enclave hsm-init`",
+            )
+        if len(found) > 1:
+            raise CustodyError(
+                "hsm.key",
+                f"token {target.token_label!r} holds {len(found)} keys labelled "
+                f"{target.key_label!r}; the label must name one key",
+            )
+        _check_kek(found[0], target)
+        yield OpenToken(target, session, found[0])
 
 
 def create_wrapping_key(target: HsmTarget) -> None:
@@ -247,34 +257,25 @@ def create_wrapping_key(target: HsmTarget) -> None:
 
     Refuses when a key with the label exists. Raises CustodyError (``hsm.keygen``).
     """
-    lib = _load(target)
-    try:
-        session = _login(_token(lib, target), target, rw=True)
-        try:
-            if _keys_labelled(session, target.key_label):
-                raise CustodyError(
-                    "hsm.keygen",
-                    f"token {target.token_label!r} already holds a key labelled "
-                    f"{target.key_label!r}; nothing was created",
-                )
-            with _step("hsm.keygen", f"the HSM could not generate {target.key_label!r}"):
-                kek = session.generate_key(
-                    KeyType.AES,
-                    KEK_BITS,
-                    label=target.key_label,
-                    store=True,
-                    capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
-                    template={
-                        Attribute.TOKEN: True,
-                        Attribute.PRIVATE: True,
-                        Attribute.SENSITIVE: True,
-                        Attribute.EXTRACTABLE: False,
-                    },
-                )
-            _check_kek(kek, target)
-        finally:
-            with contextlib.suppress(PKCS11Error):
-                session.close()
-    finally:
-        with contextlib.suppress(PKCS11Error):
-            lib.finalize()
+    with _session(target, rw=True) as session:
+        if _keys_labelled(session, target.key_label):
+            raise CustodyError(
+                "hsm.keygen",
+                f"token {target.token_label!r} already holds a key labelled "
+                f"{target.key_label!r}; nothing was created",
+            )
+        with _step("hsm.keygen", f"the HSM could not generate {target.key_label!r}"):
+            kek = session.generate_key(
+                KeyType.AES,
+                KEK_BITS,
+                label=target.key_label,
+                store=True,
+                capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
+                template={
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                },
+            )
+        _check_kek(kek, target)

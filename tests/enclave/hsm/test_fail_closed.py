@@ -38,14 +38,14 @@ def _wrapped(hsm: SoftHsm, label: str, dek: bytes) -> bytes:
         return token.wrap(dek)
 
 
-def _add_key(hsm: SoftHsm, label: str, **template: bool) -> None:
+def _add_key(hsm: SoftHsm, label: str, bits: int = 256, **template: bool) -> None:
     """A key made outside ``hsm-init``, with the attributes a test needs."""
     lib = pkcs11.lib(str(hsm.module))
     try:
         with lib.get_token(token_label=hsm.token_label).open(rw=True, user_pin=USER_PIN) as s:
             s.generate_key(
                 KeyType.AES,
-                256,
+                bits,
                 label=label,
                 store=True,
                 capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
@@ -100,6 +100,11 @@ def _missing_key_label(hsm: SoftHsm, url: str, tmp: Path) -> dict[str, str]:
 def _extractable_key(hsm: SoftHsm, url: str, tmp: Path) -> dict[str, str]:
     _add_key(hsm, "loose", sensitive=False, extractable=True)
     return {"TAP_PKCS11_KEY_LABEL": "loose"}
+
+
+def _short_key(hsm: SoftHsm, url: str, tmp: Path) -> dict[str, str]:
+    _add_key(hsm, "short", bits=128, sensitive=True, extractable=False)
+    return {"TAP_PKCS11_KEY_LABEL": "short"}
 
 
 def _two_keys_one_label(hsm: SoftHsm, url: str, tmp: Path) -> dict[str, str]:
@@ -162,6 +167,7 @@ def _corrupt_record(hsm: SoftHsm, url: str, tmp: Path) -> dict[str, str]:
         (_wrong_pin, "hsm.login", "PIN incorrect"),
         (_missing_key_label, "hsm.key", "no secret key labelled 'no-such-key'"),
         (_extractable_key, "hsm.key", "can leave the token"),
+        (_short_key, "hsm.key", "is 128 bits; at least 256"),
         (_two_keys_one_label, "hsm.key", "holds 2 keys labelled 'tap-kek'"),
         # the stored DEK
         (_wrapped_under_another_key, "dek.unwrap", "cannot open the stored DEK"),
