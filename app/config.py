@@ -53,6 +53,58 @@ class SkrSettings:
     """Client id of a user-assigned managed identity, for ``release_via=keyvault``."""
 
 
+# HSM custody (``TAP_PKCS11_*``): the master key is wrapped by a key that stays in an HSM.
+_PKCS11_DETAILS: Final = ("TAP_PKCS11_TOKEN_LABEL", "TAP_PKCS11_KEY_LABEL", "TAP_PKCS11_PIN_FILE")
+_ENV_KEY_NAMES: Final = ("TAP_ENCRYPTION_KEY", "TAP_ENCRYPTION_KEY_FILE")
+
+
+@dataclass(frozen=True, slots=True)
+class Pkcs11Settings:
+    """Where HSM custody finds its wrapping key. ``module`` set selects HSM custody.
+
+    Only parsed here; :mod:`enclave.hsm` checks that the set is complete
+    (step ``hsm.settings``), so a half-configured HSM fails like any custody step.
+    """
+
+    module: Path | None = None
+    """``TAP_PKCS11_MODULE``: the PKCS#11 library (``.so``) of the HSM."""
+    token_label: str | None = None
+    key_label: str = "tap-kek"
+    pin_file: Path | None = None
+    """``TAP_PKCS11_PIN_FILE``: the user PIN, read at start-up; never from the environment."""
+
+    @classmethod
+    def from_env(
+        cls, env: _Reader, *, features: frozenset[str], env_key_set: tuple[bool, bool]
+    ) -> Pkcs11Settings:
+        """Parse ``TAP_PKCS11_*``. Raises ConfigError for a mode that mixes key sources."""
+        module = env.path("TAP_PKCS11_MODULE")
+        if module is None:
+            for name in _PKCS11_DETAILS:
+                if env.text(name) is not None:
+                    # NOTE: without this, a forgotten module line would silently
+                    # start in env custody.
+                    raise ConfigError(
+                        "TAP_PKCS11_MODULE", f"is required when {name} is set (HSM custody)"
+                    )
+            return cls()
+        if "enclave" in features:
+            raise ConfigError(
+                "TAP_PKCS11_MODULE", "HSM custody and TAP_FEATURES=enclave exclude each other"
+            )
+        for name, is_set in zip(_ENV_KEY_NAMES, env_key_set, strict=True):
+            if is_set:
+                raise ConfigError(
+                    name, "must not be set when TAP_PKCS11_MODULE selects HSM custody"
+                )
+        return cls(
+            module=module,
+            token_label=env.text("TAP_PKCS11_TOKEN_LABEL"),
+            key_label=env.text("TAP_PKCS11_KEY_LABEL") or "tap-kek",
+            pin_file=env.path("TAP_PKCS11_PIN_FILE"),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """TAP's settings. Field names carry units; secrets are :class:`Secret`."""
@@ -71,6 +123,7 @@ class Config:
     In enclave mode the SHA-256 of its public key goes into every attestation,
     so ``tap-attest verify-instance`` can check the key it talked to.
     """
+    pkcs11: Pkcs11Settings = field(default_factory=Pkcs11Settings)
 
     # Serving.
     listen_host: str = "0.0.0.0"  # noqa: S104 - the documented default bind
@@ -129,6 +182,11 @@ class Config:
     def enclave(self) -> bool:
         """True when custody must come from Secure Key Release."""
         return "enclave" in self.features
+
+    @property
+    def hsm(self) -> bool:
+        """True when custody must come from a PKCS#11 HSM."""
+        return self.pkcs11.module is not None
 
     @property
     def embedded_database(self) -> bool:
@@ -209,6 +267,11 @@ class Config:
                 wait_secs=env.number("TAP_SKR_WAIT_SECS", 60, minimum=1, maximum=3600),
                 release_via=env.choice("TAP_SKR_RELEASE_VIA", _SKR_RELEASE_VIA, "sidecar"),
                 client_id=env.text("TAP_SKR_CLIENT_ID"),
+            ),
+            pkcs11=Pkcs11Settings.from_env(
+                env,
+                features=features,
+                env_key_set=(encryption_key is not None, key_file is not None),
             ),
             listen_host=host,
             listen_port=port,

@@ -2,7 +2,9 @@
 
 ``app`` sees custody only through :func:`load_key_provider`. The default
 provider reads the environment; with the ``enclave`` feature the key is
-released by Azure Secure Key Release, and the Azure code is imported only then.
+released by Azure Secure Key Release, and the Azure code is imported only then;
+with ``TAP_PKCS11_MODULE`` the key is unwrapped inside an HSM over PKCS#11
+(:mod:`enclave.hsm`, likewise imported only then).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from enclave._provider import (
     CustodySettings,
     DekOrigin,
     KeyProvider,
+    Pkcs11Settings,
     SkrSettings,
     WrappedKeyStore,
 )
@@ -33,6 +36,7 @@ __all__ = [
     "GENERATED_KEY_NAME",
     "KeyFileError",
     "KeyProvider",
+    "Pkcs11Settings",
     "SkrSettings",
     "WrappedKeyStore",
     "dek_fingerprint",
@@ -54,6 +58,16 @@ def load_key_provider(settings: CustodySettings) -> KeyProvider:
                 f"the enclave feature needs the Azure extra: pip install '.[enclave]' ({exc.name})",
             ) from exc
         return load_skr_provider(settings)
+    if settings.pkcs11.module is not None:
+        # NOTE: imported lazily so only HSM deployments need python-pkcs11.
+        try:
+            from enclave.hsm import load_hsm_provider
+        except ImportError as exc:
+            raise CustodyError(
+                "hsm.settings",
+                f"HSM custody needs the hsm extra: pip install '.[hsm]' ({exc.name})",
+            ) from exc
+        return load_hsm_provider(settings.pkcs11)
     return EnvKeyProvider.from_settings(settings)
 
 

@@ -40,6 +40,23 @@ class SkrSettings(Protocol):
     def client_id(self) -> str | None: ...
 
 
+class Pkcs11Settings(Protocol):
+    """Where HSM custody finds its wrapping key (``TAP_PKCS11_*``).
+
+    ``app.config.Pkcs11Settings`` satisfies this; ``module`` set selects HSM
+    custody, and :mod:`enclave.hsm` validates the rest.
+    """
+
+    @property
+    def module(self) -> Path | None: ...
+    @property
+    def token_label(self) -> str | None: ...
+    @property
+    def key_label(self) -> str: ...
+    @property
+    def pin_file(self) -> Path | None: ...
+
+
 class CustodySettings(Protocol):
     """The settings custody reads. ``app.config.Config`` satisfies this."""
 
@@ -62,6 +79,9 @@ class CustodySettings(Protocol):
 
     @property
     def build_sha(self) -> str: ...
+
+    @property
+    def pkcs11(self) -> Pkcs11Settings: ...
 
 
 class WrappedKeyStore(Protocol):

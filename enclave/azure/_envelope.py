@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Final
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from enclave._fingerprint import DEK_BYTES, dek_fingerprint
+from enclave._fingerprint import DEK_BYTES, check_unwrapped_dek, dek_fingerprint
 from enclave.errors import CustodyError
 
 RECORD_VERSION: Final = 1
@@ -132,15 +131,4 @@ def unwrap_dek(record: WrappedDek, kek: rsa.RSAPrivateKey) -> bytes:
             "the released KEK cannot open the stored DEK (RSA-OAEP-256 failed); check that "
             "TAP_SKR_KEY_ID names the key version the DEK was wrapped with",
         ) from None
-    if len(dek) != DEK_BYTES:
-        raise CustodyError(
-            "dek.length", f"the unwrapped DEK is {len(dek)} bytes, expected {DEK_BYTES}"
-        )
-    actual = dek_fingerprint(dek)
-    if not hmac.compare_digest(actual, record.fingerprint):
-        raise CustodyError(
-            "dek.fingerprint",
-            f"the unwrapped DEK has fingerprint {actual}, the record names {record.fingerprint}; "
-            "the stored record was altered",
-        )
-    return dek
+    return check_unwrapped_dek(dek, record.fingerprint)

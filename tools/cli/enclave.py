@@ -11,6 +11,9 @@
   prints the old and new fingerprints, which must match, writes the new record
   to stdout, and with ``--install`` replaces the stored record in one
   compare-and-swap.
+- ``hsm-init`` creates HSM custody's wrapping key in the token, and
+  ``hsm-migrate-from-env`` wraps the current env master key, unchanged, as the
+  DEK inside the HSM (:mod:`enclave.hsm` does the work).
 
 The Azure-specific code is imported inside the commands, so ``tap`` itself
 loads none of it. Errors end as one line on stderr and exit 1 (2 for a bad
@@ -20,6 +23,7 @@ setting); ``--verbose`` on ``tap`` adds the traceback.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -29,7 +33,7 @@ import asyncpg
 import click
 
 import enclave
-from app.config import Config
+from app.config import Config, Pkcs11Settings
 from app.runtime import load_keys
 from app.store import custody, db
 from tools.cli.context import Access, Settings, open_database
@@ -97,7 +101,7 @@ def _new_record(master: bytes, jwk_file: Path, kek_id: str | None) -> Any:
 
 @click.group("enclave")
 def enclave_group() -> None:
-    """Enclave key custody: fingerprints, migration into SKR custody, KEK rotation."""
+    """Key custody: fingerprints, migration into SKR or HSM custody, KEK rotation."""
 
 
 @enclave_group.command("fingerprint")
@@ -110,7 +114,15 @@ def fingerprint_command() -> None:
             click.echo(f"key fingerprint: {keys.fingerprint}")
             store = custody.PostgresWrappedKeyStore(pool)
             raw = await store.get_wrapped_key()
-            if raw is not None:
+            if raw is not None and config.hsm:
+                from enclave.hsm import HsmWrappedDek
+
+                hsm_record = HsmWrappedDek.from_bytes(raw)
+                click.echo(
+                    f"stored DEK: fingerprint {hsm_record.fingerprint}, wrapped under HSM key "
+                    f"{hsm_record.kek!r}"
+                )
+            elif raw is not None:
                 from enclave.azure import WrappedDek
 
                 record = WrappedDek.from_bytes(raw)
@@ -219,5 +231,61 @@ def rewrap_dek_command(jwk_file: Path, kek_id: str | None, install: bool) -> Non
                     )
                 click.echo(f"installed: the DEK is now wrapped under {record.kid}", err=True)
         click.echo(record.to_bytes().decode())
+
+    _run(go)
+
+
+def _hsm_config(config: Config) -> Config:
+    if not config.hsm:
+        raise enclave.CustodyError(
+            "hsm.settings", "set TAP_PKCS11_MODULE (and the other TAP_PKCS11_* settings) first"
+        )
+    return config
+
+
+@enclave_group.command("hsm-init")
+def hsm_init_command() -> None:
+    """Create HSM custody's wrapping key (AES-256, sensitive, never extractable) in the token."""
+
+    async def go(loaded: Settings, config: Config) -> None:
+        from enclave.hsm import create_wrapping_key
+
+        target = await create_wrapping_key(_hsm_config(config).pkcs11)
+        click.echo(f"created wrapping key {target.key_label!r} on token {target.token_label!r}")
+
+    _run(go)
+
+
+@enclave_group.command("hsm-migrate-from-env")
+@click.option(
+    "--env-key-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file holding the current TAP_ENCRYPTION_KEY (64 hex characters).",
+)
+def hsm_migrate_from_env_command(env_key_file: Path) -> None:
+    """Wrap the current env master key as the DEK inside the HSM and store it (write-once).
+
+    Run it with the TAP_PKCS11_* settings of the new deployment; the env key is read from
+    --env-key-file and checked against the database first. Credentials are not re-encrypted.
+    """
+
+    async def go(loaded: Settings, config: Config) -> None:
+        from enclave.hsm import load_hsm_provider
+
+        provider = load_hsm_provider(_hsm_config(config).pkcs11)
+        env_config = dataclasses.replace(
+            config, pkcs11=Pkcs11Settings(), encryption_key=None, encryption_key_file=env_key_file
+        )
+        async with open_database(loaded, Access.WRITE) as pool:
+            master = await _master_key(env_config, pool)
+            try:
+                record = await provider.install(custody.PostgresWrappedKeyStore(pool), master)
+            finally:
+                del master
+        click.echo(
+            f"DEK fingerprint {record.fingerprint} stored, wrapped under HSM key {record.kek!r}"
+        )
+        click.echo("next: remove TAP_ENCRYPTION_KEY and start TAP with TAP_PKCS11_*", err=True)
 
     _run(go)
