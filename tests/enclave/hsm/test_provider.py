@@ -22,16 +22,21 @@ class MemoryStore:
         self.stored = stored
         self.sealed = sealed
         self.winner: bytes | None = None
+        self.origin: str | None = None
 
     async def get_wrapped_key(self) -> bytes | None:
         return self.stored
 
-    async def insert_wrapped_key_once(self, wrapped: bytes) -> bytes:
+    async def insert_wrapped_key_once(self, wrapped: bytes, *, origin: str) -> bytes:
         if self.winner is not None and self.stored is None:
             self.stored = self.winner
         if self.stored is None:
             self.stored = wrapped
+            self.origin = origin
         return self.stored
+
+    async def get_dek_origin(self) -> str | None:
+        return self.origin
 
     async def has_sealed_data(self) -> bool:
         return self.sealed
@@ -53,6 +58,7 @@ async def test_first_boot_stores_a_dek_that_later_boots_unwrap(provider: HsmKeyP
     assert store.stored is not None
     record = HsmWrappedDek.from_bytes(store.stored)
     assert record.fingerprint == dek_fingerprint(dek) and dek not in store.stored
+    assert store.origin == "generated"
     assert await provider.master_key(store) == dek
 
 
@@ -97,6 +103,7 @@ async def test_install_wraps_the_given_key_once(provider: HsmKeyProvider) -> Non
     record = await provider.install(store, env_key)
     assert record.fingerprint == dek_fingerprint(env_key)
     assert store.stored == record.to_bytes()
+    assert store.origin == "migrated"
     assert await provider.master_key(store) == env_key
     with pytest.raises(CustodyError) as caught:
         await provider.install(store, os.urandom(32))

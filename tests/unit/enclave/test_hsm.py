@@ -144,7 +144,7 @@ def test_the_module_selects_the_hsm_provider(tmp_path: Path) -> None:
 
 def test_env_custody_loads_no_pkcs11_code() -> None:
     code = (
-        "import sys, enclave, app.runtime, tools.enclave_cli;"
+        "import sys, enclave, app.runtime, tools.cli.enclave;"
         "bad = [m for m in sys.modules if m.startswith(('pkcs11', 'enclave.hsm'))];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
