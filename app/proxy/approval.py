@@ -12,6 +12,8 @@ import datetime as dt
 import uuid
 from typing import Final
 
+from app.errors import PasskeyUnavailable
+from app.passkeys.relying_party import RelyingParty
 from app.proxy.context import ForwardContext
 from app.store import approvals, db
 
@@ -40,6 +42,10 @@ def body_preview(body: bytes) -> str | None:
 async def run(ctx: ForwardContext) -> ForwardContext:
     if not ctx.needs_approval:
         return ctx
+    if ctx.require_passkey and RelyingParty.from_config(ctx.rt.config) is None:
+        raise PasskeyUnavailable(
+            "This request needs a passkey approval, and passkeys are not set up on this TAP."
+        )
     agent = ctx.agent
     assert agent is not None
     credential = ctx.credentials[0]

@@ -202,3 +202,14 @@ async def cleanup(conn: Queryable, keep_secs: int) -> None:
         " AND expires_at + make_interval(secs => $1) < now()",
         keep_secs,
     )
+
+
+async def body_digest(conn: Queryable, team_id: str, txn_id: uuid.UUID) -> str | None:
+    """Hex SHA-256 of the stored body that will be forwarded; None if no such request."""
+    digest: str | None = await conn.fetchval(
+        "SELECT encode(sha256(coalesce(request_body, ''::bytea)), 'hex') FROM approvals"
+        " WHERE team_id = $1 AND txn_id = $2",
+        team_id,
+        txn_id,
+    )
+    return digest
