@@ -110,7 +110,7 @@ class PasskeyVote:
 def digest(votes: Sequence[PasskeyVote]) -> str:
     """Hex SHA-256 of the published evidence (canonical JSON), as the audit record carries it."""
     return hashlib.sha256(
-        canonical_json({"votes": [v.to_json() for v in votes]}).encode()  # type: ignore[dict-item]
+        canonical_json({"votes": [v.to_json() for v in votes]}).encode()
     ).hexdigest()
 
 
