@@ -292,6 +292,9 @@ async def agent_approval(txn: str) -> dict[str, Any]:
         "status": row["agent_status"],
         "created_at": row["created_at"].isoformat(),
         "expires_at": row["expires_at"].isoformat(),
+        # What the approvers decided on: the request body's size and SHA-256.
+        "body_size": row["body_size"],
+        "body_sha256": row["body_sha256"],
     }
     if row["agent_status"] == "forwarded":
         stored = row["response_body"]

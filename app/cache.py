@@ -1,34 +1,28 @@
 """Per-worker caches of what ``/forward`` reads on every request.
 
-Entries live ``TAP_CACHE_TTL_SECS`` at most, and a :class:`ChangeListener`
-drops a team's entries the moment any replica commits a change to that team
-(see :mod:`app.store.events`), so a disabled agent is refused everywhere within
-the notification's delivery time, not the TTL. If the listening connection is
+Entries live ``TAP_CACHE_TTL_SECS`` at most, and :func:`invalidate_on_change`
+(on the worker's :class:`~app.listener.Listener`) drops a team's entries the
+moment any replica commits a change to that team (see :mod:`app.store.events`),
+so a disabled agent is refused everywhere within the notification's delivery
+time, not the TTL. If the listening connection is
 lost, every cache is cleared and the listener reconnects; until it does, the
 TTL alone bounds staleness.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-import asyncpg
-
+from app.listener import Listener
 from app.store.events import CACHE_CHANNEL
-
-logger = logging.getLogger(__name__)
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-RECONNECT_DELAY_SECS: Final = 1.0
 MAX_ENTRIES: Final = 100_000
 
 
@@ -91,53 +85,15 @@ class LruCache(Generic[K, V]):
             self._entries.popitem(last=False)
 
 
-class ChangeListener:
-    """Listens on the cache channel and invalidates the given caches."""
+async def invalidate_on_change(listener: Listener, caches: Sequence[TeamCache[Any, Any]]) -> None:
+    """Drop a team's entries when any replica changes that team; clear all if notices may be lost."""
 
-    def __init__(self, database_url: str, caches: list[TeamCache[object, object]]) -> None:
-        self._url = database_url
-        self._caches = caches
-        self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
+    def drop(team_id: str) -> None:
+        for cache in caches:
+            cache.drop_team(team_id)
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="tap-cache-listener")
-        # Wait briefly for the first connection so start-up is consistent.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), 5)
+    def clear() -> None:
+        for cache in caches:
+            cache.clear()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
-        for cache in self._caches:
-            cache.drop_team(str(payload))
-
-    async def _run(self) -> None:
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._url)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(CACHE_CHANNEL, self._on_notify)
-                # Anything cached before we listened may be stale.
-                for cache in self._caches:
-                    cache.clear()
-                self._connected.set()
-                await lost.wait()
-                logger.warning("cache listener lost its connection; clearing caches")
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # reconnect on any failure; the TTL bounds staleness meanwhile
-                logger.warning("cache listener cannot connect; retrying")
-            finally:
-                for cache in self._caches:
-                    cache.clear()
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            await asyncio.sleep(RECONNECT_DELAY_SECS)
+    await listener.subscribe(CACHE_CHANNEL, drop, clear)

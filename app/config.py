@@ -76,6 +76,10 @@ class Config:
     # The proxy.
     forward_timeout_secs: float = 30 * SECONDS
     approval_timeout_secs: int = 3600 * SECONDS
+    max_pending_per_agent: int = 100
+    max_pending_per_team: int = 1000
+    max_pending_bytes_per_team: int = 256 * 1024 * 1024
+    """Requests waiting for a decision at once; past a cap parking answers 429."""
     cache_ttl_secs: float = 30 * SECONDS
     audit_log: Path = Path("audit.jsonl")
     allow_private_targets: bool = False
@@ -210,6 +214,21 @@ class Config:
             approval_timeout_secs=int(
                 env.number(
                     "TAP_APPROVAL_TIMEOUT_SECS", 3600, minimum=1, maximum=7 * 86400, integer=True
+                )
+            ),
+            max_pending_per_agent=int(
+                env.number("TAP_MAX_PENDING_PER_AGENT", 100, minimum=1, maximum=10**6, integer=True)
+            ),
+            max_pending_per_team=int(
+                env.number("TAP_MAX_PENDING_PER_TEAM", 1000, minimum=1, maximum=10**7, integer=True)
+            ),
+            max_pending_bytes_per_team=int(
+                env.number(
+                    "TAP_MAX_PENDING_BYTES_PER_TEAM",
+                    256 * 1024 * 1024,
+                    minimum=0,
+                    maximum=2**40,
+                    integer=True,
                 )
             ),
             cache_ttl_secs=env.number("TAP_CACHE_TTL_SECS", 30, minimum=0, maximum=86400),

@@ -16,7 +16,7 @@ The tree::
         ├── Unauthorized (401)       no valid TAP key
         ├── Forbidden ... (403)      the agent may not do this
         ├── NotFoundError (404)
-        ├── RateLimited (429)
+        ├── RateLimited, TooManyPending (429)
         ├── UpstreamError (502)      the upstream could not be reached
         └── ServiceUnavailable (503) our database hiccupped; retry is safe
 
@@ -292,6 +292,18 @@ class RateLimited(ProxyError):
     safe_to_retry = True
 
 
+class TooManyPending(ProxyError):
+    """Parking this request would pass a pending-approval cap (per agent, per team, bytes)."""
+
+    status = 429
+    code = "too_many_pending_approvals"
+    agent_action = (
+        "Wait until some of your pending requests are decided or time out, then retry; "
+        "do not resend requests that are still pending."
+    )
+    safe_to_retry = True
+
+
 class UpstreamError(ProxyError):
     """The upstream could not be reached or did not answer in time."""
 
@@ -560,3 +572,10 @@ class EvidenceInvalid(TapError):
         self.check = check
         self.expected = expected
         self.actual = actual
+
+
+class SignedRequestChanged(Forbidden):
+    """After a passkey approval, the request would go somewhere other than what was signed."""
+
+    code = "approved_request_changed"
+    agent_action = "Send the request again; a human must approve the request as it now stands."

@@ -19,10 +19,11 @@ import asyncpg
 
 import enclave
 from app.audit import AuditWriter
-from app.cache import ChangeListener, LruCache, TeamCache
+from app.cache import LruCache, TeamCache, invalidate_on_change
 from app.config import Config
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
+from app.listener import Listener
 from app.store import custody, db
 from app.store.migrate import migrate
 
@@ -48,7 +49,8 @@ class Runtime:
     """Built sanitizers by a digest of the secrets they scrub (building one costs ~0.3 ms)."""
     http: aiohttp.ClientSession | None = None
     audit: AuditWriter | None = None
-    _listener: ChangeListener | None = None
+    listener: Listener | None = None
+    """The worker's one LISTEN connection (caches, approval executor)."""
 
     def __post_init__(self) -> None:
         self.agent_cache = TeamCache(self.config.cache_ttl_secs)
@@ -80,12 +82,13 @@ class Runtime:
         )
         self.audit = AuditWriter(self.pool, self.config.audit_log)
         await self.audit.start()
-        self._listener = ChangeListener(self.database_url, [self.agent_cache, self.config_cache])  # type: ignore[list-item]
-        await self._listener.start()
+        self.listener = Listener(self.database_url)
+        await invalidate_on_change(self.listener, [self.agent_cache, self.config_cache])
+        await self.listener.start()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.stop()
+        if self.listener is not None:
+            await self.listener.stop()
         if self.audit is not None:
             await self.audit.stop()
         if self.http is not None:

@@ -34,32 +34,19 @@ async def _eligible(conn: Conn, caller: Caller, pending: decisions.PendingApprov
         a.lower() for a in pending.allowed_approvers
     }:
         return False
-    return await _assigned(conn, caller, pending.credential_name)
+    return await _assigned(conn, caller, pending.credential_names)
 
 
-async def _assigned(conn: Conn, caller: Caller, credential_name: str) -> bool:
-    """Owners and admins decide every credential, approvers only those assigned to them."""
+async def _assigned(conn: Conn, caller: Caller, credential_names: tuple[str, ...]) -> bool:
+    """Owners and admins decide every credential, approvers only requests whose every credential is theirs."""
     if caller.is_manager:
         return True
-    return credential_name in await members.assigned_credentials(
-        conn, caller.team_id, caller.user_id
-    )
+    assigned = await members.assigned_credentials(conn, caller.team_id, caller.user_id)
+    return all(name in assigned for name in credential_names)
 
 
 def approval_out(pending: decisions.PendingApproval) -> ApprovalOut:
-    return ApprovalOut(
-        txn_id=str(pending.txn_id),
-        agent_id=pending.agent_id,
-        credential_name=pending.credential_name,
-        method=pending.method,
-        target_url=pending.target_url,
-        body_preview=pending.body_preview,
-        require_passkey=pending.require_passkey,
-        min_approvals=pending.min_approvals,
-        approvals=pending.approvals,
-        created_at=pending.created_at,
-        expires_at=pending.expires_at,
-    )
+    return ApprovalOut.model_validate(pending.to_json())
 
 
 @operation(
@@ -85,7 +72,7 @@ async def _decide(raw_txn: str, decision: Literal["approve", "deny"]) -> Respons
     txn_id = decisions.parse_txn_id(raw_txn)
     async with db.transaction(runtime().pool) as conn:
         pending = await decisions.get_pending(conn, caller.team_id, txn_id)
-        if not await _assigned(conn, caller, pending.credential_name):
+        if not await _assigned(conn, caller, pending.credential_names):
             # NOTE: invisible rather than forbidden, as in the list.
             raise ApprovalNotFound(f"no approval request {txn_id} in this team")
         result = await decisions.vote(

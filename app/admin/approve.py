@@ -51,7 +51,7 @@ from app.passkeys import evidence as evidence_check
 from app.passkeys.canonical import CanonicalRequest, new_nonce, timestamp
 from app.passkeys.relying_party import RelyingParty
 from app.proxy.target import resolve_target
-from app.store import approvals, challenges, db, passkeys
+from app.store import challenges, db, passkeys
 from app.store import evidence as evidence_store
 from app.store.db import Conn
 from app.store.forward import config_for
@@ -101,7 +101,7 @@ async def _canonical(
     the credential's current ``api_base``), so re-pointing the credential
     after the challenge was made changes the canonical request.
     """
-    first = pending.credential_name.split(",")[0]
+    first = pending.credential_names[0]
     found = await config_for(conn, pending.team_id, first)
     if found is None:
         raise RequestChanged(f"credential '{first}' no longer exists")
@@ -109,9 +109,6 @@ async def _canonical(
         target = resolve_target(pending.target_url, found.credential).url
     except TapError:
         raise RequestChanged("the request's target no longer resolves for its credential") from None
-    body_sha256 = await approvals.body_digest(conn, pending.team_id, pending.txn_id)
-    if body_sha256 is None:
-        raise ApprovalGone("this request no longer exists")
     return CanonicalRequest(
         txn_id=str(pending.txn_id),
         team_id=pending.team_id,
@@ -119,7 +116,7 @@ async def _canonical(
         credential=pending.credential_name,
         method=pending.method,
         target_url=target,
-        body_sha256=body_sha256,
+        body_sha256=pending.body.sha256,
         approver=approver.lower(),
         expires_at=timestamp(pending.expires_at),
         nonce=nonce,
@@ -143,17 +140,8 @@ async def details(txn_id: str) -> Response:
     return _no_store(
         respond(
             ApprovalDetails(
-                txn_id=str(pending.txn_id),
+                **pending.to_json(),
                 team_id=pending.team_id,
-                agent_id=pending.agent_id,
-                credential_name=pending.credential_name,
-                method=pending.method,
-                target_url=pending.target_url,
-                body_preview=pending.body_preview,
-                require_passkey=pending.require_passkey,
-                min_approvals=pending.min_approvals,
-                approvals=pending.approvals,
-                expires_at=pending.expires_at,
                 has_passkeys=has_passkeys,
                 passkeys_enabled=passkeys_enabled(),
             )
@@ -396,15 +384,7 @@ async def evidence(txn_id: str) -> Response:
     caller.require("view_audit")
     txn = decisions.parse_txn_id(txn_id)
     votes = [
-        evidence_check.PasskeyVote(
-            approver=e.approver,
-            canonical_request=e.canonical_request,
-            credential_id=e.credential_id,
-            public_key=e.public_key,
-            authenticator_data=e.authenticator_data,
-            client_data_json=e.client_data_json,
-            signature=e.signature,
-        )
+        evidence_check.PasskeyVote.of(e)
         for e in await evidence_store.of_request(runtime().pool, caller.team_id, txn)
     ]
     if not votes:

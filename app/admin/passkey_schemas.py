@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, RootModel, StringConstraints
 
-from app.admin.schemas import LoginResult, RequestModel, ShortText, Token
+from app.admin.schemas import ApprovalOut, LoginResult, RequestModel, ShortText, Token
 
 WebAuthnJson = Annotated[dict[str, Any], Field(max_length=16)]
 PasskeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,1400}$")]
@@ -103,18 +103,10 @@ class MemberReset(BaseModel):
 # The approve page's endpoints -------------------------------------------------------
 
 
-class ApprovalDetails(BaseModel):
-    txn_id: str
+class ApprovalDetails(ApprovalOut):
+    """What the approve page shows: everything that will be sent, and whether a passkey can approve it."""
+
     team_id: str
-    agent_id: str
-    credential_name: str
-    method: str
-    target_url: str
-    body_preview: str | None
-    require_passkey: bool
-    min_approvals: int
-    approvals: int
-    expires_at: dt.datetime
     has_passkeys: bool
     passkeys_enabled: bool
 

@@ -505,13 +505,31 @@ class Assignments(BaseModel):
 # Approvals ------------------------------------------------------------------------
 
 
+class ApprovalWarningOut(BaseModel):
+    code: str
+    message: str
+
+
 class ApprovalOut(BaseModel):
+    """A pending request as approvers see it: everything that will be sent, secrets masked."""
+
     txn_id: str
     agent_id: str
+    mode: Literal["unified", "placeholder"]
     credential_name: str
+    """The credentials used, comma-separated."""
+    credential_names: list[str]
     method: str
     target_url: str
+    headers: list[tuple[str, str]]
+    """Every header that will go upstream, in order; credential-bearing values masked."""
     body_preview: str | None
+    """The first 4 KiB of the body: text, or base64 when the body is not safe to show as text."""
+    body_encoding: Literal["utf-8", "base64"] | None
+    body_truncated: bool
+    body_size: int
+    body_sha256: str
+    warnings: list[ApprovalWarningOut]
     require_passkey: bool
     min_approvals: int
     approvals: int

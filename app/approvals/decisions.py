@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
-from typing import Final, Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
 
-import asyncpg
-
+from app.approvals import view
 from app.errors import AlreadyDecided, ApprovalNotFound, NotAnApprover, PasskeyRequired
+from app.store import approvals, votes
+from app.store.approvals import Mode, StoredRequest
 from app.store.db import Conn
 
-NOTIFY_CHANNEL: Final = "tap_approvals"
+NOTIFY_CHANNEL: Final = votes.NOTIFY_CHANNEL
 
 Decision = Literal["approve", "deny"]
 Via = Literal["cli", "api", "passkey", "telegram", "matrix", "dashboard"]
@@ -36,19 +37,58 @@ Via = Literal["cli", "api", "passkey", "telegram", "matrix", "dashboard"]
 
 @dataclass(frozen=True, slots=True)
 class PendingApproval:
+    """A request waiting for a decision, as every decision surface shows it."""
+
     txn_id: uuid.UUID
     team_id: str
     agent_id: str
-    credential_name: str
+    mode: Mode
+    credential_names: tuple[str, ...]
     method: str
     target_url: str
-    body_preview: str | None
+    headers: list[tuple[str, str]]
+    """Every header that will go upstream, secrets masked."""
+    body: view.BodyView
+    warnings: list[view.ApprovalWarning]
     require_passkey: bool
     min_approvals: int
     allowed_approvers: tuple[str, ...]
     approvals: int
     created_at: dt.datetime
     expires_at: dt.datetime
+
+    @property
+    def credential_name(self) -> str:
+        """The credentials used, comma-separated, for one-line displays."""
+        return ",".join(self.credential_names)
+
+    @property
+    def body_preview(self) -> str | None:
+        return self.body.preview
+
+    def to_json(self) -> dict[str, Any]:
+        """The one JSON shape of a pending request (admin API, CLI): plain JSON types."""
+        return {
+            "txn_id": str(self.txn_id),
+            "agent_id": self.agent_id,
+            "mode": self.mode,
+            "credential_name": self.credential_name,
+            "credential_names": list(self.credential_names),
+            "method": self.method,
+            "target_url": self.target_url,
+            "headers": [[name, value] for name, value in self.headers],
+            "body_preview": self.body.preview,
+            "body_encoding": self.body.encoding,
+            "body_truncated": self.body.truncated,
+            "body_size": self.body.size,
+            "body_sha256": self.body.sha256,
+            "warnings": [asdict(w) for w in self.warnings],
+            "require_passkey": self.require_passkey,
+            "min_approvals": self.min_approvals,
+            "approvals": self.approvals,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,50 +99,45 @@ class VoteResult:
     needed: int
 
 
-_PENDING: Final = """
-SELECT a.txn_id, a.team_id, a.agent_id, a.credential_name, a.method, a.target_url, a.body_preview,
-       a.require_passkey, a.min_approvals, a.allowed_approvers, a.created_at, a.expires_at,
-       (SELECT count(*) FROM approval_votes v WHERE v.txn_id = a.txn_id AND v.decision = 'approve') AS approvals
-  FROM approvals a
- WHERE a.team_id = $1 AND a.status = 'pending' AND a.expires_at > now()
-"""
-
-
-def _pending(row: asyncpg.Record) -> PendingApproval:
+def _pending(stored: StoredRequest, approvals_count: int) -> PendingApproval:
+    headers = view.upstream_headers(
+        stored.headers, stored.injected_headers, stored.credential_names[0]
+    )
     return PendingApproval(
-        txn_id=row["txn_id"],
-        team_id=row["team_id"],
-        agent_id=row["agent_id"],
-        credential_name=row["credential_name"],
-        method=row["method"],
-        target_url=row["target_url"],
-        body_preview=row["body_preview"],
-        require_passkey=row["require_passkey"],
-        min_approvals=row["min_approvals"],
-        allowed_approvers=tuple(row["allowed_approvers"]),
-        approvals=row["approvals"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
+        txn_id=stored.txn_id,
+        team_id=stored.team_id,
+        agent_id=stored.agent_id,
+        mode=stored.mode,
+        credential_names=stored.credential_names,
+        method=stored.method,
+        target_url=stored.target_url,
+        headers=headers,
+        body=view.body_view(stored.body, size=stored.body_size, sha256=stored.body_sha256),
+        warnings=view.warnings(stored.method, headers),
+        require_passkey=stored.require_passkey,
+        min_approvals=stored.min_approvals,
+        allowed_approvers=stored.allowed_approvers,
+        approvals=approvals_count,
+        created_at=stored.created_at,
+        expires_at=stored.expires_at,
     )
 
 
 async def list_pending(conn: Conn, team_id: str) -> list[PendingApproval]:
     """Pending, unexpired requests of a team, newest first."""
-    rows = await conn.fetch(_PENDING + " ORDER BY a.created_at DESC", team_id)
-    return [_pending(row) for row in rows]
+    rows = await approvals.pending_rows(conn, team_id, view.PREVIEW_BYTES)
+    return [_pending(stored, count) for stored, count in rows]
 
 
 async def get_pending(conn: Conn, team_id: str, txn_id: uuid.UUID) -> PendingApproval:
     """Raises ApprovalNotFound, or AlreadyDecided if it exists but is no longer pending."""
-    row = await conn.fetchrow(_PENDING + " AND a.txn_id = $2", team_id, txn_id)
-    if row is None:
-        status = await conn.fetchval(
-            "SELECT status FROM approvals WHERE team_id = $1 AND txn_id = $2", team_id, txn_id
-        )
+    rows = await approvals.pending_rows(conn, team_id, view.PREVIEW_BYTES, txn_id)
+    if not rows:
+        status = await approvals.status_of(conn, team_id, txn_id)
         if status is None:
             raise ApprovalNotFound(f"no approval request {txn_id} in this team")
         raise AlreadyDecided(f"request {txn_id} is already {status}")
-    return _pending(row)
+    return _pending(*rows[0])
 
 
 def parse_txn_id(raw: str) -> uuid.UUID:
@@ -128,50 +163,27 @@ async def vote(
     ``operator`` for the CLI. Raises ApprovalNotFound, AlreadyDecided,
     NotAnApprover, or PasskeyRequired (approve without the passkey step).
     """
-    row = await conn.fetchrow(
-        "SELECT status, require_passkey, min_approvals, allowed_approvers, expires_at"
-        "  FROM approvals WHERE team_id = $1 AND txn_id = $2 FOR UPDATE",
-        team_id,
-        txn_id,
-    )
-    if row is None:
+    ballot = await votes.lock_for_vote(conn, team_id, txn_id)
+    if ballot is None:
         raise ApprovalNotFound(f"no approval request {txn_id} in this team")
-    if row["status"] != "pending" or row["expires_at"] <= dt.datetime.now(dt.UTC):
+    if ballot.status != "pending" or ballot.expires_at <= dt.datetime.now(dt.UTC):
         raise AlreadyDecided(
-            f"request {txn_id} is already {row['status'] if row['status'] != 'pending' else 'expired'}"
+            f"request {txn_id} is already {ballot.status if ballot.status != 'pending' else 'expired'}"
         )
-    allowed = tuple(a.lower() for a in row["allowed_approvers"])
+    allowed = tuple(a.lower() for a in ballot.allowed_approvers)
     if allowed and via != "cli" and voter.lower() not in allowed:
         raise NotAnApprover("you are not one of this credential's allowed approvers")
-    if decision == "approve" and row["require_passkey"] and via not in ("passkey", "cli"):
+    if decision == "approve" and ballot.require_passkey and via not in ("passkey", "cli"):
         raise PasskeyRequired("this credential requires approval with a passkey")
-    await conn.execute(
-        "INSERT INTO approval_votes (txn_id, voter, decision) VALUES ($1, $2, $3)"
-        " ON CONFLICT (txn_id, voter) DO UPDATE SET decision = EXCLUDED.decision, created_at = now()",
-        txn_id,
-        voter.lower(),
-        decision,
-    )
-    approvals = await conn.fetchval(
-        "SELECT count(*) FROM approval_votes WHERE txn_id = $1 AND decision = 'approve'", txn_id
-    )
+    approvals_count = await votes.record(conn, txn_id, voter.lower(), decision)
     # The operator at the CLI holds the database itself; one operator decision settles it.
-    needed = 1 if via == "cli" else row["min_approvals"]
+    needed = 1 if via == "cli" else ballot.min_approvals
     if decision == "deny":
         new_status = "denied"
-    elif approvals >= needed:
+    elif approvals_count >= needed:
         new_status = "approved"
     else:
-        return VoteResult(status="pending", approvals=approvals, needed=needed)
-    changed = await conn.fetchval(
-        "UPDATE approvals SET status = $3, resolved_by = $4, resolved_at = now()"
-        " WHERE team_id = $1 AND txn_id = $2 AND status = 'pending' RETURNING txn_id",
-        team_id,
-        txn_id,
-        new_status,
-        voter.lower(),
-    )
-    if changed is None:
+        return VoteResult(status="pending", approvals=approvals_count, needed=needed)
+    if not await votes.resolve(conn, team_id, txn_id, new_status, voter.lower()):
         raise AlreadyDecided(f"request {txn_id} was decided concurrently")
-    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(txn_id))
-    return VoteResult(status=new_status, approvals=approvals, needed=needed)
+    return VoteResult(status=new_status, approvals=approvals_count, needed=needed)

@@ -1,13 +1,17 @@
 """Forward approved requests exactly once, and close the ones nobody decided.
 
 Every worker runs one executor. It wakes on ``NOTIFY tap_approvals`` (sent in
-the transaction that approves or denies) and also sweeps every second, so a
-missed notification or a restart delays a request by at most that long. An
-approved row is *claimed* with a conditional UPDATE (``approved ->
-forwarding``); only one worker on one replica can win it, so the upstream sees
-the request once. The forward re-runs the checks that depend on the present:
-the agent must still be enabled and granted the credential, the target and SSRF
-checks run again, and the current credential value is injected.
+the transaction that approves or denies, received through the worker's shared
+:class:`~app.listener.Listener`) and also sweeps every second, so a missed
+notification or a restart delays a request by at most that long. An approved
+row is *claimed* with a conditional UPDATE (``approved -> forwarding``); only
+one worker on one replica can win it, so the upstream sees the request once.
+
+The forward runs the stages of a fresh request that depend on the present,
+the same code, in the mode stored with the request (never re-guessed): the
+agent must still be enabled, access is checked again, placeholders must stand
+where secrets may, the target and SSRF checks run again, and the current
+credential value is injected. The body must still hash to what was approved.
 
 Pending rows past their deadline become ``expired`` (fail closed) and are
 audited as timed out; denials are audited once.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 import uuid
@@ -26,13 +31,14 @@ import asyncpg
 
 from app.approvals.decisions import NOTIFY_CHANNEL
 from app.audit import now_iso
-from app.errors import CredentialNotAllowed, ProxyError, TapError, Unauthorized
+from app.errors import ProxyError, TapError, Unauthorized
+from app.passkeys.canonical import CanonicalRequest
+from app.passkeys.evidence import PasskeyVote, digest
 from app.proxy import pipeline
 from app.proxy.context import ForwardContext
 from app.runtime import Runtime
-from app.store import agents, approvals
+from app.store import agents, approvals, evidence
 from app.store.approvals import StoredRequest
-from app.store.forward import config_for
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +48,22 @@ CLEANUP_EVERY_SWEEPS: Final = 300
 KEEP_FINISHED_SECS: Final = 3600
 
 
+class BodyChanged(TapError):
+    """The stored body no longer hashes to what the approvers were shown."""
+
+    code = "approved_body_changed"
+
+
 class Executor:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-        self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._listen(), name="tap-approvals-listener"),
-            asyncio.create_task(self._sweep(), name="tap-approvals-sweeper"),
-        ]
+        if self._rt.listener is not None:
+            await self._rt.listener.subscribe(NOTIFY_CHANNEL, self._on_notify)
+        self._tasks = [asyncio.create_task(self._sweep(), name="tap-approvals-sweeper")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -61,35 +71,21 @@ class Executor:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self.settle()
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+    async def settle(self) -> None:
+        """Wait for every forward this executor has started."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    def _on_notify(self, payload: str) -> None:
         with contextlib.suppress(ValueError):
-            self._spawn(uuid.UUID(str(payload)))
+            self._spawn(uuid.UUID(payload))
 
     def _spawn(self, txn_id: uuid.UUID) -> None:
         task = asyncio.create_task(self.forward_if_approved(txn_id))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await asyncpg.connect(self._rt.database_url)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                try:
-                    await lost.wait()
-                finally:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep listening; the sweep covers the gap
-                logger.warning("approval listener cannot connect; retrying")
-            await asyncio.sleep(1)
 
     async def _sweep(self) -> None:
         count = 0
@@ -104,6 +100,7 @@ class Executor:
                 logger.exception("approval sweep failed")
 
     async def sweep_once(self, *, cleanup: bool = False) -> None:
+        """Close what timed out, audit denials, and start forwarding unclaimed approvals."""
         pool = self._rt.pool
         for stored in await approvals.expire_due(pool):
             await self._audit_closed(stored, outcome="timed_out", approval_status="timeout")
@@ -125,14 +122,13 @@ class Executor:
             return
         ctx = await self._context(stored)
         ctx.approval_status = "approved"
-        ctx.approver_identity = stored.resolved_by
         try:
-            await self._recheck(ctx, stored)
+            _check_still_valid(ctx, stored)
             ctx = await pipeline.run(ctx, pipeline.AFTER_APPROVAL)
             ctx.outcome = "forwarded"
             await approvals.finish(
                 self._rt.pool,
-                txn_id,
+                stored,
                 status="forwarded",
                 response_status=ctx.upstream_status,
                 response_headers=ctx.upstream_headers_out,
@@ -141,57 +137,48 @@ class Executor:
         except (ProxyError, TapError) as exc:
             ctx.outcome = "error"
             ctx.error_code = getattr(exc, "code", "error")
-            await approvals.finish(self._rt.pool, txn_id, status="error", error=str(exc))
+            await approvals.finish(self._rt.pool, stored, status="error", error=str(exc))
         except Exception:
             logger.exception("forwarding approved request %s failed", txn_id)
             ctx.outcome = "error"
             ctx.error_code = "internal_error"
-            await approvals.finish(self._rt.pool, txn_id, status="error", error="internal error")
+            await approvals.finish(self._rt.pool, stored, status="error", error="internal error")
         finally:
             if ctx.agent is not None and self._rt.audit is not None:
                 latency = int((time.perf_counter() - ctx.started) * 1000)
                 await self._rt.audit.record(ctx.audit_entry(now_iso=now_iso(), latency_ms=latency))
 
     async def _context(self, stored: StoredRequest) -> ForwardContext:
+        """The request as the headers stage left it, in the mode it was parked in."""
         ctx = ForwardContext(
             rt=self._rt,
             request_id=stored.txn_id,
             started=time.perf_counter(),
             raw_headers=[],
-            body=stored.body,
+            body=stored.body or b"",
         )
         ctx.raw_target = stored.target_url
         ctx.method = stored.method
         ctx.forward_headers = stored.headers
-        names = stored.credential_name.split(",")
-        if any("<CREDENTIAL:" in value for _, value in stored.headers):
-            ctx.placeholder_names = names  # placeholder mode: substitute, do not inject
+        if stored.mode == "unified":
+            ctx.credential_name = stored.credential_names[0]
         else:
-            ctx.credential_name = names[0]
+            ctx.placeholder_names = list(stored.credential_names)
         ctx.policy_reason = stored.policy_reason or ""
         ctx.require_passkey = stored.require_passkey
+        ctx.approver_identity = stored.resolved_by
+        ctx.approval_latency_ms = stored.approval_latency_ms
         async with self._rt.pool.acquire() as conn:
             with contextlib.suppress(TapError):
                 ctx.agent = await agents.get(conn, stored.team_id, stored.agent_id)
+            votes = await evidence.of_request(conn, stored.team_id, stored.txn_id)
+        if votes:
+            ctx.signed_targets = tuple(
+                CanonicalRequest.parse(v.canonical_request).target_url for v in votes
+            )
+            ctx.evidence_sha256 = digest([PasskeyVote.of(v) for v in votes])
+        ctx.agents = [ctx.agent] if ctx.agent is not None else []
         return ctx
-
-    async def _recheck(self, ctx: ForwardContext, stored: StoredRequest) -> None:
-        """Fail closed if the world changed while the request waited."""
-        agent = ctx.agent
-        if agent is None or not agent.enabled:
-            raise Unauthorized("The agent was disabled or deleted while the request waited.")
-        for name in stored.credential_name.split(","):
-            if name not in agent.effective_credentials:
-                raise CredentialNotAllowed(
-                    f"Credential '{name}' was revoked while the request waited."
-                )
-            found = await config_for(self._rt.pool, stored.team_id, name)
-            if found is None:
-                raise CredentialNotAllowed(
-                    f"Credential '{name}' was deleted while the request waited."
-                )
-            ctx.credentials.append(found.credential)
-            ctx.policies[name] = found.policy
 
     async def _audit_closed(
         self, stored: StoredRequest, *, outcome: str, approval_status: str
@@ -201,5 +188,14 @@ class Executor:
             return
         ctx.outcome = outcome
         ctx.approval_status = approval_status
-        ctx.approver_identity = stored.resolved_by
         await self._rt.audit.record(ctx.audit_entry(now_iso=now_iso(), latency_ms=0))
+
+
+def _check_still_valid(ctx: ForwardContext, stored: StoredRequest) -> None:
+    """Fail closed if the agent went away or the body is not the one approved."""
+    agent = ctx.agent
+    if agent is None or not agent.enabled:
+        raise Unauthorized("The agent was disabled or deleted while the request waited.")
+    body = stored.body
+    if body is None or not hmac.compare_digest(approvals.body_sha256(body), stored.body_sha256):
+        raise BodyChanged("The stored request body does not match what was approved.")

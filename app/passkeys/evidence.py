@@ -38,6 +38,7 @@ from webauthn.helpers.exceptions import WebAuthnException
 
 from app.errors import EvidenceInvalid
 from app.passkeys.canonical import CanonicalRequest, canonical_json
+from app.store.evidence import Evidence
 
 _FLAG_UP: Final = 0x01
 _FLAG_UV: Final = 0x04
@@ -87,6 +88,19 @@ class PasskeyVote:
             "client_data_json": b64url(self.client_data_json),
             "signature": b64url(self.signature),
         }
+
+    @classmethod
+    def of(cls, stored: Evidence) -> PasskeyVote:
+        """The vote a stored evidence row records."""
+        return cls(
+            approver=stored.approver,
+            canonical_request=stored.canonical_request,
+            credential_id=stored.credential_id,
+            public_key=stored.public_key,
+            authenticator_data=stored.authenticator_data,
+            client_data_json=stored.client_data_json,
+            signature=stored.signature,
+        )
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> PasskeyVote:

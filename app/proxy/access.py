@@ -68,7 +68,7 @@ def _serving_agent(agents: list[Agent], name: str) -> Agent | None:
 
 
 async def run(ctx: ForwardContext) -> ForwardContext:
-    agents: list[Agent] = ctx.extra.get("agents") or ([ctx.agent] if ctx.agent else [])
+    agents = ctx.agents or ([ctx.agent] if ctx.agent else [])
     if ctx.credential_name is not None:
         # Unified mode: the first key that holds the credential serves the request; its team
         # owns the credential, the approval and the audit record.

@@ -1,23 +1,31 @@
 """Stage 7: park a request that needs a human, and answer 202 at once.
 
 The request (what the agent sent, before any secret is injected) is stored in
-a durable Postgres row; the agent gets a transaction id to poll. Whoever
-decides, through whichever surface, resolves that row; the executor then
-forwards it exactly once (:mod:`app.approvals.executor`).
+a durable Postgres row with its mode and credential names, so the executor
+forwards exactly what was approved, through the same stages; the agent gets a
+transaction id to poll. Whoever decides, through whichever surface, resolves
+that row; the executor then forwards it exactly once
+(:mod:`app.approvals.executor`). Parking is capped per agent and per team
+(count and bytes), atomically, so waiting requests cannot fill the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Final
 
-from app.errors import PasskeyUnavailable
+from app.errors import PasskeyUnavailable, TooManyPending
 from app.passkeys.relying_party import RelyingParty
 from app.proxy.context import ForwardContext
+from app.proxy.inject import injected_header_names
 from app.store import approvals, db
+from app.store.approvals import CapReached, NewRequest, PendingCaps
 
-PREVIEW_BYTES: Final = 500
+_CAP_MESSAGES = {
+    "agent": "This agent already has {limit} requests waiting for approval.",
+    "team": "This team already has {limit} requests waiting for approval.",
+    "team_bytes": "Requests waiting for approval in this team already hold {limit} bytes of bodies.",
+}
 
 
 class ApprovalRequired(Exception):  # noqa: N818 - control flow, not an error
@@ -29,43 +37,52 @@ class ApprovalRequired(Exception):  # noqa: N818 - control flow, not an error
         self.expires_at = expires_at
 
 
-def body_preview(body: bytes) -> str | None:
-    """The first bytes of a UTF-8 body, for the human deciding; None for binary."""
-    if not body:
-        return None
-    try:
-        return body[:PREVIEW_BYTES].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return body[: exc.start].decode("utf-8") or None
+def new_request(ctx: ForwardContext) -> NewRequest:
+    """The row to park for ``ctx``: the request as the agent sent it, and how to forward it."""
+    agent = ctx.agent
+    assert agent is not None
+    first = ctx.credentials[0]
+    policy = ctx.policies.get(first.name)
+    unified = ctx.credential_name is not None
+    return NewRequest(
+        txn_id=ctx.request_id,
+        team_id=agent.team_id,
+        agent_id=agent.id,
+        mode="unified" if unified else "placeholder",
+        credential_names=tuple(c.name for c in ctx.credentials),
+        injected_headers=injected_header_names(first) if unified else (),
+        method=ctx.method,
+        target_url=ctx.raw_target,
+        headers=ctx.forward_headers,
+        body=ctx.body,
+        policy_reason=ctx.policy_reason,
+        require_passkey=ctx.require_passkey,
+        min_approvals=policy.min_approvals if policy else 1,
+        allowed_approvers=policy.allowed_approvers if policy else (),
+        timeout_secs=ctx.rt.config.approval_timeout_secs,
+    )
 
 
 async def run(ctx: ForwardContext) -> ForwardContext:
     if not ctx.needs_approval:
         return ctx
-    if ctx.require_passkey and RelyingParty.from_config(ctx.rt.config) is None:
+    config = ctx.rt.config
+    if ctx.require_passkey and RelyingParty.from_config(config) is None:
         raise PasskeyUnavailable(
             "This request needs a passkey approval, and passkeys are not set up on this TAP."
         )
-    agent = ctx.agent
-    assert agent is not None
-    credential = ctx.credentials[0]
-    policy = ctx.policies.get(credential.name)
+    caps = PendingCaps(
+        per_agent=config.max_pending_per_agent,
+        per_team=config.max_pending_per_team,
+        bytes_per_team=config.max_pending_bytes_per_team,
+    )
     with db.translate_errors():
-        expires_at = await approvals.create(
-            ctx.rt.pool,
-            txn_id=ctx.request_id,
-            team_id=agent.team_id,
-            agent_id=agent.id,
-            credential_name=",".join(c.name for c in ctx.credentials),
-            method=ctx.method,
-            target_url=ctx.raw_target,
-            headers=ctx.forward_headers,
-            body=ctx.body,
-            body_preview=body_preview(ctx.body),
-            policy_reason=ctx.policy_reason,
-            require_passkey=ctx.require_passkey,
-            min_approvals=policy.min_approvals if policy else 1,
-            allowed_approvers=policy.allowed_approvers if policy else (),
-            timeout_secs=ctx.rt.config.approval_timeout_secs,
+        async with ctx.rt.pool.acquire() as conn:
+            parked = await approvals.create(conn, new_request(ctx), caps)
+    if isinstance(parked, CapReached):
+        raise TooManyPending(
+            _CAP_MESSAGES[parked.scope].format(limit=parked.limit),
+            cap=parked.scope,
+            limit=parked.limit,
         )
-    raise ApprovalRequired(ctx.request_id, expires_at)
+    raise ApprovalRequired(ctx.request_id, parked)

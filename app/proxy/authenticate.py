@@ -58,5 +58,5 @@ async def authenticate_all(rt: Runtime, header: str, *, single: bool = False) ->
 async def run(ctx: ForwardContext) -> ForwardContext:
     found = await authenticate_all(ctx.rt, ctx.api_key)
     ctx.agent = found[0]
-    ctx.extra["agents"] = found
+    ctx.agents = found
     return ctx

@@ -43,6 +43,9 @@ class ForwardContext:
 
     # agent stage
     agent: Agent | None = None
+    """The primary agent (first valid key); the access stage may pick another as serving agent."""
+    agents: list[Agent] = field(default_factory=list)
+    """Every enabled agent named by ``X-TAP-Key``, in order."""
 
     # access stage
     credentials: list[Credential] = field(default_factory=list)
@@ -73,6 +76,8 @@ class ForwardContext:
     upstream_headers_out: list[tuple[str, str]] = field(default_factory=list)
     upstream_body: bytes = b""
     upstream_latency_ms: int | None = None
+    response_too_large: bool = False
+    """The upstream answer passed the size limit and was cut."""
 
     # sanitize stage
     response_sanitized: bool = False
@@ -83,7 +88,12 @@ class ForwardContext:
     error_code: str | None = None
     approval_status: str | None = None
     approver_identity: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    approval_latency_ms: int | None = None
+    signed_targets: tuple[str, ...] = ()
+    """The effective URLs that passkey approvals of this request signed (executor)."""
+    evidence_sha256: str | None = None
+    """Digest of the request's passkey evidence, as published; audited (executor)."""
+    """From parking to the decision (executor), for approved, denied and expired requests."""
 
     @property
     def team_id(self) -> str:
@@ -106,7 +116,7 @@ class ForwardContext:
             "approval_status": self.approval_status,
             "upstream_status": self.upstream_status,
             "total_latency_ms": latency_ms,
-            "approval_latency_ms": self.extra.get("approval_latency_ms"),
+            "approval_latency_ms": self.approval_latency_ms,
             "upstream_latency_ms": self.upstream_latency_ms,
             "response_sanitized": self.response_sanitized,
             "request_headers": mask_headers(self.forward_headers),

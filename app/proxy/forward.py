@@ -88,5 +88,5 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     finally:
         ctx.upstream_latency_ms = int((time.perf_counter() - started) * 1000)
     ctx.upstream_body = body
-    ctx.extra["response_too_large"] = too_large
+    ctx.response_too_large = too_large
     return ctx

@@ -98,6 +98,13 @@ class CredentialValue:
         return self.fields is not None
 
 
+def injected_header_names(credential: Credential) -> tuple[str, ...]:
+    """The headers :func:`inject` sets for ``credential`` (what an approver is told TAP adds)."""
+    if credential.auth_bindings:
+        return tuple(binding.header for binding in credential.auth_bindings)
+    return ("Authorization",)
+
+
 def inject(headers: Sequence[tuple[str, str]], credential: Credential, value: Secret) -> Injection:
     """Render the credential's headers and merge them into ``headers``.
 

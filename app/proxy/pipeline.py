@@ -3,8 +3,9 @@
 Each stage is ``async def run(ctx) -> ctx`` and denies by raising a
 :class:`~app.errors.ProxyError`. :data:`STAGES` is the order for a fresh
 request; :data:`AFTER_APPROVAL` is what runs when an approved request is
-forwarded later (the checks that depend on *now* run again: target, SSRF,
-injection with the current value).
+forwarded later, in the mode stored with it (the checks that depend on *now*
+run again: access, placeholder positions, target, SSRF, injection with the
+current value).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.proxy import (
     policy,
     rate_limit,
     sanitize,
+    signed,
     ssrf,
     target,
 )
@@ -46,7 +48,10 @@ STAGES: Final[tuple[Stage, ...]] = (
 )
 
 AFTER_APPROVAL: Final[tuple[Stage, ...]] = (
+    access.run,
+    placeholders.run,
     target.run,
+    signed.run,  # where passkeys approved it: still the target they signed
     ssrf.run,
     inject.run,
     forward.run,

@@ -401,7 +401,7 @@ def _cached_sanitizer(ctx: ForwardContext) -> Sanitizer:
 async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: every encoding of every injected secret out of the response."""
     sanitizer = _cached_sanitizer(ctx)
-    if ctx.extra.get("response_too_large"):
+    if ctx.response_too_large:
         result = SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True)
     else:
         content_type = next(

@@ -27,7 +27,9 @@ FLAGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+# NOTE: per module, not per session: Playwright's sync API keeps an event loop
+# marked running in this thread until it stops, and later suites call asyncio.run.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")

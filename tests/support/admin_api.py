@@ -14,6 +14,7 @@ import asyncpg
 from quart.typing import TestClientProtocol
 
 from app.config import Config
+from app.store import approvals
 from app.web import create_app
 from tests.support.fake_resend import FakeResend
 from tests.support.proxy import TEST_KEY
@@ -150,23 +151,33 @@ async def park_request(
     allowed: tuple[str, ...] = (),
     require_passkey: bool = False,
     agent_id: str = "bot",
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),),
+    body: bytes = b'{"a":1}',
 ) -> str:
-    """Insert a pending approval row as the /forward pipeline would."""
+    """Park a pending approval row through the store, as the /forward pipeline does."""
     txn = uuid.uuid4()
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(
-            "INSERT INTO approvals (txn_id, team_id, agent_id, credential_name, method, target_url, body_preview,"
-            " min_approvals, allowed_approvers, require_passkey, expires_at)"
-            " VALUES ($1, $2, $3, $4, 'POST', 'https://api.example.com/v1/x', '{\"a\":1}', $5, $6, $7,"
-            " now() + interval '1 hour')",
-            txn,
-            team_id,
-            agent_id,
-            credential,
-            min_approvals,
-            list(allowed),
-            require_passkey,
+        await approvals.create(
+            conn,
+            approvals.NewRequest(
+                txn_id=txn,
+                team_id=team_id,
+                agent_id=agent_id,
+                mode="unified",
+                credential_names=(credential,),
+                injected_headers=("Authorization",),
+                method="POST",
+                target_url="https://api.example.com/v1/x",
+                headers=list(headers),
+                body=body,
+                policy_reason="",
+                require_passkey=require_passkey,
+                min_approvals=min_approvals,
+                allowed_approvers=allowed,
+                timeout_secs=3600,
+            ),
+            approvals.PendingCaps(per_agent=10**6, per_team=10**6, bytes_per_team=2**40),
         )
     finally:
         await conn.close()

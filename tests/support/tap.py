@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ from typing import Any
 import httpx
 from click.testing import CliRunner, Result
 
+from app.approvals.executor import Executor
+from app.config import Config
+from app.runtime import open_runtime
 from tests.support.proxy import TEST_KEY, ProxyProcess, base_env, start_proxy
 from tools.cli import main as cli_main
 
@@ -87,6 +91,26 @@ class Tap:
             if body["count"] >= at_least or time.monotonic() > deadline:
                 return body
             time.sleep(0.05)
+
+    def sweep_executor(self) -> None:
+        """Run one approval-executor sweep here and wait for all it started.
+
+        Tests that assert nothing else happened drive a sweep themselves
+        instead of sleeping through the proxy's.
+        """
+
+        async def sweep() -> None:
+            config = Config.from_env(base_env(self.tmp, self.database_url))
+            rt = await open_runtime(config, self.database_url)
+            try:
+                await rt.start_serving()
+                executor = Executor(rt)
+                await executor.sweep_once(cleanup=True)
+                await executor.settle()
+            finally:
+                await rt.close()
+
+        asyncio.run(sweep())
 
     def get(self, path: str, key: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"X-TAP-Key": key} if key else {}

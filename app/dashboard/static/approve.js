@@ -118,7 +118,15 @@ function render(details) {
   $("action").textContent = `${details.method} ${details.target_url}`;
   $("votes").textContent = `${details.approvals} of ${details.min_approvals}` + (details.require_passkey ? " · passkey required" : "");
   $("expires").textContent = new Date(details.expires_at).toLocaleString();
-  $("body-block").hidden = !details.body_preview;
+  const warnings = $("warnings");
+  warnings.replaceChildren(...details.warnings.map((w) => Object.assign(document.createElement("li"), { textContent: w.message })));
+  warnings.hidden = details.warnings.length === 0;
+  $("headers-block").hidden = details.headers.length === 0;
+  $("headers").textContent = details.headers.map(([name, value]) => `${name}: ${value}`).join("\n");
+  $("body-block").hidden = details.body_size === 0;
+  $("body-facts").textContent = `${details.body_size} bytes` +
+    (details.body_encoding === "base64" ? ", not text: shown as base64" : "") +
+    (details.body_truncated ? ", preview truncated" : "") + ` · SHA-256 ${details.body_sha256}`;
   $("body").textContent = details.body_preview || "";
   const canPasskey = details.passkeys_enabled && details.has_passkeys;
   $("no-passkey").hidden = !details.passkeys_enabled || details.has_passkeys;

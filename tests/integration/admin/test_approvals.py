@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+
 import asyncpg
 
+from app.approvals import decisions
 from tests.support.admin_api import Api, park_request
 
 
@@ -82,3 +87,49 @@ async def test_agent_key_cannot_approve(api: Api, database_url: str) -> None:
         reply = await api.call("POST", f"/team/approvals/{txn}/approve", headers=headers)
         assert reply.status == 403 and reply.body["error"] == "agent_key_not_allowed"
     assert await _status(database_url, txn) == "pending"
+
+
+async def test_approvers_see_everything_that_will_be_sent(api: Api, database_url: str) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    body = b"\xff\xd8" + b"\x00" * 10_000
+    txn = await park_request(
+        database_url,
+        owner.team_id,
+        "stripe",
+        headers=(
+            ("Content-Type", "application/octet-stream"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("Authorization", "Bearer agent-chosen-value"),
+            ("X-Api-Key", "agent-own-secret"),
+        ),
+        body=body,
+    )
+    (item,) = (await api.call("GET", "/team/approvals", owner.token)).body["approvals"]
+    assert item["txn_id"] == txn and item["mode"] == "unified"
+    assert item["credential_names"] == ["stripe"]
+    headers = [tuple(h) for h in item["headers"]]
+    assert ("X-HTTP-Method-Override", "DELETE") in headers
+    assert headers[-1] == ("Authorization", "[set by TAP from credential stripe]")
+    assert "agent-chosen-value" not in str(item) and "agent-own-secret" not in str(item)
+    assert [w["code"] for w in item["warnings"]] == ["method_override"]
+    assert item["body_size"] == len(body)
+    assert item["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert item["body_truncated"] is True and item["body_encoding"] == "base64"
+    assert base64.b64decode(item["body_preview"]) == body[:4096]
+
+
+async def test_every_surface_gets_the_same_plain_json(api: Api, database_url: str) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    await park_request(database_url, owner.team_id, "stripe", body=b"a" * 5000)
+    conn = await asyncpg.connect(database_url)
+    try:
+        (pending,) = await decisions.list_pending(conn, owner.team_id)
+    finally:
+        await conn.close()
+    shown = json.loads(json.dumps(pending.to_json()))
+    assert shown["body_size"] == 5000 and shown["body_truncated"] is True
+    assert shown["body_sha256"] == hashlib.sha256(b"a" * 5000).hexdigest()
+    (listed,) = (await api.call("GET", "/team/approvals", owner.token)).body["approvals"]
+    assert {k: listed[k] for k in shown if k not in ("created_at", "expires_at")} == {
+        k: v for k, v in shown.items() if k not in ("created_at", "expires_at")
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 import uuid
@@ -12,6 +13,7 @@ import asyncpg
 import pytest
 
 from app.approvals import decisions
+from app.store import approvals
 from tests.support.tap import Tap, start_tap
 from tests.support.upstream import Upstream
 
@@ -81,7 +83,7 @@ def test_concurrent_approvals_forward_once(
     assert sorted(outcomes) == ["already"] * 4 + ["approved"]
     final = _poll(tap, alice, parked["poll_url"], {"forwarded", "error"})
     assert final["status"] == "forwarded"
-    time.sleep(1.5)  # several executor sweeps later, still one upstream call
+    tap.sweep_executor()  # another sweep later, still one upstream call
     assert [r.path for r in upstream.received] == ["/once"]
 
 
@@ -106,7 +108,7 @@ def test_two_replicas_forward_an_approval_once(
                 _poll(second, key, f"/agent/approvals/{txn}", {"forwarded"})["status"]
                 == "forwarded"
             )
-        time.sleep(1.5)
+        first.sweep_executor()
         assert sorted(r.path for r in upstream.received) == sorted(f"/r{i}" for i in range(5))
     finally:
         first.proxy.stop()
@@ -181,3 +183,111 @@ def test_policy_urls_and_methods(tap: Tap, upstream: Upstream) -> None:
     assert tap.forward(key, "api", upstream.url + "/v1/x", method="DELETE").status_code == 202
     assert tap.forward(key, "api", upstream.url + "/v1/x", method="HEAD").status_code == 200
     assert tap.forward(key, "api", upstream.url + "/v1/x", method="PURGE").status_code == 202
+
+
+def test_approved_unified_request_keeps_the_secret_out_of_agent_headers(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream
+) -> None:
+    """A unified-mode write naming the credential in a header of its choosing is
+    forwarded after approval exactly as without approval: the secret only in the
+    credential's own header, the agent's text left literal."""
+    alice, _ = setup
+    parked = tap.forward(
+        alice,
+        "demo",
+        upstream.url + "/leak",
+        method="POST",
+        headers={"X-Leak": "<CREDENTIAL:demo>", "X-Leak-Field": "<CREDENTIAL:demo.token>"},
+        content=b"{}",
+    )
+    assert parked.status_code == 202, parked.text
+    tap.ok("approve", parked.json()["txn_id"])
+    final = _poll(tap, alice, parked.json()["poll_url"], {"forwarded", "error"})
+    assert final["status"] == "forwarded", final
+    (received,) = upstream.received
+    assert received.headers["Authorization"] == f"Bearer {SECRET}"
+    assert received.headers["X-Leak"] == "<CREDENTIAL:demo>"
+    leaked = {k: v for k, v in received.headers.items() if SECRET in v}
+    assert list(leaked) == ["Authorization"]
+
+
+def test_placeholder_positions_are_checked_again_after_approval(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream
+) -> None:
+    """A parked placeholder-mode row with a reference outside an auth header (one
+    parked before the rules, or by any other path) is refused, never substituted."""
+    alice, _ = setup
+    txn = uuid.uuid4()
+
+    async def park() -> None:
+        conn = await asyncpg.connect(tap.database_url)
+        try:
+            await approvals.create(
+                conn,
+                approvals.NewRequest(
+                    txn_id=txn,
+                    team_id="default",
+                    agent_id="alice",
+                    mode="placeholder",
+                    credential_names=("demo",),
+                    injected_headers=(),
+                    method="POST",
+                    target_url=upstream.url + "/smuggled",
+                    headers=[("X-Leak", "<CREDENTIAL:demo>")],
+                    body=b"",
+                    policy_reason="test",
+                    require_passkey=False,
+                    min_approvals=1,
+                    allowed_approvers=(),
+                    timeout_secs=60,
+                ),
+                approvals.PendingCaps(per_agent=10, per_team=10, bytes_per_team=10**6),
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(park())
+    tap.ok("approve", str(txn))
+    final = _poll(tap, alice, f"/agent/approvals/{txn}", {"forwarded", "error"})
+    assert final["status"] == "error", final
+    assert "X-Leak" in final["error_detail"]
+    assert SECRET not in json.dumps(final)
+    tap.sweep_executor()
+    assert upstream.received == []
+
+
+def test_poll_and_audit_carry_what_was_decided(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream
+) -> None:
+    alice, _ = setup
+    body = b"\xff\x00binary payload"
+    parked = tap.forward(alice, "demo", upstream.url, method="POST", content=body).json()
+    pending = tap.get(parked["poll_url"], alice).json()
+    assert pending["body_size"] == len(body)
+    assert pending["body_sha256"] == hashlib.sha256(body).hexdigest()
+    tap.ok("approve", parked["txn_id"])
+    assert _poll(tap, alice, parked["poll_url"], {"forwarded"})["status"] == "forwarded"
+    assert upstream.received[0].body == body
+    (entry,) = tap.logs(alice, at_least=1)["entries"]
+    assert entry["approval_status"] == "approved"
+    assert isinstance(entry["approval_latency_ms"], int) and entry["approval_latency_ms"] >= 0
+
+
+def test_a_body_changed_after_parking_is_not_forwarded(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream
+) -> None:
+    alice, _ = setup
+    parked = tap.forward(alice, "demo", upstream.url, method="POST", content=b"pay 1").json()
+
+    async def tamper() -> None:
+        conn = await asyncpg.connect(tap.database_url)
+        try:
+            await conn.execute("UPDATE approval_bodies SET body = 'pay 1000000'")
+        finally:
+            await conn.close()
+
+    asyncio.run(tamper())
+    tap.ok("approve", parked["txn_id"])
+    final = _poll(tap, alice, parked["poll_url"], {"forwarded", "error"})
+    assert final["status"] == "error"
+    assert upstream.received == []
