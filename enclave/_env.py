@@ -3,7 +3,9 @@
 ``TAP_ENCRYPTION_KEY`` (64 hex characters) or ``TAP_ENCRYPTION_KEY_FILE`` (a
 file holding them). For ``make run`` only, when neither is set and the embedded
 database is in use, a key is generated once into ``$TAP_DATA_DIR/encryption.key``
-with mode 0600, and a warning says this is for local use.
+with mode 0600, and a warning says this is for local use. One log line says
+which of these the key came from, so an operator can tell a generated key
+from a configured one.
 """
 
 from __future__ import annotations
@@ -55,9 +57,15 @@ class EnvKeyProvider:
     def load(self) -> bytes:
         """Return the key. Raises CustodyError when none is configured or it is malformed."""
         if self._key is not None:
-            return _parse_hex(self._key.reveal(), source="TAP_ENCRYPTION_KEY")
+            key = _parse_hex(self._key.reveal(), source="TAP_ENCRYPTION_KEY")
+            logger.info("encryption key: from the environment (TAP_ENCRYPTION_KEY)")
+            return key
         if self._key_file is not None:
-            return read_key_file(self._key_file)
+            key = read_key_file(self._key_file)
+            logger.info(
+                "encryption key: from the file %s (TAP_ENCRYPTION_KEY_FILE)", self._key_file
+            )
+            return key
         if self._generate_into is not None:
             return _load_or_generate(self._generate_into)
         raise CustodyError(
@@ -94,19 +102,29 @@ def _parse_hex(text: str, *, source: str) -> bytes:
 
 def _load_or_generate(path: Path) -> bytes:
     if path.exists():
-        return read_key_file(path)
+        return _read_generated(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
     try:
         # O_EXCL: two processes starting together cannot both write a key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return read_key_file(path)
+        return _read_generated(path)
     with os.fdopen(fd, "w") as handle:
         handle.write(key.hex() + "\n")
     logger.warning(
         "No TAP_ENCRYPTION_KEY set: generated a local key in %s (mode 0600). This is for local "
         "use only; in production set TAP_ENCRYPTION_KEY from a secrets manager.",
+        path,
+    )
+    return key
+
+
+def _read_generated(path: Path) -> bytes:
+    key = read_key_file(path)
+    logger.info(
+        "encryption key: from the local key file %s, generated on an earlier start "
+        "(no TAP_ENCRYPTION_KEY set)",
         path,
     )
     return key

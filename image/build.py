@@ -19,6 +19,11 @@ The steps, each a function below:
 5. (5) Export an OCI archive and write its manifest digest, config digest and
    a ``build.json`` summary; print them with the image's size.
 
+Before step (1) the tools the build needs are looked up, and right after it
+the base image is pulled, so a machine without buildah or without access to
+the pinned base fails in a second with one line that names the fix, not
+after the wheels were fetched and not with a traceback.
+
 Usage::
 
     python3 image/build.py [--commit REV] [--features enclave]
@@ -57,6 +62,38 @@ WHEEL_CACHE = REPO / "image" / "out" / "wheel-cache"
 
 class BuildError(Exception):
     """The image could not be built; the message says which step failed."""
+
+
+#: The tools each builder runs, and the line that says how to get each one.
+_TOOLS = {
+    "buildah": {
+        "buildah": "buildah is not installed: apt-get install buildah "
+        "(or build with Docker BuildKit: make image IMAGE_BUILDER=docker)",
+        "unshare": "unshare is not installed: apt-get install util-linux",
+    },
+    "docker": {
+        "docker": "docker is not installed: install Docker with BuildKit "
+        "(or build with buildah: apt-get install buildah)",
+    },
+}
+_MMDEBSTRAP_MISSING = (
+    "mmdebstrap is not installed (BASE_IMAGE=local builds the base with it): "
+    "apt-get install mmdebstrap"
+)
+
+
+def require_tools(builder: str, base_image: str | None) -> None:
+    """Raise ``BuildError`` naming the fix when a tool this build runs is missing."""
+    if builder not in _TOOLS:
+        raise BuildError(f"unknown builder {builder!r} (buildah or docker)")
+    for tool, fix in _TOOLS[builder].items():
+        if shutil.which(tool) is None:
+            raise BuildError(fix)
+    if base_image == "local" and shutil.which("mmdebstrap") is None:
+        import local_base  # noqa: PLC0415 -- a sibling script, not a package
+
+        if not local_base.DEFAULT_OUT.exists():
+            raise BuildError(_MMDEBSTRAP_MISSING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,18 +239,46 @@ def fetch_wheels(context: Path, features: str, platform_arch: str) -> Path:
     return wheels
 
 
-def _buildah(storage: Path, *args: str, offline: bool = False, quiet: bool = False) -> None:
+def _buildah_command(storage: Path, *args: str, offline: bool = False) -> list[str]:
     # NOTE: buildah's chroot isolation cannot take --network none, so the
     # offline steps run in a new, empty network namespace instead.
     cmd = ["unshare", "--net"] if offline else []
-    cmd += [
+    return cmd + [
         "buildah", "--storage-driver", "vfs",
         "--root", str(storage / "root"), "--runroot", str(storage / "run"), *args,
     ]  # fmt: skip
+
+
+def _buildah(storage: Path, *args: str, offline: bool = False, quiet: bool = False) -> None:
+    cmd = _buildah_command(storage, *args, offline=offline)
     try:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if quiet else None)  # noqa: S603
+    except FileNotFoundError as exc:
+        raise BuildError(_TOOLS["buildah"].get(cmd[0], f"{cmd[0]} is not installed")) from exc
     except subprocess.CalledProcessError as exc:
         raise BuildError(f"buildah {args[0]} failed (exit {exc.returncode})") from exc
+
+
+def pull_base(storage: Path, base_image: str) -> None:
+    """Pull the base into ``storage``: the only build step that may use the network.
+
+    Raises ``BuildError`` with one line that names the way out (the local
+    Debian base) when the base cannot be pulled.
+    """
+    storage.mkdir(parents=True, exist_ok=True)
+    cmd = _buildah_command(storage, "pull", "--quiet", base_image)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True)  # noqa: S603
+    except FileNotFoundError as exc:
+        raise BuildError(_TOOLS["buildah"]["buildah"]) from exc
+    if done.returncode != 0:
+        said = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        reason = said[-1][:300] if said else f"buildah exit {done.returncode}"
+        hint = (
+            "" if base_image.startswith("oci-archive:")
+            else "; to build on the local Debian base instead: make image BASE_IMAGE=local"
+        )  # fmt: skip
+        raise BuildError(f"cannot pull the base image {base_image} ({reason}){hint}")
 
 
 def _build_args(git_sha: str, epoch: int, features: str, base_image: str | None) -> list[str]:
@@ -230,18 +295,15 @@ def build_buildah(
     storage: Path,
     build_args: list[str],
     epoch: int,
-    base_image: str,
 ) -> None:
-    """Build in ``storage`` (created if missing) and export ``archive``.
+    """Build in ``storage`` and export ``archive``.
 
-    The base is pulled first, the only step allowed to use the network; the
-    build itself runs in an empty network namespace.
+    The base must already be there (:func:`pull_base`); the build itself runs
+    in an empty network namespace.
 
     Raises ``BuildError`` when buildah fails.
     """
-    storage.mkdir(parents=True, exist_ok=True)
     tag = f"localhost/{IMAGE_NAME}:build"
-    _buildah(storage, "pull", "--quiet", base_image, quiet=True)
     _buildah(
         storage, "bud", "--isolation", "chroot",
         "--timestamp", str(epoch), "--omit-history", "--identity-label=false",
@@ -325,6 +387,7 @@ def build(
     buildah storage to use; by default a fresh temporary one.
     Raises ``BuildError``.
     """
+    require_tools(builder, base_image)
     out.mkdir(parents=True, exist_ok=True)
     archive = out / ARCHIVE_NAME
     base_image = resolve_base_image(base_image)
@@ -339,17 +402,15 @@ def build(
             git_sha = git_sha or "unknown"
             if epoch is None:
                 epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+        base_ref = base_image or default_base_image(context / "Containerfile")
+        if builder == "buildah":
+            pull_base(storage or work / "storage", base_ref)  # fail early, before (3)
         fetch_wheels(context, features, _platform_arch())  # (3)
         args = _build_args(git_sha, epoch, features, base_image)
         if builder == "buildah":  # (4)
-            build_buildah(
-                context, archive, storage or work / "storage", args, epoch,
-                base_image or default_base_image(context / "Containerfile"),
-            )  # fmt: skip
-        elif builder == "docker":
-            build_docker(context, archive, [*args, f"--build-arg=SOURCE_DATE_EPOCH={epoch}"])
+            build_buildah(context, archive, storage or work / "storage", args, epoch)
         else:
-            raise BuildError(f"unknown builder {builder!r} (buildah or docker)")
+            build_docker(context, archive, [*args, f"--build-arg=SOURCE_DATE_EPOCH={epoch}"])
     image = oci.OciArchive.open(archive)  # (5)
     result = BuildResult(
         archive=str(archive),

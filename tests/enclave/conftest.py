@@ -18,9 +18,9 @@ from app.config import Config
 from app.store import db
 from app.store.custody import PostgresWrappedKeyStore
 from app.store.migrate import migrate
-from tests.enclave.fake_keyvault import FakeKeyVault, sevsnp_policy
-from tests.enclave.fake_maa import FakeMaa
-from tests.enclave.fake_sidecar import FakeSidecar
+from tests.support.fake_keyvault import FakeKeyVault, sevsnp_policy
+from tests.support.fake_maa import FakeMaa
+from tests.support.fake_sidecar import FakeSidecar
 
 HOSTDATA = hashlib.sha256(b"package policy\n# the TAP test container group\n").hexdigest()
 KEY_NAME = "tap-kek"

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from enclave.azure import WrappedDek, private_jwk
 from tests.enclave._boot import enclave_env, put_record, startup_failure
-from tests.enclave._pki import rsa_key
-from tests.enclave._server import Reply
 from tests.enclave.conftest import KEY_NAME, AzureFakes
+from tests.support.loopback import Reply
+from tests.support.pki import rsa_key
 from tests.support.proxy import TEST_KEY
 
 

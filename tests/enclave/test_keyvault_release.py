@@ -20,8 +20,8 @@ import enclave
 from app.store.custody import PostgresWrappedKeyStore
 from enclave.azure import SkrKeyProvider, SkrTarget
 from enclave.azure._keyvault import KeyVaultKekSource, verify_release_jws
-from tests.enclave._pki import TlsIdentity, sign_jws
 from tests.enclave.conftest import AzureFakes
+from tests.support.pki import TlsIdentity, sign_jws
 
 
 class StaticCredential:
@@ -87,7 +87,7 @@ def test_selecting_the_key_vault_path(azure: AzureFakes, database_url: str) -> N
 
 
 def _signed(identity: TlsIdentity, *, alg: str = "RS256", chain: bool = True) -> str:
-    from tests.enclave._pki import der_b64
+    from tests.support.pki import der_b64
 
     header: dict[str, Any] = {"alg": alg}
     if chain:

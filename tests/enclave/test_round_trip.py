@@ -20,9 +20,9 @@ from app.crypto import key_fingerprint
 from attestation import Origin, SigningKeys, verify_token
 from enclave.azure import private_jwk
 from tests.enclave._boot import enclave_env, start_enclave_proxy, startup_failure
-from tests.enclave._pki import rsa_key
-from tests.enclave._server import Reply
 from tests.enclave.conftest import HOSTDATA, KEY_NAME, AzureFakes
+from tests.support.loopback import Reply
+from tests.support.pki import rsa_key
 from tests.support.proxy import TEST_KEY
 from tests.support.tap import Tap, start_tap
 from tests.support.upstream import Upstream

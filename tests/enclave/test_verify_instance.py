@@ -27,9 +27,9 @@ from click.testing import CliRunner
 
 from attestation._cli import cli as tap_attest_cli
 from tests.enclave._boot import start_enclave_proxy
-from tests.enclave._pki import TlsIdentity
-from tests.enclave._server import LoopbackServer, Reply, Request
 from tests.enclave.conftest import HOSTDATA, KEY_NAME, AzureFakes
+from tests.support.loopback import LoopbackServer, Reply, Request
+from tests.support.pki import TlsIdentity
 from tests.support.proxy import ProxyProcess
 
 BUILD_SHA = "7e57" + "a" * 36

@@ -9,18 +9,15 @@ this module, so there is one implementation.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import ipaddress
 import json
 import ssl
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -30,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from attestation._base64 import b64url_encode
+from tests.support import loopback
+from tests.support.fake_maa import maa_metadata
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "attestation"
 
@@ -267,7 +266,7 @@ Handler = Callable[[Received, str], Reply]
 
 @dataclass
 class LoopbackServer:
-    """An HTTPS server on 127.0.0.1 driven by ``handler``; records what it received."""
+    """A ``handler`` being served by :func:`serve`: its origin and what it received."""
 
     handler: Handler
     received: list[Received] = field(default_factory=list)
@@ -276,52 +275,38 @@ class LoopbackServer:
 
 @contextmanager
 def serve(handler: Handler, tls: LoopbackTls) -> Iterator[LoopbackServer]:
+    """Serve ``handler`` over HTTPS on loopback (the one server in tests/support/loopback.py)."""
     server = LoopbackServer(handler)
 
-    class _Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            parts = urlsplit(self.path)
-            request = Received("GET", parts.path, parse_qs(parts.query))
-            server.received.append(request)
-            status, body = server.handler(request, server.origin)
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            if isinstance(body, dict) and "location" in body and 300 <= status < 400:
-                self.send_header("Location", body["location"])
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def handle(request: loopback.Request) -> loopback.Reply:
+        received = Received(request.method, request.path, request.query)
+        server.received.append(received)
+        status, body = server.handler(received, server.origin)
+        headers = {}
+        if isinstance(body, dict) and "location" in body and 300 <= status < 400:
+            headers["Location"] = body["location"]
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return loopback.Reply(status, data, {"Content-Type": "application/json", **headers})
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.socket = tls.server_context().wrap_socket(httpd.socket, server_side=True)
-    server.origin = f"https://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    running = loopback.LoopbackServer(handle, tls=tls.server_context()).start()
+    server.origin = f"https://127.0.0.1:{running.port}"
     try:
         yield server
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+        running.stop()
 
 
 def fake_maa(key: SigningKey, *, jwks_uri: str | None = None, issuer: str | None = None) -> Handler:
-    """A handler serving an attestation endpoint's metadata and key set."""
+    """The attestation endpoint (tests/support/fake_maa.py) as a handler for :func:`serve`."""
 
     def handle(request: Received, origin: str) -> Reply:
-        if request.path == "/.well-known/openid-configuration":
-            return 200, {
-                "issuer": issuer if issuer is not None else origin,
-                "jwks_uri": jwks_uri if jwks_uri is not None else origin + "/certs",
-                "id_token_signing_alg_values_supported": ["RS256"],
-            }
-        if request.path == "/certs":
-            return 200, key.jwks()
-        return 404, {"error": "not found"}
+        reply = maa_metadata(
+            request.path,
+            issuer=issuer if issuer is not None else origin,
+            jwks_uri=jwks_uri if jwks_uri is not None else origin + "/certs",
+            jwks=key.jwks(),
+        )
+        return reply if reply is not None else (404, {"error": "not found"})
 
     return handle
 

@@ -7,13 +7,12 @@ make it answer an error status instead.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.loopback import LoopbackServer, Reply, Request
 
 
 @dataclass
@@ -34,47 +33,28 @@ class SentEmail:
 class FakeResend:
     sent: list[SentEmail] = field(default_factory=list)
     fail_with: int | None = None
-    _server: ThreadingHTTPServer | None = None
+    _server: LoopbackServer | None = None
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     def start(self) -> FakeResend:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                if self.path != "/emails":
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                if fake.fail_with is not None:
-                    self.send_response(fake.fail_with)
-                    self.end_headers()
-                    return
-                fake.sent.append(SentEmail(self.headers.get("Authorization", ""), json.loads(body)))
-                answer = json.dumps({"id": str(uuid.uuid4())}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackServer(self._handle).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
+
+    def _handle(self, request: Request) -> Reply:
+        if request.method != "POST" or request.path != "/emails":
+            return Reply(404)
+        if self.fail_with is not None:
+            return Reply(self.fail_with)
+        self.sent.append(SentEmail(request.headers.get("authorization", ""), request.json()))
+        return Reply.json(200, {"id": str(uuid.uuid4())})
 
     def last_to(self, email: str) -> SentEmail:
         for message in reversed(self.sent):

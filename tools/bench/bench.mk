@@ -20,9 +20,11 @@ PY_SPY_VERSION    := 0.4.3
 
 .PHONY: bench bench-tools
 
+## Benchmark TAP against nginx, mitmproxy and the framework floor (~7 min).
 bench: install bench-tools
 	$(BIN)/python -m tools.bench.run $(BENCH_ARGS)
 
+## Install the benchmark's tools where missing.
 bench-tools: $(BENCH_TOOLS)/mitmproxy/bin/mitmdump $(BENCH_TOOLS)/pydeps/bin/py-spy
 	@missing=""; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \

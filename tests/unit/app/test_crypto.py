@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import ast
 import base64
+import importlib.util
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +165,80 @@ def test_only_crypto_module_imports_hazmat() -> None:
             ):
                 offenders.append(path.as_posix())
     assert offenders == []
+
+
+# -- known-answer vectors (tests/vectors/crypto/sealed_v1.txt) -------------------------
+
+VECTORS_DIR = Path(__file__).resolve().parents[3] / "tests" / "vectors" / "crypto"
+
+
+def _second_implementation() -> Any:
+    """``generate.py``: the vectors' writer and an independent reader of the format."""
+    spec = importlib.util.spec_from_file_location("crypto_vectors", VECTORS_DIR / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SECOND = _second_implementation()
+VECTORS: dict[str, dict[str, str]] = SECOND.parse(
+    (VECTORS_DIR / "sealed_v1.txt").read_text(encoding="utf-8")
+)
+CREDENTIAL_VECTORS = sorted(name for name in VECTORS if name.startswith("credential"))
+
+
+def test_the_vector_file_is_what_the_generator_writes() -> None:
+    # The checked-in blobs and the documented format have not drifted apart.
+    assert (VECTORS_DIR / "sealed_v1.txt").read_text(encoding="utf-8") == SECOND.render()
+
+
+def test_purpose_keys_fingerprint_and_key_hash_match_the_vectors() -> None:
+    v = VECTORS["keys"]
+    keys = KeyRing.from_master_key(bytes.fromhex(v["master_key"]))
+    assert keys.sealing.hex() == v["sealing_key"]
+    assert keys.api_key_hmac.hex() == v["api_key_hmac_key"]
+    assert keys.session_hmac.hex() == v["session_hmac_key"]
+    assert keys.audit_chain.hex() == v["audit_chain_key"]
+    assert keys.fingerprint == v["fingerprint"]
+    assert keys.hash_api_key(v["api_key"]) == v["api_key_hash"]
+
+
+@pytest.mark.parametrize("section", CREDENTIAL_VECTORS)
+def test_a_v1_blob_opens_to_its_plaintext(section: str) -> None:
+    v = VECTORS[section]
+    keys = KeyRing.from_master_key(bytes.fromhex(v["master_key"]))
+    row = {"team_id": v["team_id"], "name": v["name"], "key_version": int(v["key_version"])}
+    assert credential_aad(**row).hex() == v["aad"]
+    opened = keys.unseal_credential(bytes.fromhex(v["blob"]), **row)
+    assert opened == bytes.fromhex(v["plaintext"]).decode()
+
+
+@pytest.mark.parametrize("section", CREDENTIAL_VECTORS)
+def test_what_tap_seals_today_opens_with_the_second_implementation(section: str) -> None:
+    v = VECTORS[section]
+    master = bytes.fromhex(v["master_key"])
+    row = {"team_id": v["team_id"], "name": v["name"], "key_version": int(v["key_version"])}
+    plaintext = bytes.fromhex(v["plaintext"]).decode()
+    blob = KeyRing.from_master_key(master).seal_credential(plaintext, **row)
+    sealing = SECOND.hkdf_sha256(master, SECOND.LABELS["sealing_key"])
+    assert SECOND.open_blob(sealing, blob, bytes.fromhex(v["aad"])) == plaintext.encode()
+
+
+@pytest.mark.parametrize("section", CREDENTIAL_VECTORS)
+def test_a_v1_blob_does_not_open_for_another_row_or_version_byte(section: str) -> None:
+    v = VECTORS[section]
+    keys = KeyRing.from_master_key(bytes.fromhex(v["master_key"]))
+    blob = bytes.fromhex(v["blob"])
+    row = {"team_id": v["team_id"], "name": v["name"], "key_version": int(v["key_version"])}
+    with pytest.raises(CryptoError):
+        keys.unseal_credential(blob, **{**row, "key_version": row["key_version"] + 1})
+    with pytest.raises(CryptoError):
+        keys.unseal_credential(b"\x02" + blob[1:], **row)
+
+
+def test_the_v1_canary_checks() -> None:
+    v = VECTORS["canary"]
+    KeyRing.from_master_key(bytes.fromhex(v["master_key"])).check_canary(bytes.fromhex(v["blob"]))
+    with pytest.raises(CryptoError):
+        KeyRing.from_master_key(OTHER).check_canary(bytes.fromhex(v["blob"]))

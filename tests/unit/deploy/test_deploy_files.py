@@ -52,6 +52,8 @@ DOCUMENTED_ENV = frozenset(
         "TAP_SKR_KEY_ID",
     ]
 )
+#: Read by the compose files themselves (interpolated), never by TAP.
+COMPOSE_ENV = frozenset(["POSTGRES_PASSWORD"])
 #: Registry host names stay out of project files; images go by short name.
 REGISTRY_HOSTS = ("docker.io", "ghcr.io", "quay.io", "mcr.microsoft.com", "pypi.org")
 
@@ -87,15 +89,36 @@ def local() -> dict[str, Any]:
 # -- production compose ----------------------------------------------------------
 
 
-def test_production_runs_proxy_and_nginx(production: dict[str, Any]) -> None:
-    assert set(production["services"]) == {"proxy", "nginx"}
+def test_production_runs_proxy_postgres_and_nginx(production: dict[str, Any]) -> None:
+    assert set(production["services"]) == {"proxy", "postgres", "nginx"}
 
 
-def test_proxy_port_is_internal_and_nginx_publishes_443(production: dict[str, Any]) -> None:
+def test_proxy_port_is_internal_and_nginx_publishes_80_and_443(
+    production: dict[str, Any],
+) -> None:
     proxy, nginx = production["services"]["proxy"], production["services"]["nginx"]
     assert "ports" not in proxy
     assert proxy["expose"] == ["3100"]
-    assert nginx["ports"] == ["443:443"]
+    assert nginx["ports"] == ["80:80", "443:443"]
+
+
+def test_production_has_a_real_postgres_that_is_not_published(
+    production: dict[str, Any],
+) -> None:
+    services = production["services"]
+    postgres = services["postgres"]
+    assert "ports" not in postgres
+    assert "tap-postgres:/var/lib/postgresql/data" in postgres["volumes"]
+    assert "tap-postgres" in production["volumes"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert services["proxy"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # The image has no embedded Postgres, so the proxy is always given the service's URL,
+    # with the password from .env (compose stops when it is missing).
+    password = postgres["environment"]["POSTGRES_PASSWORD"]
+    assert password.startswith("${POSTGRES_PASSWORD:?")
+    pg = postgres["environment"]
+    expected = f"postgres://{pg['POSTGRES_USER']}:{password}@postgres:5432/{pg['POSTGRES_DB']}"
+    assert services["proxy"]["environment"]["POSTGRES_DATABASE_URL"] == expected
 
 
 def test_proxy_is_built_from_the_containerfile(production: dict[str, Any]) -> None:
@@ -131,23 +154,25 @@ def test_data_volume_matches_the_image(production: dict[str, Any]) -> None:
 # -- local compose -------------------------------------------------------------------
 
 
-def test_local_adds_postgres_and_publishes_3100(local: dict[str, Any]) -> None:
-    services = local["services"]
-    assert "postgres" in services
-    assert any(str(p).endswith("3100:3100") for p in services["proxy"]["ports"])
-    assert services["proxy"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+def test_local_publishes_3100_on_loopback_only(local: dict[str, Any]) -> None:
+    assert local["services"]["proxy"]["ports"] == ["127.0.0.1:3100:3100"]
+    assert "postgres" not in local["services"], "the production file's Postgres serves both"
+
+
+def test_local_uses_its_own_data_folder_not_make_runs(local: dict[str, Any]) -> None:
+    volumes = local["services"]["proxy"]["volumes"]
+    assert volumes == ["./data-compose:/data"]
+    # `make run` keeps its database and key in ./data; the two never share a folder.
+    assert all(v.split(":")[0].rstrip("/") not in {"./data", "data"} for v in volumes)
+    assert "data-compose/" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
 
 
 def test_local_leaves_nginx_out(local: dict[str, Any]) -> None:
     assert local["services"]["nginx"]["profiles"] == ["production"]
 
 
-def test_local_database_url_points_at_the_postgres_service(local: dict[str, Any]) -> None:
-    env = local["services"]["proxy"]["environment"]
-    pg = local["services"]["postgres"]["environment"]
-    expected = f"postgres://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}"
-    assert env["POSTGRES_DATABASE_URL"] == expected
-    assert env["DANGEROUS_TAP_DEV_SKIP_AUTH"] == "true"
+def test_local_turns_on_the_development_login(local: dict[str, Any]) -> None:
+    assert local["services"]["proxy"]["environment"]["DANGEROUS_TAP_DEV_SKIP_AUTH"] == "true"
 
 
 # -- environment names -----------------------------------------------------------------
@@ -160,7 +185,7 @@ def test_compose_sets_only_documented_variables(name: str) -> None:
 
 
 def test_env_example_lists_every_documented_variable() -> None:
-    assert set(_env_example()) == DOCUMENTED_ENV
+    assert set(_env_example()) == DOCUMENTED_ENV | COMPOSE_ENV
 
 
 def test_env_example_holds_no_secret_values() -> None:
@@ -190,6 +215,14 @@ def test_nginx_terminates_tls_12_or_newer_for_the_proxy() -> None:
     assert "TLSv1.1" not in conf and "TLSv1 " not in conf
     assert "/etc/nginx/certs/cert.pem" in conf and "/etc/nginx/certs/key.pem" in conf
     assert "server proxy:3100;" in conf
+
+
+def test_nginx_port_80_only_redirects_to_https() -> None:
+    conf = (REPO / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    servers = re.findall(r"\n    server \{\n(.*?)\n    \}", conf, re.S)
+    (plain,) = [s for s in servers if re.search(r"^\s*listen 80;", s, re.M)]
+    assert "return 301 https://$server_name$request_uri;" in plain
+    assert "proxy_pass" not in plain and "location" not in plain
 
 
 @pytest.mark.parametrize(

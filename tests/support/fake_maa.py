@@ -19,6 +19,10 @@ A verifier outside the chain (``tap-attest``) fetches the issuer's metadata and
 keys over HTTPS only: ``serve_https(tls)`` also serves the same handler over TLS
 on a second port, and from then on the issuer is that HTTPS origin. The parties
 inside the chain (sidecar, Key Vault) keep using ``url``.
+
+:func:`maa_metadata` is the discovery half on its own (metadata and key set);
+the attestation tooling's tests serve it with keys and issuers of their own
+through ``tests.support.attestation.fake_maa``.
 """
 
 from __future__ import annotations
@@ -30,8 +34,23 @@ import time
 import uuid
 from typing import Any
 
-from tests.enclave._pki import b64url, b64url_decode, certificate, der_b64, rsa_key, sign_jws
-from tests.enclave._server import LoopbackServer, Reply, Request
+from tests.support.loopback import LoopbackServer, Reply, Request
+from tests.support.pki import b64url, b64url_decode, certificate, der_b64, rsa_key, sign_jws
+
+
+def maa_metadata(
+    path: str, *, issuer: str, jwks_uri: str, jwks: dict[str, Any]
+) -> tuple[int, dict[str, Any]] | None:
+    """Answer a GET of the discovery document or the key set; ``None`` for any other path."""
+    if path == "/.well-known/openid-configuration":
+        return 200, {
+            "issuer": issuer,
+            "jwks_uri": jwks_uri,
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+    if path == "/certs":
+        return 200, jwks
+    return None
 
 
 class FakeMaa:
@@ -110,10 +129,12 @@ class FakeMaa:
         return sign_jws(header, claims, self.key)
 
     def _handle(self, request: Request) -> Reply:
-        if request.method == "GET" and request.path == "/.well-known/openid-configuration":
-            return Reply.json(200, {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/certs"})
-        if request.method == "GET" and request.path == "/certs":
-            return Reply.json(200, self.jwks())
+        if request.method == "GET":
+            found = maa_metadata(
+                request.path, issuer=self.issuer, jwks_uri=f"{self.issuer}/certs", jwks=self.jwks()
+            )
+            if found is not None:
+                return Reply.json(*found)
         if request.method == "POST" and request.path == "/attest/SevSnpVm":
             body = request.json()
             evidence = json.loads(b64url_decode(body["report"]))

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 
-from tests.enclave._pki import b64url, b64url_decode, rsa_key
-from tests.enclave._server import LoopbackServer, Reply, Request
+from tests.support.loopback import LoopbackServer, Reply, Request
+from tests.support.pki import b64url, b64url_decode, rsa_key
 
 _HASH = {
     "CKM_RSA_AES_KEY_WRAP": hashes.SHA1,

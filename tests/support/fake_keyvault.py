@@ -36,9 +36,9 @@ from attestation import (
     evaluate_release_policy,
     verify_signed_token,
 )
-from tests.enclave._pki import TlsIdentity, b64url, der_b64, rsa_key, sign_jws
-from tests.enclave._server import LoopbackServer, Reply, Request
-from tests.enclave.fake_maa import FakeMaa
+from tests.support.fake_maa import FakeMaa
+from tests.support.loopback import LoopbackServer, Reply, Request
+from tests.support.pki import TlsIdentity, b64url, der_b64, rsa_key, sign_jws
 
 _ENC_HASH = {
     "CKM_RSA_AES_KEY_WRAP": hashes.SHA1,
