@@ -64,6 +64,7 @@ typecheck: $(CHECK)
 
 include image/image.mk
 include tools/bench/bench.mk
+include tools/soak/soak.mk
 
 ## Remove the virtualenv and every cache.
 clean:

@@ -12,9 +12,18 @@ import json
 import uuid
 from typing import Any, Final
 
-from quart import Blueprint, Response, redirect, request
+from pydantic import Field, model_validator
+from quart import Blueprint, Response, jsonify, redirect, request
 
-from app.errors import BadRequest, Forbidden, InvalidJson, NotFoundError
+from app.admin.contract import operation
+from app.admin.schemas import Binding, Host, LongText, RequestModel, ShortText
+from app.errors import (
+    AgentNotConfigured,
+    InvalidCredentialName,
+    NotYourTransaction,
+    SecretNotAccepted,
+    TransactionNotFound,
+)
 from app.proxy import authenticate
 from app.proxy.access import credential_link_url
 from app.proxy.headers import SUPPORTED
@@ -27,15 +36,37 @@ blueprint = Blueprint("agent_api", __name__)
 
 LOGS_DEFAULT: Final = 20
 LOGS_MAX: Final = 100
-_LINK_FIELDS: Final = (
-    "name",
-    "description",
-    "api_base",
-    "relative_target",
-    "auth_header_format",
-    "auth_bindings",
-    "allowed_hosts",
-)
+# Body members that would carry a secret; their mere presence refuses the request.
+_SECRET_FIELDS: Final = ("value", "secret", "token", "api_key", "password")
+
+# How agent endpoints are documented: authenticated by the agent's key, not a session.
+AGENT_KEY: Final[dict[str, Any]] = {"security": [{"agentKey": []}]}
+AGENT_ERRORS: Final = (401, 503)
+
+
+class CredentialLinkBody(RequestModel):
+    """``POST /agent/credential-link``: a credential's name and metadata, never its value."""
+
+    name: ShortText
+    description: LongText | None = None
+    api_base: ShortText | None = None
+    relative_target: bool | None = None
+    auth_header_format: ShortText | None = None
+    auth_bindings: list[Binding] | None = Field(default=None, max_length=16)
+    allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret(cls, data: Any) -> Any:
+        # NOTE: checked before any field, so a secret is refused even when the
+        # rest of the body is malformed. SecretNotAccepted is not a ValueError,
+        # so pydantic lets it through as it is.
+        if isinstance(data, dict) and any(key in data for key in _SECRET_FIELDS):
+            raise SecretNotAccepted(
+                "Credential link requests must not include 'value' or any secret.",
+                detail="Send only the name and metadata; a human enters the secret in the dashboard.",
+            )
+        return data
 
 
 async def _agents(*, single: bool) -> list[Agent]:
@@ -143,12 +174,28 @@ def _service(cred: Credential, policy: Policy | None, team_mode: str) -> dict[st
     return entry
 
 
-@blueprint.get("/")
+@operation(
+    blueprint,
+    "GET",
+    "/",
+    summary="Redirects to the dashboard.",
+    responses={303: None},
+    authenticated=False,
+    content_type="text/html",
+)
 async def index() -> Response:
     return redirect("/dashboard", 303)  # type: ignore[return-value]
 
 
-@blueprint.get("/instructions")
+@operation(
+    blueprint,
+    "GET",
+    "/instructions",
+    summary="Plain-text instructions for an agent.",
+    responses={200: None},
+    authenticated=False,
+    content_type="text/plain",
+)
 async def instructions() -> Response:
     base = runtime().config.base_url
     text = f"""TAP — Tool Authorization Proxy
@@ -175,30 +222,50 @@ TAP injects the secret, forwards the call, and removes the secret from the answe
     return Response(text, content_type="text/plain; charset=utf-8")
 
 
-@blueprint.get("/agent/bootstrap")
-async def bootstrap() -> dict[str, Any]:
+@operation(
+    blueprint,
+    "GET",
+    "/agent/bootstrap",
+    summary="The calling agent's status and where to go next.",
+    responses={200: None},
+    authenticated=False,
+    errors=AGENT_ERRORS,
+    openapi=AGENT_KEY,
+)
+async def bootstrap() -> Response:
     (agent,) = await _agents(single=True)
     count = len(await _listable(agent))
-    return {
-        "protocol": "tap",
-        "version": 1,
-        "status": "ready" if count else "needs_credentials",
-        "agent_id": agent.id,
-        "team_id": agent.team_id,
-        "credential_count": count,
-        "dashboard_url": runtime().config.dashboard_url + "/dashboard",
-        "services_url": "/agent/services",
-        "forward_url": "/forward",
-        "logs_url": "/agent/logs",
-        "agent_action": "Call GET /agent/services next."
-        if count
-        else "Ask a human to grant you credentials.",
-        "safe_to_retry": True,
-    }
+    return jsonify(
+        {
+            "protocol": "tap",
+            "version": 1,
+            "status": "ready" if count else "needs_credentials",
+            "agent_id": agent.id,
+            "team_id": agent.team_id,
+            "credential_count": count,
+            "dashboard_url": runtime().config.dashboard_url + "/dashboard",
+            "services_url": "/agent/services",
+            "forward_url": "/forward",
+            "logs_url": "/agent/logs",
+            "agent_action": "Call GET /agent/services next."
+            if count
+            else "Ask a human to grant you credentials.",
+            "safe_to_retry": True,
+        }
+    )
 
 
-@blueprint.get("/agent/services")
-async def services() -> dict[str, Any]:
+@operation(
+    blueprint,
+    "GET",
+    "/agent/services",
+    summary="The credentials the key (or comma-separated keys) may use, with request templates.",
+    responses={200: None},
+    authenticated=False,
+    errors=AGENT_ERRORS,
+    openapi=AGENT_KEY,
+)
+async def services() -> Response:
     header = request.headers.get("X-TAP-Key", "")
     keys = [k.strip() for k in header.split(",") if k.strip()]
     multi = len(keys) > 1
@@ -236,7 +303,7 @@ async def services() -> dict[str, Any]:
     }
     if not result["services"]:
         result["agent_action"] = "You have no credentials yet; ask a human to grant some."
-    return result
+    return jsonify(result)
 
 
 async def _key_index(keys: list[str], agent: Agent) -> int | None:
@@ -246,22 +313,55 @@ async def _key_index(keys: list[str], agent: Agent) -> int | None:
     return None
 
 
-@blueprint.get("/agent/config")
-async def agent_config() -> dict[str, Any]:
+@operation(
+    blueprint,
+    "GET",
+    "/agent/config",
+    summary="The credentials granted to the calling agent.",
+    responses={200: None},
+    authenticated=False,
+    errors=(*AGENT_ERRORS, 404),
+    openapi=AGENT_KEY,
+)
+async def agent_config() -> Response:
     (agent,) = await _agents(single=True)
     creds = await _listable(agent)
     if not creds:
-        raise NotFoundError("Agent not configured: no credentials are granted to it.")
-    return {
-        "agent_id": agent.id,
-        "credentials": [
-            {"name": c.name, "description": c.description, "api_base": c.api_base} for c in creds
+        raise AgentNotConfigured("Agent not configured: no credentials are granted to it.")
+    return jsonify(
+        {
+            "agent_id": agent.id,
+            "credentials": [
+                {"name": c.name, "description": c.description, "api_base": c.api_base}
+                for c in creds
+            ],
+        }
+    )
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/agent/logs",
+    summary="The calling agent's latest audit entries, newest first.",
+    responses={200: None},
+    authenticated=False,
+    errors=AGENT_ERRORS,
+    openapi={
+        **AGENT_KEY,
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": f"Entries to return, clamped to 1..{LOGS_MAX}; "
+                f"anything that is not a number means {LOGS_DEFAULT}.",
+                "schema": {"type": "string"},
+            }
         ],
-    }
-
-
-@blueprint.get("/agent/logs")
-async def agent_logs() -> dict[str, Any]:
+    },
+)
+async def agent_logs() -> Response:
     (agent,) = await _agents(single=True)
     try:
         limit = int(request.args.get("limit", LOGS_DEFAULT))
@@ -270,23 +370,32 @@ async def agent_logs() -> dict[str, Any]:
     limit = max(1, min(limit, LOGS_MAX))
     with db.translate_errors():
         entries = await audit.for_agent(runtime().pool, agent.team_id, agent.id, limit)
-    return {"agent_id": agent.id, "count": len(entries), "entries": entries}
+    return jsonify({"agent_id": agent.id, "count": len(entries), "entries": entries})
 
 
-@blueprint.get("/agent/approvals/<txn>")
-async def agent_approval(txn: str) -> dict[str, Any]:
+@operation(
+    blueprint,
+    "GET",
+    "/agent/approvals/<txn>",
+    summary="The state of a parked request, and its upstream answer once (then it is purged).",
+    responses={200: None},
+    authenticated=False,
+    errors=(*AGENT_ERRORS, 403, 404),
+    openapi=AGENT_KEY,
+)
+async def agent_approval(txn: str) -> Response:
     (agent,) = await _agents(single=True)
     try:
         txn_id = uuid.UUID(txn)
     except ValueError:
-        raise NotFoundError("Transaction not found.") from None
+        raise TransactionNotFound("Transaction not found.") from None
     pool = runtime().pool
     with db.translate_errors():
         row = await approvals.poll(pool, txn_id)
     if row is None:
-        raise NotFoundError("Transaction not found.")
+        raise TransactionNotFound("Transaction not found.")
     if (row["team_id"], row["agent_id"]) != (agent.team_id, agent.id):
-        raise Forbidden("Not your transaction.")
+        raise NotYourTransaction("Not your transaction.")
     body: dict[str, Any] = {
         "txn_id": str(txn_id),
         "status": row["agent_status"],
@@ -321,28 +430,32 @@ async def agent_approval(txn: str) -> dict[str, Any]:
     if row["agent_status"] != "pending":
         with db.translate_errors():
             await approvals.purge_delivered(pool, txn_id)
-    return body
+    return jsonify(body)
 
 
-@blueprint.post("/agent/credential-link")
-async def credential_link() -> dict[str, Any]:
+@operation(
+    blueprint,
+    "POST",
+    "/agent/credential-link",
+    summary="A dashboard link a human opens to add a missing credential (the agent sends no secret).",
+    responses={200: None},
+    authenticated=False,
+    body=CredentialLinkBody,
+    errors=(*AGENT_ERRORS, 413),
+    openapi=AGENT_KEY,
+)
+async def credential_link(body: CredentialLinkBody) -> Response:
     await _agents(single=True)
-    data = await request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        raise InvalidJson("Send a JSON object with at least a name.")
-    if "value" in data or any(k in data for k in ("secret", "token", "api_key", "password")):
-        raise BadRequest(
-            "Credential link requests must not include 'value' or any secret.",
-            detail="Send only the name and metadata; a human enters the secret in the dashboard.",
-        )
-    name = str(data.get("name", "")).strip().lower()
-    if not NAME_PATTERN.match(name):
-        raise BadRequest(
+    name = body.name.strip().lower()
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidCredentialName(
             "Credential names are 1-64 lowercase alphanumeric characters or hyphens.",
             detail="For example: github, stripe-test, openai.",
         )
-    payload = {field: data.get(field) for field in _LINK_FIELDS} | {"name": name}
-    return {
-        "create_url": credential_link_url(runtime(), payload),
-        "agent_action": "Give this link to a human; they add the secret. Then retry your request.",
-    }
+    payload = body.model_dump(mode="json") | {"name": name}
+    return jsonify(
+        {
+            "create_url": credential_link_url(runtime(), payload),
+            "agent_action": "Give this link to a human; they add the secret. Then retry your request.",
+        }
+    )

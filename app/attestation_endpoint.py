@@ -20,9 +20,10 @@ import logging
 import re
 from typing import Any, Final
 
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 
 import enclave
+from app.errors import AttestationUnavailable, InvalidNonce, RouteNotFound
 from app.webstate import runtime
 
 logger = logging.getLogger(__name__)
@@ -33,30 +34,28 @@ NONCE_MIN_CHARS: Final = 16
 NONCE_MAX_CHARS: Final = 128
 _NONCE = re.compile(r"[A-Za-z0-9_-]+")
 
-Reply = tuple[dict[str, Any], int, dict[str, str]]
-_NO_STORE: Final = {"Cache-Control": "no-store"}
 
-
-def _error(status: int, code: str, message: str) -> Reply:
-    return {"error": code, "message": message}, status, _NO_STORE
+@blueprint.after_request
+async def no_store(response: Response) -> Response:
+    """Every answer, refusals included: a token is fresh only once, and a 404 must not be cached."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @blueprint.get("/attestation")
-async def attestation() -> Reply:
+async def attestation() -> dict[str, Any]:
     config = runtime().config
     if not config.enclave:
-        return _error(404, "not_found", "this instance does not run in a confidential container")
+        raise RouteNotFound("this instance does not run in a confidential container")
     nonce = request.args.get("nonce", "")
     if not NONCE_MIN_CHARS <= len(nonce) <= NONCE_MAX_CHARS or _NONCE.fullmatch(nonce) is None:
-        return _error(
-            400,
-            "invalid_nonce",
-            f"nonce must be {NONCE_MIN_CHARS} to {NONCE_MAX_CHARS} hex or base64url characters",
+        raise InvalidNonce(
+            f"nonce must be {NONCE_MIN_CHARS} to {NONCE_MAX_CHARS} hex or base64url characters"
         )
     try:
         token = await enclave.fetch_attestation_token(config, nonce)
     except enclave.CustodyError as exc:
         # NOTE: the step is logged, the nonce (the caller's input) is not.
         logger.warning("attestation token unavailable: %s", exc.step)
-        return _error(503, "attestation_unavailable", "no attestation token could be obtained")
-    return {"token": token}, 200, _NO_STORE
+        raise AttestationUnavailable("no attestation token could be obtained") from None
+    return {"token": token}

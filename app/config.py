@@ -34,6 +34,8 @@ _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 _SKR_RELEASE_VIA: Final = ("sidecar", "keyvault")
 
+ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 @dataclass(frozen=True, slots=True)
 class SkrSettings:
@@ -102,6 +104,12 @@ class Config:
     webauthn_rp_id: str | None = None
     webauthn_rp_origin: str | None = None
     webauthn_additional_origins: tuple[str, ...] = ()
+
+    # Admin sign-in: who the client is, and when the dev login may exist.
+    trusted_proxies: tuple[ProxyNetwork, ...] = ()
+    """``TAP_TRUSTED_PROXIES``: reverse proxies whose ``X-Forwarded-For`` entries are believed."""
+    local_compose: bool = False
+    """``TAP_LOCAL_COMPOSE``: set only by ``docker-compose.local.yaml`` (see :func:`check_dev_skip_auth`)."""
 
     @property
     def enclave(self) -> bool:
@@ -172,17 +180,6 @@ class Config:
                 "WEBAUTHN_RP_ORIGIN", "set both WEBAUTHN_RP_ID and WEBAUTHN_RP_ORIGIN, or neither"
             )
         database_url = env.database_url("POSTGRES_DATABASE_URL")
-        dev_skip_auth = env.flag("DANGEROUS_TAP_DEV_SKIP_AUTH")
-        if (
-            dev_skip_auth
-            and not _is_loopback(host)
-            and database_url is not None
-            and not _is_local_db(database_url)
-        ):
-            raise ConfigError(
-                "DANGEROUS_TAP_DEV_SKIP_AUTH",
-                "refused: it is allowed only on a loopback listen address or with a local database",
-            )
         config = cls(
             encryption_key=encryption_key,
             encryption_key_file=key_file,
@@ -234,7 +231,7 @@ class Config:
             cache_ttl_secs=env.number("TAP_CACHE_TTL_SECS", 30, minimum=0, maximum=86400),
             audit_log=env.path("TAP_AUDIT_LOG") or Path("audit.jsonl"),
             allow_private_targets=env.flag("DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS"),
-            dev_skip_auth=dev_skip_auth,
+            dev_skip_auth=env.flag("DANGEROUS_TAP_DEV_SKIP_AUTH"),
             telegram_bot_token=env.secret("TELEGRAM_BOT_TOKEN"),
             telegram_chat_id=env.text("TELEGRAM_CHAT_ID"),
             telegram_webhook_url=env.url("TELEGRAM_WEBHOOK_URL"),
@@ -251,7 +248,10 @@ class Config:
             webauthn_rp_id=rp_id,
             webauthn_rp_origin=rp_origin,
             webauthn_additional_origins=env.url_list("WEBAUTHN_ADDITIONAL_ORIGINS"),
+            trusted_proxies=env.networks("TAP_TRUSTED_PROXIES"),
+            local_compose=env.flag("TAP_LOCAL_COMPOSE"),
         )
+        check_dev_skip_auth(config)
         return config
 
     def log_warnings(self) -> None:
@@ -342,6 +342,22 @@ class _Reader:
                 raise ConfigError(name, f"expected comma-separated http(s) origins, got {item!r}")
         return items
 
+    def networks(self, name: str) -> tuple[ProxyNetwork, ...]:
+        raw = self.text(name)
+        if raw is None:
+            return ()
+        parsed: list[ProxyNetwork] = []
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            try:
+                parsed.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(
+                    name, f"expected comma-separated IP addresses or CIDRs, got {item!r}"
+                ) from None
+        return tuple(parsed)
+
     def hex_key(self, name: str) -> Secret | None:
         raw = self.text(name)
         if raw is None:
@@ -405,8 +421,42 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _is_local_db(url: Secret) -> bool:
-    parts = urlsplit(url.reveal())
-    host = parts.hostname or ""
-    # A unix socket (no host, or host=/path in the query) or a loopback host.
-    return host == "" or _is_loopback(host) or host in ("postgres", "db")
+def _url_is_loopback(url: str) -> bool:
+    return _is_loopback(urlsplit(url).hostname or "")
+
+
+def check_dev_skip_auth(config: Config) -> None:
+    """Refuse ``DANGEROUS_TAP_DEV_SKIP_AUTH`` anywhere but a developer's own machine.
+
+    The rule, all of which must hold:
+
+    1. every URL people or agents use to reach this TAP (``TAP_PUBLIC_URL``,
+       ``TAP_APP_URL``, ``TAP_APPROVAL_BASE_URL``, ``WEBAUTHN_RP_ORIGIN``), if
+       set, names a loopback host;
+    2. the listen address is loopback, or ``TAP_LOCAL_COMPOSE`` is true. Only
+       ``docker-compose.local.yaml`` sets that marker (it publishes the port on
+       127.0.0.1 alone); ``docker-compose.yaml`` pins it to false in its
+       ``environment``, which compose applies over anything in ``.env``, so a
+       production deployment cannot carry it.
+
+    NOTE: the database is no evidence either way: a production host may use
+    the embedded Postgres and a laptop a remote one. Raises ConfigError.
+    """
+    if not config.dev_skip_auth:
+        return
+    for name, url in (
+        ("TAP_PUBLIC_URL", config.public_url),
+        ("TAP_APP_URL", config.app_url),
+        ("TAP_APPROVAL_BASE_URL", config.approval_base_url),
+        ("WEBAUTHN_RP_ORIGIN", config.webauthn_rp_origin),
+    ):
+        if url is not None and not _url_is_loopback(url):
+            raise ConfigError(
+                "DANGEROUS_TAP_DEV_SKIP_AUTH",
+                f"refused: {name} names a non-loopback host, so this TAP is reachable by others",
+            )
+    if not (_is_loopback(config.listen_host) or config.local_compose):
+        raise ConfigError(
+            "DANGEROUS_TAP_DEV_SKIP_AUTH",
+            "refused: allowed only on a loopback listen address or in docker-compose.local.yaml",
+        )

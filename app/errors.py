@@ -11,19 +11,28 @@ The tree::
     │   ├── AlreadyExists          a unique name is taken
     │   └── WrongEncryptionKey     the key does not open this database's canary
     ├── CryptoError            a ciphertext does not open, or a key is malformed
-    └── ProxyError             an agent request is refused (rendered as JSON)
-        ├── BadRequest ... (400)     the request itself is malformed
-        ├── Unauthorized (401)       no valid TAP key
-        ├── Forbidden ... (403)      the agent may not do this
-        ├── NotFoundError (404)
-        ├── RateLimited, TooManyPending (429)
-        ├── UpstreamError (502)      the upstream could not be reached
-        └── ServiceUnavailable (503) our database hiccupped; retry is safe
+    └── ApiError               an HTTP request is refused (the one JSON rendering)
+        ├── the request's shape, any endpoint (400/404/405/408/413/415/431)
+        │   InvalidJson, JsonNotObject, ValidationFailed, MalformedRequest, RouteNotFound,
+        │   MethodNotAllowed, RequestTimeout, PayloadTooLarge, UnsupportedMediaType,
+        │   HeadersTooLarge
+        ├── GET /attestation: InvalidNonce (400), AttestationUnavailable (503)
+        ├── ProxyError         an agent's request is refused (adds agent_action, safe_to_retry)
+        │   ├── 400   control headers, targets, credential-link requests, injection
+        │   ├── 401   Unauthorized, MissingTapKey
+        │   ├── 403   Forbidden, CredentialNotAllowed, TargetNotAllowed, HostNotAllowed
+        │   ├── 404   NotFoundError: CredentialNotFound, AgentNotConfigured, TransactionNotFound
+        │   ├── 429   RateLimited, TooManyPending
+        │   └── 5xx   CredentialUnreadable, UpstreamError, ServiceUnavailable
+        └── AdminError         a person's request to the admin API is refused (tree below)
 
-A :class:`ProxyError` carries its HTTP ``status``, a stable ``code`` (the
-``error`` member of the JSON body), an ``agent_action`` telling an agent what
-to do next and ``safe_to_retry``. NOTE: messages never contain a secret
-value; callers build them from names and ids only.
+Every :class:`ApiError` carries its HTTP ``status`` and a stable ``code`` (the
+``error`` member of the JSON body) as class attributes, so each refusal has
+its own code and a client can branch on it. :meth:`ApiError.to_json` is the
+only place a body is built. Store errors are translated into API errors by
+the app's error handler (:func:`app.web.as_api_error`), never rendered as
+they are. NOTE: messages never contain a secret value; callers build them
+from names and ids only.
 """
 
 from __future__ import annotations
@@ -81,13 +90,18 @@ class CryptoError(TapError):
     """
 
 
-class ProxyError(TapError):
-    """A request is refused. Rendered once, by the app's error handler."""
+class ApiError(TapError):
+    """A request to any HTTP endpoint is refused; the one class the app's error handler renders.
+
+    ``status`` and ``code`` are stable per subclass. ``agent_action`` and
+    ``safe_to_retry`` are set by the families that answer agents; a family
+    that leaves them ``None`` (the admin API) does not put them in the body.
+    """
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
-    agent_action: ClassVar[str] = "Fix the request and try again."
-    safe_to_retry: ClassVar[bool] = False
+    agent_action: ClassVar[str | None] = None
+    safe_to_retry: ClassVar[bool | None] = None
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -95,28 +109,139 @@ class ProxyError(TapError):
         self.extra = extra
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "error": self.code,
-            "message": self.message,
-            "agent_action": self.agent_action,
-            "safe_to_retry": self.safe_to_retry,
-        }
+        """The JSON error body: ``error``, ``message``, the agent hints if set, then ``extra``."""
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.agent_action is not None:
+            body["agent_action"] = self.agent_action
+        if self.safe_to_retry is not None:
+            body["safe_to_retry"] = self.safe_to_retry
         body.update(self.extra)
         return body
+
+
+class ProxyError(ApiError):
+    """An agent's request is refused. The body tells the agent what to do next."""
+
+    agent_action: ClassVar[str | None] = "Fix the request and try again."
+    safe_to_retry: ClassVar[bool | None] = False
 
 
 # 400 -------------------------------------------------------------------------
 
 
-class BadRequest(ProxyError):
-    """The request is malformed (generic)."""
+class InvalidJson(ApiError):
+    """The body of a JSON endpoint is empty, not UTF-8, or not strict JSON.
 
-
-class InvalidJson(ProxyError):
-    """The body is not the JSON object this endpoint expects."""
+    Strict means: no ``NaN``/``Infinity``, no key twice in one object, nesting
+    within the parser's depth limit.
+    """
 
     code = "invalid_json"
-    agent_action = "Send a JSON object body with Content-Type: application/json."
+    agent_action = "Send a JSON object body (UTF-8) with Content-Type: application/json."
+    safe_to_retry = False
+
+
+class JsonNotObject(InvalidJson):
+    """The body is valid JSON but not an object (an array, a number, a string, null)."""
+
+    code = "json_not_object"
+
+
+class ValidationFailed(ApiError):
+    """The body, query string or path parameter does not match the endpoint's declared shape.
+
+    Raised for a missing or unknown field, a value of the wrong JSON type (no
+    coercion: ``42`` is not a string, ``"true"`` is not a boolean), or a value
+    out of range; ``problems`` lists each field and what is wrong with it.
+    """
+
+    code = "invalid_input"
+
+
+class RouteNotFound(ApiError):
+    """No endpoint answers at this path."""
+
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    """The route exists but not for this HTTP method."""
+
+    status = 405
+    code = "method_not_allowed"
+    agent_action = "Use the documented HTTP method for this endpoint."
+
+
+class PayloadTooLarge(ApiError):
+    """The request body exceeds the cap of its endpoint."""
+
+    status = 413
+    code = "payload_too_large"
+    agent_action = "Send a smaller body."
+    safe_to_retry = False
+
+
+class UnsupportedMediaType(ApiError):
+    """The body's media type is not one this endpoint reads."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class MalformedRequest(ApiError):
+    """The HTTP request could not be read as a request to this endpoint (the framework refused it)."""
+
+    code = "bad_request"
+
+
+class RequestTimeout(ApiError):
+    """The client did not send the whole request in time."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class HeadersTooLarge(ApiError):
+    """The request headers exceed the server's limit."""
+
+    status = 431
+    code = "headers_too_large"
+
+
+class BadRequest(ProxyError):
+    """The agent's request is malformed. Raised only through a subclass with its own code."""
+
+
+class MissingCredential(BadRequest):
+    """``/forward`` names no credential: no ``X-TAP-Credential`` and no ``<CREDENTIAL:...>`` placeholder."""
+
+    code = "missing_credential"
+    agent_action = (
+        "Send X-TAP-Credential with a name from GET /agent/services, or reference one as "
+        "<CREDENTIAL:name> in a header."
+    )
+
+
+class EndUserNotSupported(BadRequest):
+    """``X-TAP-End-User`` was sent; this deployment has no end-user scoped credentials."""
+
+    code = "end_user_not_supported"
+    agent_action = "Remove the X-TAP-End-User header."
+
+
+class SecretNotAccepted(BadRequest):
+    """A credential-link request carried a value or secret; agents never send secrets to TAP."""
+
+    code = "secret_not_accepted"
+    agent_action = "Send only the credential's name and metadata; a human enters the secret."
+
+
+class InvalidCredentialName(BadRequest):
+    """A credential name is not 1-64 lowercase letters, digits or hyphens."""
+
+    code = "invalid_credential_name"
+    agent_action = "Use a name such as github, stripe-test or openai."
 
 
 class UnknownTapHeader(ProxyError):
@@ -148,6 +273,12 @@ class InvalidTarget(ProxyError):
 
     code = "invalid_target"
     agent_action = "Send an absolute http(s) URL, or a plain path for relative credentials."
+
+
+class TargetTooLong(InvalidTarget):
+    """``X-TAP-Target`` is longer than TAP accepts."""
+
+    code = "target_too_long"
 
 
 class InvalidMethod(ProxyError):
@@ -202,14 +333,6 @@ class CredentialUnreadable(ProxyError):
     agent_action = "Do not retry; ask a human to re-enter the credential's value."
 
 
-class PayloadTooLarge(ProxyError):
-    """The request body exceeds the cap."""
-
-    status = 413
-    code = "payload_too_large"
-    agent_action = "Send a smaller body."
-
-
 # 401 / 403 / 404 -----------------------------------------------------------------
 
 
@@ -258,11 +381,33 @@ class HostNotAllowed(Forbidden):
 
 
 class NotFoundError(ProxyError):
-    """The named object does not exist (for this caller)."""
+    """What an agent named does not exist for it. Raised only through a subclass, one per meaning."""
 
     status = 404
     code = "not_found"
     agent_action = "Check the name or id."
+
+
+class AgentNotConfigured(NotFoundError):
+    """The agent has no credential it may use, so there is no configuration to show."""
+
+    code = "agent_not_configured"
+    agent_action = "Ask a human to grant you credentials."
+
+
+class TransactionNotFound(NotFoundError):
+    """No parked request with this id (unknown, malformed, or already delivered and purged)."""
+
+    code = "transaction_not_found"
+    agent_action = "Check the txn_id from the 202 answer; a finished result is delivered once."
+
+
+class NotYourTransaction(ProxyError):
+    """The parked request belongs to another agent."""
+
+    status = 403
+    code = "not_your_transaction"
+    agent_action = "Poll only the txn_id your own request received."
 
 
 class CredentialNotFound(NotFoundError):
@@ -270,14 +415,6 @@ class CredentialNotFound(NotFoundError):
 
     code = "credential_not_found"
     agent_action = "Ask a human to create it: open credential_link_url (never send the secret to TAP yourself)."
-
-
-class MethodNotAllowed(ProxyError):
-    """The route exists but not for this HTTP method."""
-
-    status = 405
-    code = "method_not_allowed"
-    agent_action = "Use the documented HTTP method for this endpoint."
 
 
 # 429 / 5xx -----------------------------------------------------------------------
@@ -321,45 +458,43 @@ class ServiceUnavailable(ProxyError):
     safe_to_retry = True
 
 
+# GET /attestation -------------------------------------------------------------------
+
+
+class InvalidNonce(ApiError):
+    """The attestation nonce is not 16 to 128 hex or base64url characters."""
+
+    code = "invalid_nonce"
+
+
+class AttestationUnavailable(ApiError):
+    """The instance runs in a confidential container but no attestation token could be obtained."""
+
+    status = 503
+    code = "attestation_unavailable"
+
+
 # Admin API -----------------------------------------------------------------------
 #
 #   AdminError                 a person's request to the admin API is refused
-#   ├── ValidationFailed (400)     the body, query or path does not match the contract
+#   ├── InvalidApprovalMode (400)  default_approval_mode is not a mode
 #   ├── InvalidCode (400)          an emailed code is wrong, expired or used up
 #   ├── Unauthenticated (401)      no session, or an unknown or expired one
 #   │   └── InvalidCredentials         wrong email or password (one message for both)
 #   ├── Forbidden403 family (403)  PermissionDenied, EmailNotVerified, SessionScopeDenied,
 #   │                              AgentKeyRefused, NotATeamMember
-#   ├── ResourceNotFound (404)
+#   ├── ResourceNotFound (404)     no such object in the caller's team (the admin API's one not-found)
 #   ├── Conflict (409)
+#   │   └── NameTaken                 a unique name is taken (error: already_exists)
 #   ├── Expired (410)              an invite that existed but ran out
 #   └── TooManyAttempts (429)      a brute-force bound was reached
 
 
-class AdminError(TapError):
-    """A request to the admin API is refused. Rendered once, as ``{"error", "message", ...}``."""
-
-    status: ClassVar[int] = 400
-    code: ClassVar[str] = "bad_request"
-
-    def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        body.update(self.extra)
-        return body
+class AdminError(ApiError):
+    """A request to the admin API is refused. Rendered as ``{"error", "message", ...}``."""
 
 
-class ValidationFailed(AdminError):
-    """The request body, query string or path parameter does not match the contract."""
-
-    code = "invalid_input"
-
-
-class InvalidApprovalMode(ValidationFailed):
+class InvalidApprovalMode(AdminError):
     """``default_approval_mode`` is neither ``gated`` nor ``autonomous``."""
 
     code = "invalid_approval_mode"
@@ -429,6 +564,12 @@ class Conflict(AdminError):
     code = "conflict"
 
 
+class NameTaken(Conflict):
+    """A unique name (credential, agent, role, channel, account) is taken."""
+
+    code = "already_exists"
+
+
 class Expired(AdminError):
     """The invite existed but has expired."""
 
@@ -495,6 +636,18 @@ class PasskeyRequired(DecisionError):
 
     status = 412
     code = "passkey_required"
+
+
+class OperatorNotEligible(DecisionError):
+    """The operator's single vote cannot settle this request under its policy.
+
+    Raised for a request whose policy names allowed approvers, needs more than
+    one approval, or (to approve) a passkey; only a break-glass override with a
+    reason may decide it then.
+    """
+
+    status = 403
+    code = "operator_not_eligible"
 
 
 # Passkeys (app.passkeys, app.admin.passkeys, app.admin.approve) ---------------------

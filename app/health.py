@@ -7,12 +7,13 @@ attestation tooling matches against the measurement log.
 
 from __future__ import annotations
 
-import asyncio
 from importlib import metadata
 from typing import Any, Final
 
 from quart import Blueprint, current_app
 
+from app.errors import StoreError
+from app.store import db
 from app.webstate import runtime
 
 blueprint = Blueprint("health", __name__)
@@ -32,10 +33,8 @@ def build_info() -> dict[str, str]:
 async def health() -> tuple[dict[str, Any], int]:
     build = build_info()
     try:
-        async with asyncio.timeout(DB_PING_TIMEOUT_SECS):
-            async with runtime().pool.acquire() as conn:
-                await conn.fetchval("SELECT 1")
-    except Exception:  # any failure to reach the database means "unavailable"
+        await db.ping(runtime().pool, DB_PING_TIMEOUT_SECS)
+    except StoreError:  # DatabaseUnavailable or any other store failure: "unavailable"
         current_app.logger.warning("health check: database unreachable")
         return {"status": "unavailable", "database": "unreachable", "build": build}, 503
     return {"status": "ok", "build": build}, 200

@@ -2,9 +2,9 @@
 
 ``create_app(config, database_url)`` wires the worker's runtime into Quart's
 serving hooks, registers the blueprints, and renders every error in one place:
-a :class:`~app.errors.ProxyError` becomes its JSON body, framework HTTP errors
-become JSON with a stable code, and anything unexpected becomes a bare 500
-that names only the request id.
+an :class:`~app.errors.ApiError` becomes its JSON body, framework HTTP errors
+and store errors are first translated into the API error they stand for, and
+anything unexpected becomes a bare 500 that names only the request id.
 """
 
 from __future__ import annotations
@@ -13,21 +13,30 @@ import logging
 import time
 import uuid
 from email.utils import formatdate
-from typing import Any, Final
+from typing import Final
 
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.config import Config
 from app.errors import (
-    AdminError,
     AlreadyExists,
+    ApiError,
     DatabaseUnavailable,
+    HeadersTooLarge,
     InvalidInput,
+    MalformedRequest,
+    MethodNotAllowed,
+    NameTaken,
     NotFound,
-    ProxyError,
+    PayloadTooLarge,
+    RequestTimeout,
+    ResourceNotFound,
+    RouteNotFound,
     ServiceUnavailable,
     StoreError,
+    UnsupportedMediaType,
+    ValidationFailed,
 )
 from app.runtime import open_runtime
 from app.webstate import EXTENSION
@@ -35,16 +44,6 @@ from app.webstate import EXTENSION
 logger = logging.getLogger("app.access")
 
 MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
-
-# Framework errors, by status, as stable codes.
-_HTTP_CODES: Final = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    431: "headers_too_large",
-}
 
 
 def create_app(config: Config, database_url: str) -> Quart:
@@ -99,60 +98,81 @@ def _register_blueprints(app: Quart) -> None:
     register_admin(app)
 
 
-def _error_response(status: int, body: dict[str, Any]) -> Response:
-    response = jsonify(body)
-    response.status_code = status
+# Framework errors, by status, as ours. Anything else the framework raises is a 400.
+_HTTP_ERRORS: Final[dict[int, type[ApiError]]] = {
+    400: MalformedRequest,
+    404: RouteNotFound,
+    405: MethodNotAllowed,
+    408: RequestTimeout,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    431: HeadersTooLarge,
+}
+
+
+def as_api_error(error: HTTPException | StoreError | InvalidInput) -> ApiError | None:
+    """The API error a framework or store error stands for; ``None`` when it is our fault (a 500).
+
+    NOTE: a store message names the object (``credential 'x' does not
+    exist``), never a value, so it is safe to pass on.
+    """
+    if isinstance(error, HTTPException):
+        status = error.code or 500
+        if status >= 500:
+            return None
+        kind = _HTTP_ERRORS.get(status, MalformedRequest)
+        return kind(error.description or kind.code)
+    if isinstance(error, InvalidInput):
+        return ValidationFailed(str(error), field=error.field)
+    if isinstance(error, NotFound):
+        return ResourceNotFound(str(error))
+    if isinstance(error, AlreadyExists):
+        return NameTaken(str(error))
+    if isinstance(error, DatabaseUnavailable):
+        return ServiceUnavailable("The database is unavailable.")
+    return None
+
+
+def _render(error: ApiError) -> Response:
+    response = jsonify(error.to_json())
+    response.status_code = error.status
+    retry_after = error.extra.get("retry_after_secs")
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _internal_error() -> Response:
+    # NOTE: the exception text may carry request data; only the id goes out.
+    logger.exception("request %s failed with an unexpected error", g.get("request_id"))
+    response = jsonify(
+        {"error": "internal_error", "message": "Internal error.", "request_id": g.get("request_id")}
+    )
+    response.status_code = 500
     return response
 
 
 def _register_error_handlers(app: Quart) -> None:
-    @app.errorhandler(ProxyError)
-    async def proxy_error(error: ProxyError) -> Response:
-        response = _error_response(error.status, error.to_json())
-        retry_after = error.extra.get("retry_after_secs")
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(retry_after)
-        return response
+    """One rendering for every refusal; a bare 500 naming the request id for everything else."""
 
-    @app.errorhandler(AdminError)
-    async def admin_error(error: AdminError) -> Response:
-        response = _error_response(error.status, error.to_json())
-        retry_after = error.extra.get("retry_after_secs")
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(retry_after)
-        return response
-
-    @app.errorhandler(InvalidInput)
-    async def invalid_input(error: InvalidInput) -> Response:
-        return _error_response(400, {"error": "invalid_input", "message": str(error), "field": error.field})
-
-    @app.errorhandler(NotFound)
-    async def not_found(error: NotFound) -> Response:
-        return _error_response(404, {"error": "not_found", "message": str(error)})
-
-    @app.errorhandler(AlreadyExists)
-    async def already_exists(error: AlreadyExists) -> Response:
-        return _error_response(409, {"error": "already_exists", "message": str(error)})
-
-    @app.errorhandler(DatabaseUnavailable)
-    async def database_unavailable(error: DatabaseUnavailable) -> Response:
-        logger.warning("request %s: database unavailable", g.get("request_id"))
-        return _error_response(503, ServiceUnavailable("The database is unavailable.").to_json())
+    @app.errorhandler(ApiError)
+    async def refused(error: ApiError) -> Response:
+        return _render(error)
 
     @app.errorhandler(HTTPException)
-    async def http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        code = _HTTP_CODES.get(status, "http_error")
-        return _error_response(status, {"error": code, "message": error.description or code})
-
     @app.errorhandler(StoreError)
+    @app.errorhandler(InvalidInput)
+    async def translated(error: HTTPException | StoreError | InvalidInput) -> Response:
+        api_error = as_api_error(error)
+        if api_error is None:
+            return _internal_error()
+        if isinstance(error, DatabaseUnavailable):
+            logger.warning("request %s: database unavailable", g.get("request_id"))
+        return _render(api_error)
+
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
-        # NOTE: the exception text may carry request data; only the id goes out.
-        logger.exception("request %s failed with an unexpected error", g.get("request_id"))
-        return _error_response(
-            500, {"error": "internal_error", "message": "Internal error.", "request_id": g.get("request_id")}
-        )
+        return _internal_error()
 
 
 def _register_access_log(app: Quart) -> None:

@@ -7,7 +7,7 @@ released by Azure Secure Key Release, and the Azure code is imported only then.
 
 from __future__ import annotations
 
-from enclave._env import EnvKeyProvider
+from enclave._env import GENERATED_KEY_NAME, EnvKeyProvider
 from enclave._fingerprint import DEK_BYTES, dek_fingerprint
 from enclave._provider import CustodySettings, KeyProvider, SkrSettings, WrappedKeyStore
 from enclave.errors import CustodyError, KeyFileError
@@ -17,6 +17,7 @@ __all__ = [
     "CustodySettings",
     "DEK_BYTES",
     "EnvKeyProvider",
+    "GENERATED_KEY_NAME",
     "KeyFileError",
     "KeyProvider",
     "SkrSettings",

@@ -1,11 +1,13 @@
 """Accounts: sign up, verify the email, log in and out, switch team, reset a password.
 
-Brute force is bounded in Postgres, so every replica sees the same counts:
+Brute force is bounded in Postgres, so every replica sees the same counts
+(the bounds are in :mod:`app.admin.throttling`):
 
-- login: :data:`LOGIN_PER_ACCOUNT` failures per account and
-  :data:`LOGIN_PER_ADDRESS` per client address, each in a fixed window;
+- login: failures per (account, client address), per client address, and a
+  much higher per-account ceiling, so one address cannot lock out an owner;
 - emailed codes: bound to one account, five wrong guesses kill a code, and
-  :data:`GUESSES_PER_ADDRESS` wrong guesses per address per window.
+  wrong guesses are bounded per client address and per account per day;
+- sign-up: attempts per client address, refused before any password hashing.
 
 Login answers one generic ``invalid_credentials`` for an unknown email and a
 wrong password, and spends the same argon2 effort on both.
@@ -21,9 +23,9 @@ from typing import Final
 from quart import Blueprint, Response
 
 from app.admin import passwords, signin
-from app.admin.auth import authenticate, bearer_token, client_address, start_session
+from app.admin.auth import Caller, bearer_token, client_address, start_session
 from app.admin.contract import SESSION_ERRORS, operation, respond
-from app.admin.email import Mailer
+from app.admin.email import Mailer, verification_message
 from app.admin.passkey_schemas import LoginOutcome
 from app.admin.passkeys import login_step, passkeys_enabled
 from app.admin.schemas import (
@@ -41,10 +43,11 @@ from app.admin.schemas import (
     VerifyEmailResult,
 )
 from app.admin.throttling import (
-    GUESSES_PER_ADDRESS,
-    LOGIN_PER_ACCOUNT,
-    LOGIN_PER_ADDRESS,
-    count_failure,
+    SIGNUPS_PER_ADDRESS,
+    Check,
+    code_checks,
+    count_attempt,
+    login_checks,
     refuse_if_blocked,
 )
 from app.errors import (
@@ -66,14 +69,15 @@ blueprint = Blueprint("accounts", __name__)
 NEW_TEAM_MODE: Final = "gated"
 
 
-def _verification_text(code: str, team_name: str) -> tuple[str, str]:
-    subject = f"Your TAP verification code for {team_name}"
-    text = (
-        f"Your TAP verification code is {code}.\n\n"
-        f"It expires in {int(email_codes.CODE_TTL.total_seconds() // 60)} minutes. "
-        "If you did not sign up for TAP, ignore this email.\n"
-    )
-    return subject, text
+async def _refuse_taken(conn: db.Conn, body: SignupBody) -> None:
+    """Raises Conflict when the email has an account or the team name is in use."""
+    existing = await users.by_email(conn, body.email)
+    if existing is not None:
+        raise Conflict(
+            "an account with this email already exists", unverified=not existing.email_verified
+        )
+    if await teams.name_taken(conn, body.team_name):
+        raise Conflict(f"the team name {body.team_name!r} is taken")
 
 
 @operation(
@@ -84,19 +88,21 @@ def _verification_text(code: str, team_name: str) -> tuple[str, str]:
     body=SignupBody,
     responses={201: SignupResult},
     authenticated=False,
-    errors=(400, 409),
+    errors=(400, 409, 429),
 )
 async def signup(body: SignupBody) -> Response:
     state = runtime()
+    # NOTE: every cheap refusal comes before the deliberately slow password hash,
+    # so sign-up loops cannot spend the CPU that /forward needs.
+    signup_key: Check = (f"signup-address:{client_address()}", SIGNUPS_PER_ADDRESS)
+    await refuse_if_blocked(signup_key)
+    await count_attempt(signup_key)
+    async with db.connection(state.pool) as conn:
+        await _refuse_taken(conn, body)
     password_hash = await passwords.hash_password(body.password)
     async with db.transaction(state.pool) as conn:
-        existing = await users.by_email(conn, body.email)
-        if existing is not None:
-            raise Conflict(
-                "an account with this email already exists", unverified=not existing.email_verified
-            )
-        if await conn.fetchval("SELECT 1 FROM teams WHERE name = $1", body.team_name):
-            raise Conflict(f"the team name {body.team_name!r} is taken")
+        # Again under the transaction: a parallel sign-up may have won meanwhile.
+        await _refuse_taken(conn, body)
         team = await teams.ensure_team(
             conn, f"team_{uuid.uuid4().hex}", body.team_name, NEW_TEAM_MODE
         )
@@ -105,7 +111,7 @@ async def signup(body: SignupBody) -> Response:
         code = await email_codes.issue(
             conn, state.keys, user_id=user.id, purpose="verify_email", enforce_cooldown=False
         )
-    subject, text = _verification_text(code, team.name)
+    subject, text = verification_message(code, team.name)
     delivery = await Mailer(state.config).send(to=user.email, subject=subject, text=text)
     logger.info("signup: user %s created team %s", user.id, team.id)
     return respond(
@@ -134,8 +140,8 @@ async def signup(body: SignupBody) -> Response:
 )
 async def verify_email(body: VerifyEmailBody) -> Response:
     state = runtime()
-    address_key = (f"code-address:{client_address()}", GUESSES_PER_ADDRESS)
-    await refuse_if_blocked(address_key)
+    checks = code_checks("verify_email", body.email, client_address())
+    await refuse_if_blocked(*checks)
     outcome: email_codes.CodeOutcome = "missing"
     setup_token: str | None = None
     setup_expires: dt.datetime | None = None
@@ -156,7 +162,7 @@ async def verify_email(body: VerifyEmailBody) -> Response:
                         conn, user_id=user.id, team_id=home[0].team_id, scope="setup"
                     )
     if outcome != "accepted":
-        await count_failure(address_key)
+        await count_attempt(*checks)
         email_codes.raise_unless_accepted(outcome)
     return respond(
         VerifyEmailResult(
@@ -194,7 +200,7 @@ async def resend_verification(body: EmailBody) -> Response:
             home = await members.teams_of(conn, user.id)
             team_name = home[0].team_name if home else team_name
     if code is not None:
-        subject, text = _verification_text(code, team_name)
+        subject, text = verification_message(code, team_name)
         await Mailer(state.config).send(to=body.email, subject=subject, text=text)
     return respond(
         MessageResult(
@@ -215,33 +221,32 @@ async def resend_verification(body: EmailBody) -> Response:
 )
 async def login(body: LoginBody) -> Response:
     state = runtime()
-    account_key = (f"login-account:{body.email}", LOGIN_PER_ACCOUNT)
-    address_key = (f"login-address:{client_address()}", LOGIN_PER_ADDRESS)
-    await refuse_if_blocked(account_key, address_key)
-    with db.translate_errors():
-        async with state.pool.acquire() as conn:
-            user = await users.by_email(conn, body.email)
+    checks = login_checks(body.email, client_address())
+    await refuse_if_blocked(*checks)
+    async with db.connection(state.pool) as conn:
+        user = await users.by_email(conn, body.email)
     if (
         not await passwords.verify(user.password_hash if user else None, body.password)
         or user is None
     ):
-        await count_failure(account_key, address_key)
+        await count_attempt(*checks)
         raise InvalidCredentials("invalid email or password")
     if not user.email_verified:
         raise EmailNotVerified("verify your email address before logging in", unverified=True)
     async with db.transaction(state.pool) as conn:
-        joined = await signin.join_invited_teams(conn, user)
         memberships = await members.teams_of(conn, user.id)
         if not memberships:
             raise PermissionDenied("this account does not belong to any team")
-        active = joined[-1] if joined else memberships[0]
-        await throttle.clear(conn, account_key[0])
+        # NOTE: pending invites are not joined here: joining is an explicit
+        # POST /user/invites/<id>/accept, so no stranger's team becomes active.
+        active = memberships[0]
+        await throttle.clear(conn, checks[0][0])
         if passkeys_enabled():
             # NOTE: with passkeys on, a password alone never yields a session.
             step = await login_step(conn, user, active)
             logger.info("login: password accepted for user %s; passkey step next", user.id)
             return respond(step)
-        result = await signin.sign_in(conn, user, active=active, teams=memberships, joined=joined)
+        result = await signin.sign_in(conn, user, active=active, teams=memberships, joined=[])
     logger.info("login: user %s into team %s", user.id, active.team_id)
     return respond(result)
 
@@ -259,8 +264,7 @@ async def logout() -> Response:
     if token is None:
         raise Unauthenticated("no session to end")
     state = runtime()
-    with db.translate_errors():
-        deleted = await sessions.delete(state.pool, state.keys.hash_token(token))
+    deleted = await sessions.delete(state.pool, state.keys.hash_token(token))
     if not deleted:
         raise Unauthenticated("the session is invalid or has expired")
     return respond(LogoutResult(logged_out=True))
@@ -274,8 +278,7 @@ async def logout() -> Response:
     responses={200: MeResult},
     errors=SESSION_ERRORS,
 )
-async def me() -> Response:
-    caller = await authenticate()
+async def me(caller: Caller) -> Response:
     view = caller.session
     return respond(
         MeResult(
@@ -299,8 +302,7 @@ async def me() -> Response:
     responses={200: TeamsResult},
     errors=SESSION_ERRORS,
 )
-async def user_teams() -> Response:
-    caller = await authenticate()
+async def user_teams(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         memberships = await members.teams_of(conn, caller.user_id)
     return respond(
@@ -317,8 +319,7 @@ async def user_teams() -> Response:
     responses={200: TeamsResult},
     errors=(400, *SESSION_ERRORS),
 )
-async def switch_team(body: SwitchTeamBody) -> Response:
-    caller = await authenticate()
+async def switch_team(body: SwitchTeamBody, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         memberships = await members.teams_of(conn, caller.user_id)
         if body.team_id not in {m.team_id for m in memberships}:
@@ -374,9 +375,8 @@ async def forgot_password(body: EmailBody) -> Response:
 )
 async def reset_password(body: ResetPasswordBody) -> Response:
     state = runtime()
-    address_key = (f"code-address:{client_address()}", GUESSES_PER_ADDRESS)
-    await refuse_if_blocked(address_key)
-    new_hash = await passwords.hash_password(body.password)
+    checks = code_checks("reset_password", body.email, client_address())
+    await refuse_if_blocked(*checks)
     outcome: email_codes.CodeOutcome = "missing"
     async with db.transaction(state.pool) as conn:
         user = await users.by_email(conn, body.email)
@@ -385,12 +385,13 @@ async def reset_password(body: ResetPasswordBody) -> Response:
                 conn, state.keys, user_id=user.id, purpose="reset_password", code=body.code
             )
             if outcome == "accepted":
+                # Hashed only once the code is right: a wrong guess costs no argon2 work.
+                new_hash = await passwords.hash_password(body.password)
                 await users.set_password_hash(conn, user.id, new_hash)
                 # Receiving the code proves the address, so the account counts as verified.
                 await users.mark_verified(conn, user.id)
                 await sessions.delete_for_user(conn, user.id)
-                await throttle.clear(conn, f"login-account:{user.email}")
     if outcome != "accepted":
-        await count_failure(address_key)
+        await count_attempt(*checks)
         email_codes.raise_unless_accepted(outcome)
     return respond(MessageResult(message="Your password was changed; log in again."))

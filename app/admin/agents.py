@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from app.admin.auth import Caller, authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.schemas import (
     AgentCreateBody,
@@ -74,8 +74,7 @@ async def _own_agent(conn: Conn, caller: Caller, raw_id: str) -> Agent:
     responses={200: AgentList},
     errors=SESSION_ERRORS,
 )
-async def list_agents() -> Response:
-    caller = await authenticate()
+async def list_agents(caller: Caller) -> Response:
     if not (caller.can("manage_agents") or caller.can("manage_own_agents")):
         raise PermissionDenied("You may not manage API keys.")
     async with db.transaction(runtime().pool) as conn:
@@ -92,8 +91,7 @@ async def list_agents() -> Response:
     responses={201: AgentKeyResult},
     errors=(400, 404, 409, *SESSION_ERRORS),
 )
-async def create_agent(body: AgentCreateBody) -> Response:
-    caller = await authenticate()
+async def create_agent(body: AgentCreateBody, caller: Caller) -> Response:
     state = runtime()
     async with db.transaction(state.pool) as conn:
         if not caller.can("manage_agents"):
@@ -134,19 +132,35 @@ async def create_agent(body: AgentCreateBody) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ID,
 )
-async def get_agent(agent_id: str) -> Response:
-    caller = await authenticate()
+async def get_agent(agent_id: str, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         agent = await _own_agent(conn, caller, agent_id)
     return respond(agent_out(agent))
 
 
-async def _set_enabled(agent_id: str, enabled: bool) -> Response:
-    caller = await authenticate()
+def _refuse_if_manager_disabled(caller: Caller, agent: Agent) -> None:
+    """Raises PermissionDenied when a manager disabled the key and the caller is not one.
+
+    NOTE: otherwise a member demoted or restricted by an owner could undo the
+    owner's decision on their own key (re-enable it, or mint a fresh key).
+    """
+    if not agent.enabled and agent.disabled_by_manager and not caller.is_manager:
+        raise PermissionDenied("An owner or admin disabled this key; only they can re-enable it.")
+
+
+async def _set_enabled(caller: Caller, agent_id: str, enabled: bool) -> Response:
     async with db.transaction(runtime().pool) as conn:
         agent = await _own_agent(conn, caller, agent_id)
-        await agents_store.set_enabled(conn, caller.team_id, agent.id, enabled)
-        await team_changed(conn, caller.team_id)
+        if enabled:
+            _refuse_if_manager_disabled(caller, agent)
+        await agents_store.set_enabled(
+            conn,
+            caller.team_id,
+            agent.id,
+            enabled,
+            by=caller.user_id,
+            by_manager=caller.is_manager,
+        )
     return respond(AgentState(id=agent.id, enabled=enabled))
 
 
@@ -154,13 +168,13 @@ async def _set_enabled(agent_id: str, enabled: bool) -> Response:
     blueprint,
     "POST",
     "/team/agents/<agent_id>/enable",
-    summary="Let the key call /forward again.",
+    summary="Let the key call /forward again (a key a manager disabled: managers only).",
     responses={200: AgentState},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ID,
 )
-async def enable_agent(agent_id: str) -> Response:
-    return await _set_enabled(agent_id, True)
+async def enable_agent(agent_id: str, caller: Caller) -> Response:
+    return await _set_enabled(caller, agent_id, True)
 
 
 @operation(
@@ -172,8 +186,8 @@ async def enable_agent(agent_id: str) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ID,
 )
-async def disable_agent(agent_id: str) -> Response:
-    return await _set_enabled(agent_id, False)
+async def disable_agent(agent_id: str, caller: Caller) -> Response:
+    return await _set_enabled(caller, agent_id, False)
 
 
 @operation(
@@ -185,11 +199,11 @@ async def disable_agent(agent_id: str) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ID,
 )
-async def rotate_agent_key(agent_id: str) -> Response:
-    caller = await authenticate()
+async def rotate_agent_key(agent_id: str, caller: Caller) -> Response:
     state = runtime()
     async with db.transaction(state.pool) as conn:
         agent = await _own_agent(conn, caller, agent_id)
+        _refuse_if_manager_disabled(caller, agent)
         api_key = await agents_store.rotate_key(conn, state.keys, caller.team_id, agent.id)
         await team_changed(conn, caller.team_id)
     return respond(
@@ -206,8 +220,7 @@ async def rotate_agent_key(agent_id: str) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ID,
 )
-async def delete_agent(agent_id: str) -> Response:
-    caller = await authenticate()
+async def delete_agent(agent_id: str, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         agent = await _own_agent(conn, caller, agent_id)
         await agents_store.delete(conn, caller.team_id, agent.id)

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 from quart import Blueprint, Response, request
 
 from app.admin.approvals import _eligible
-from app.admin.auth import Caller, authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.passkey_schemas import (
     ApprovalBegin,
@@ -77,7 +77,6 @@ async def _decidable(conn: Conn, caller: Caller, raw_txn: str) -> decisions.Pend
     Raises ApprovalGone (missing, decided or expired: nothing to decide) or
     NotAllowedToDecide.
     """
-    caller.require("approve_requests")
     txn_id = decisions.parse_txn_id(raw_txn)
     try:
         pending = await decisions.get_pending(conn, caller.team_id, txn_id)
@@ -131,9 +130,9 @@ async def _canonical(
     responses={200: ApprovalDetails},
     errors=(410, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="approve_requests",
 )
-async def details(txn_id: str) -> Response:
-    caller = await authenticate()
+async def details(txn_id: str, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         pending = await _decidable(conn, caller, txn_id)
         has_passkeys = await passkeys.count(conn, caller.user_id) > 0
@@ -157,9 +156,9 @@ async def details(txn_id: str) -> Response:
     responses={200: ApprovalBegin},
     errors=(404, 409, 410, 412, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="approve_requests",
 )
-async def begin(txn_id: str) -> Response:
-    caller = await authenticate()
+async def begin(txn_id: str, caller: Caller) -> Response:
     rp = relying_party()
     async with db.transaction(runtime().pool) as conn:
         pending = await _decidable(conn, caller, txn_id)
@@ -198,9 +197,9 @@ async def _assertion_json() -> dict[str, Any]:
     responses={200: Decided},
     errors=(400, 404, 409, 410, 412, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="approve_requests",
 )
-async def finish(txn_id: str) -> Response:
-    caller = await authenticate()
+async def finish(txn_id: str, caller: Caller) -> Response:
     rp = relying_party()
     credential = await _assertion_json()
     txn = decisions.parse_txn_id(txn_id)
@@ -267,9 +266,9 @@ async def _approve_with_passkey(
     )
 
 
-async def _session_decision(raw_txn: str, decision: Literal["approve", "deny"]) -> Response:
-    caller = await authenticate()
-    caller.require("approve_requests")
+async def _session_decision(
+    caller: Caller, raw_txn: str, decision: Literal["approve", "deny"]
+) -> Response:
     txn_id = decisions.parse_txn_id(raw_txn)
     async with db.transaction(runtime().pool) as conn:
         try:
@@ -305,9 +304,10 @@ async def _session_decision(raw_txn: str, decision: Literal["approve", "deny"]) 
     responses={200: Decided},
     errors=(404, 409, 410, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="approve_requests",
 )
-async def deny(txn_id: str) -> Response:
-    return await _session_decision(txn_id, "deny")
+async def deny(txn_id: str, caller: Caller) -> Response:
+    return await _session_decision(caller, txn_id, "deny")
 
 
 @operation(
@@ -318,9 +318,10 @@ async def deny(txn_id: str) -> Response:
     responses={200: Decided},
     errors=(404, 409, 410, 412, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="approve_requests",
 )
-async def dashboard_approve(txn_id: str) -> Response:
-    return await _session_decision(txn_id, "approve")
+async def dashboard_approve(txn_id: str, caller: Caller) -> Response:
+    return await _session_decision(caller, txn_id, "approve")
 
 
 @operation(
@@ -331,9 +332,10 @@ async def dashboard_approve(txn_id: str) -> Response:
     responses={200: Decided},
     errors=(404, 409, 410, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="approve_requests",
 )
-async def dashboard_deny(txn_id: str) -> Response:
-    return await _session_decision(txn_id, "deny")
+async def dashboard_deny(txn_id: str, caller: Caller) -> Response:
+    return await _session_decision(caller, txn_id, "deny")
 
 
 @operation(
@@ -343,10 +345,9 @@ async def dashboard_deny(txn_id: str) -> Response:
     summary="The caller's inbox: pending requests of the active team they can see, newest first.",
     responses={200: PendingList},
     errors=SESSION_ERRORS,
+    permission="approve_requests",
 )
-async def pending() -> Response:
-    caller = await authenticate()
-    caller.require("approve_requests")
+async def pending(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         items = []
         for row in await decisions.list_pending(conn, caller.team_id):
@@ -378,10 +379,9 @@ async def pending() -> Response:
     responses={200: EvidenceOut},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="view_audit",
 )
-async def evidence(txn_id: str) -> Response:
-    caller = await authenticate()
-    caller.require("view_audit")
+async def evidence(txn_id: str, caller: Caller) -> Response:
     txn = decisions.parse_txn_id(txn_id)
     votes = [
         evidence_check.PasskeyVote.of(e)
@@ -399,4 +399,3 @@ async def evidence(txn_id: str) -> Response:
             digest=evidence_check.digest(votes),
         )
     )
-

@@ -12,7 +12,7 @@ from typing import Final
 
 from quart import Blueprint, Response
 
-from app.admin.auth import authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.schemas import AuditPage, AuditQuery
 from app.errors import ValidationFailed
@@ -54,10 +54,9 @@ def decode_cursor(raw: str) -> audit_store.Cursor:
     query=AuditQuery,
     responses={200: AuditPage},
     errors=(400, *SESSION_ERRORS),
+    permission="view_audit",
 )
-async def team_audit(query: AuditQuery) -> Response:
-    caller = await authenticate()
-    caller.require("view_audit")
+async def team_audit(query: AuditQuery, caller: Caller) -> Response:
     before = decode_cursor(query.before) if query.before else None
     async with db.transaction(runtime().pool) as conn:
         page = await audit_store.page(

@@ -25,6 +25,7 @@ from typing import Final
 
 from quart import request
 
+from app.admin import client
 from app.crypto import new_token
 from app.errors import (
     AgentKeyRefused,
@@ -33,7 +34,7 @@ from app.errors import (
     SessionScopeDenied,
     Unauthenticated,
 )
-from app.store import db, sessions
+from app.store import sessions
 from app.store.db import Conn
 from app.store.sessions import Scope, SessionView
 from app.webstate import runtime
@@ -136,8 +137,7 @@ async def authenticate(scopes: Collection[Scope] = _FULL_ONLY) -> Caller:
     if not _TOKEN.match(token):
         raise Unauthenticated("the session is invalid or has expired")
     state = runtime()
-    with db.translate_errors():
-        view = await sessions.resolve(state.pool, state.keys.hash_token(token))
+    view = await sessions.resolve(state.pool, state.keys.hash_token(token))
     if view is None:
         raise Unauthenticated("the session is invalid or has expired")
     if view.scope not in scopes:
@@ -148,13 +148,17 @@ async def authenticate(scopes: Collection[Scope] = _FULL_ONLY) -> Caller:
 
 
 def client_address() -> str:
-    """The peer address used for per-client throttles.
+    """The client address used for per-client throttles.
 
-    NOTE: the socket peer, never ``X-Forwarded-For``: that header is chosen by
-    the client, and trusting it would let an attacker pick a fresh address for
-    every guess.
+    NOTE: ``X-Forwarded-For`` counts only through ``TAP_TRUSTED_PROXIES``
+    (see :mod:`app.admin.client`): an untrusted client choosing it would get a
+    fresh address for every guess.
     """
-    return request.remote_addr or "unknown"
+    return client.resolve(
+        request.remote_addr,
+        request.headers.getlist("X-Forwarded-For"),
+        runtime().config.trusted_proxies,
+    )
 
 
 def issue_token() -> str:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint, Response
 
-from app.admin.auth import authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.schemas import ChannelCreateBody, ChannelDefault, ChannelList, ChannelOut, Deleted
 from app.errors import ValidationFailed
@@ -82,10 +82,9 @@ def _default_id(rows: list[channels_store.Channel]) -> str | None:
     summary="The team's channels, default first.",
     responses={200: ChannelList},
     errors=SESSION_ERRORS,
+    permission="manage_channels",
 )
-async def list_channels() -> Response:
-    caller = await authenticate()
-    caller.require("manage_channels")
+async def list_channels(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         rows = await channels_store.list_team(conn, caller.team_id)
     default = _default_id(rows)
@@ -100,10 +99,9 @@ async def list_channels() -> Response:
     body=ChannelCreateBody,
     responses={201: ChannelOut},
     errors=(400, 409, *SESSION_ERRORS),
+    permission="manage_channels",
 )
-async def create_channel(body: ChannelCreateBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_channels")
+async def create_channel(body: ChannelCreateBody, caller: Caller) -> Response:
     if not NAME_PATTERN.match(body.name):
         raise ValidationFailed(
             "channel names are 1-64 characters of letters, digits, '_', '.', '-'"
@@ -130,10 +128,9 @@ async def create_channel(body: ChannelCreateBody) -> Response:
     responses={200: Deleted},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_NAME,
+    permission="manage_channels",
 )
-async def delete_channel(name: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_channels")
+async def delete_channel(name: str, caller: Caller) -> Response:
     name = path_value(name, NAME_PATTERN, "channel")
     async with db.transaction(runtime().pool) as conn:
         await channels_store.delete(conn, caller.team_id, name)
@@ -148,10 +145,9 @@ async def delete_channel(name: str) -> Response:
     responses={200: ChannelDefault},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_NAME,
+    permission="manage_channels",
 )
-async def make_default_channel(name: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_channels")
+async def make_default_channel(name: str, caller: Caller) -> Response:
     name = path_value(name, NAME_PATTERN, "channel")
     async with db.transaction(runtime().pool) as conn:
         await channels_store.make_default(conn, caller.team_id, name)

@@ -2,16 +2,23 @@
 
 ``@operation(bp, "POST", "/team/roles", body=RoleCreateBody, responses={201: RoleOut})``
 registers the Quart route, records the operation for :mod:`app.admin.openapi`,
-and before the handler runs parses the JSON body and query string into the
-declared models (the handler receives them as ``body=`` and ``query=``). A
-body or query that does not validate is a 400 ``invalid_input`` listing the
-failing fields; the submitted values are never echoed, since they may be
-passwords.
+and before the handler runs:
+
+1. for an ``authenticated`` operation (the default), resolves the session
+   (:func:`app.admin.auth.authenticate`: 401 without a live one) and, if a
+   ``permission`` is named, requires it (403); the handler receives the
+   :class:`~app.admin.auth.Caller` as ``caller=``. No handler authenticates
+   by hand, so no route can forget to;
+2. parses the JSON body and query string into the declared models (the
+   handler receives them as ``body=`` and ``query=``). A body is read by
+   :mod:`app.json_body` (strict JSON, strict types); a body or query that
+   does not validate is a 400 ``invalid_input`` listing the failing fields;
+   the submitted values are never echoed, since they may be passwords.
 """
 
 from __future__ import annotations
 
-import json
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +27,8 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ValidationError
 from quart import Blueprint, Response, jsonify, request
 
+from app import json_body
+from app.admin.auth import CAPABILITIES, authenticate
 from app.errors import ResourceNotFound, ValidationFailed
 
 Handler = Callable[..., Awaitable[Response]]
@@ -42,9 +51,14 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     authenticated: bool = True
+    permission: str | None = None
+    """The capability the caller's role must grant (:data:`app.admin.auth.CAPABILITIES`)."""
     errors: tuple[int, ...] = ()
     path_patterns: Mapping[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    openapi: Mapping[str, Any] = field(default_factory=dict)
+    """Parts of the OpenAPI entry a declaration cannot express (header parameters, a raw
+    body, agent-key security); :mod:`app.admin.openapi` merges them into the generated entry."""
 
     @property
     def path(self) -> str:
@@ -69,9 +83,11 @@ def operation(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     authenticated: bool = True,
+    permission: str | None = None,
     errors: tuple[int, ...] = (),
     path_patterns: Mapping[str, str] | None = None,
     content_type: str = "application/json",
+    openapi: Mapping[str, Any] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` under ``rule`` and document it. See the module docstring."""
     op = Operation(
@@ -83,14 +99,31 @@ def operation(
         body=body,
         query=query,
         authenticated=authenticated,
+        permission=permission,
         errors=errors,
         path_patterns=path_patterns or {},
         content_type=content_type,
+        openapi=openapi or {},
     )
 
+    if permission is not None and not authenticated:
+        raise TypeError(f"{rule}: a permission needs an authenticated operation")
+    if permission is not None and not any(permission in caps for caps in CAPABILITIES.values()):
+        raise TypeError(f"{rule}: unknown permission {permission!r}")
+
     def decorate(handler: Handler) -> Handler:
+        # The session is checked for every authenticated operation; a handler
+        # that does not name ``caller`` simply does not receive it.
+        wants_caller = "caller" in inspect.signature(handler).parameters
+
         async def view(**path_values: str) -> Response:
             kwargs: dict[str, Any] = dict(path_values)
+            if authenticated:
+                caller = await authenticate()
+                if permission is not None:
+                    caller.require(permission)
+                if wants_caller:
+                    kwargs["caller"] = caller
             if body is not None:
                 kwargs["body"] = await parse_body(body)
             if query is not None:
@@ -106,32 +139,9 @@ def operation(
     return decorate
 
 
-def _problems(error: ValidationError) -> list[dict[str, str]]:
-    # NOTE: only where and what; pydantic's "input" member would echo the value.
-    return [
-        {
-            "field": ".".join(str(part) for part in problem["loc"]) or "body",
-            "problem": problem["msg"],
-        }
-        for problem in error.errors(include_url=False, include_input=False)
-    ]
-
-
 async def parse_body(model: type[M]) -> M:
-    """The request's JSON body as ``model``. Raises ValidationFailed."""
-    raw = await request.get_data()
-    if not raw.strip():
-        raise ValidationFailed("a JSON object body is required")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ValidationFailed("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed("the request body is invalid", problems=_problems(exc)) from None
+    """The request's JSON body as ``model``, strictly. Raises as :mod:`app.json_body` says."""
+    return await json_body.read_model(model)
 
 
 def parse_query(model: type[M]) -> M:
@@ -139,7 +149,9 @@ def parse_query(model: type[M]) -> M:
     try:
         return model.model_validate({key: request.args.get(key) for key in request.args})
     except ValidationError as exc:
-        raise ValidationFailed("the query string is invalid", problems=_problems(exc)) from None
+        raise ValidationFailed(
+            "the query string is invalid", problems=json_body.problems(exc)
+        ) from None
 
 
 def respond(result: BaseModel, status: int = 200) -> Response:

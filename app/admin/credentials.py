@@ -12,7 +12,7 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from app.admin.auth import Caller, authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.schemas import (
     BindingOut,
@@ -54,6 +54,7 @@ def credential_out(credential: Credential) -> CredentialOut:
         allowed_hosts=list(credential.allowed_hosts),
         has_value=credential.sealed_value is not None,
         value_hint=credential.value_hint,
+        allow_unscannable_responses=credential.allow_unscannable_responses,
         created_at=credential.created_at,
         updated_at=credential.updated_at,
     )
@@ -83,8 +84,7 @@ def _value(raw: str | dict[str, str]) -> Secret:
     responses={200: CredentialList},
     errors=SESSION_ERRORS,
 )
-async def list_credentials() -> Response:
-    caller = await authenticate()
+async def list_credentials(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         visible = await visible_names(conn, caller)
         rows = await credentials_store.list_all(conn, caller.team_id)
@@ -103,12 +103,12 @@ async def list_credentials() -> Response:
     body=CredentialCreateBody,
     responses={201: CredentialCreated},
     errors=(400, 409, *SESSION_ERRORS),
+    permission="manage_credentials",
 )
-async def create_credential(body: CredentialCreateBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_credentials")
-    if not body.relative_target and not [h for h in body.allowed_hosts if h.strip()]:
-        raise ValidationFailed("allowed_hosts is required unless the credential is relative_target")
+async def create_credential(body: CredentialCreateBody, caller: Caller) -> Response:
+    problem = body.destination_problem()
+    if problem is not None:
+        raise ValidationFailed(problem)
     state = runtime()
     async with db.transaction(state.pool) as conn:
         credential = await credentials_store.create(
@@ -124,6 +124,7 @@ async def create_credential(body: CredentialCreateBody) -> Response:
             auth_bindings=[b.model_dump() for b in body.auth_bindings],
             allowed_hosts=body.allowed_hosts,
             value=_value(body.value) if body.value is not None else None,
+            allow_unscannable_responses=body.allow_unscannable_responses,
         )
         await team_changed(conn, caller.team_id)
     return respond(
@@ -140,8 +141,7 @@ async def create_credential(body: CredentialCreateBody) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_NAME,
 )
-async def get_credential(name: str) -> Response:
-    caller = await authenticate()
+async def get_credential(name: str, caller: Caller) -> Response:
     name = credential_name(name)
     async with db.transaction(runtime().pool) as conn:
         visible = await visible_names(conn, caller)
@@ -160,10 +160,9 @@ async def get_credential(name: str) -> Response:
     responses={200: CredentialOut},
     errors=(400, 404, *SESSION_ERRORS),
     path_patterns=_NAME,
+    permission="manage_credentials",
 )
-async def update_credential(name: str, body: CredentialUpdateBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_credentials")
+async def update_credential(name: str, body: CredentialUpdateBody, caller: Caller) -> Response:
     name = credential_name(name)
     sent = body.model_fields_set
     async with db.transaction(runtime().pool) as conn:
@@ -182,6 +181,7 @@ async def update_credential(name: str, body: CredentialUpdateBody) -> Response:
             if body.auth_bindings is not None
             else None,
             allowed_hosts=body.allowed_hosts,
+            allow_unscannable_responses=body.allow_unscannable_responses,
         )
         await team_changed(conn, caller.team_id)
     return respond(credential_out(credential))
@@ -196,10 +196,9 @@ async def update_credential(name: str, body: CredentialUpdateBody) -> Response:
     responses={200: CredentialChanged},
     errors=(400, 404, *SESSION_ERRORS),
     path_patterns=_NAME,
+    permission="manage_credentials",
 )
-async def replace_secret(name: str, body: CredentialSecretBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_credentials")
+async def replace_secret(name: str, body: CredentialSecretBody, caller: Caller) -> Response:
     name = credential_name(name)
     if (body.value is None) == (body.value_patch is None):
         raise ValidationFailed("send exactly one of value or value_patch")
@@ -240,10 +239,9 @@ async def replace_secret(name: str, body: CredentialSecretBody) -> Response:
     responses={200: Deleted},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_NAME,
+    permission="manage_credentials",
 )
-async def delete_credential(name: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_credentials")
+async def delete_credential(name: str, caller: Caller) -> Response:
     name = credential_name(name)
     async with db.transaction(runtime().pool) as conn:
         await credentials_store.delete(conn, caller.team_id, name)

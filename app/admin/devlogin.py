@@ -1,8 +1,8 @@
 """``GET /dev/auto-login``: a signed-in dashboard without typing a password, for local development only.
 
 It exists only when ``DANGEROUS_TAP_DEV_SKIP_AUTH=true`` (refused at start-up
-unless the listen address is loopback or the database is local; warned about
-on every start). It creates a real 24 h session for the first owner and
+anywhere but a developer's machine, see :func:`app.config.check_dev_skip_auth`;
+warned about on every start). It creates a real 24 h session for the first owner and
 hands it to the dashboard through ``localStorage``. It bypasses nothing else:
 every other endpoint still requires that session. Otherwise it is a 404.
 """
@@ -17,7 +17,7 @@ from quart import Blueprint, Response
 from app.admin.auth import start_session
 from app.admin.contract import operation
 from app.errors import ResourceNotFound
-from app.store import db
+from app.store import db, members
 from app.webstate import runtime
 
 logger = logging.getLogger(__name__)
@@ -42,27 +42,23 @@ async def auto_login() -> Response:
     if not state.config.dev_skip_auth:
         raise ResourceNotFound("not found")
     async with db.transaction(state.pool) as conn:
-        owner = await conn.fetchrow(
-            "SELECT m.user_id, m.team_id, u.email, t.name AS team_name FROM memberships m"
-            " JOIN users u ON u.id = m.user_id JOIN teams t ON t.id = m.team_id"
-            " WHERE m.member_role = 'owner' ORDER BY m.created_at LIMIT 1"
-        )
+        owner = await members.first_owner(conn)
         if owner is None:
             return Response(
                 "No owner exists yet: sign up first.", status=503, content_type="text/plain"
             )
         token, _ = await start_session(
-            conn, user_id=owner["user_id"], team_id=owner["team_id"], scope="full"
+            conn, user_id=owner.user_id, team_id=owner.team_id, scope="full"
         )
     logger.warning(
-        "DANGEROUS_TAP_DEV_SKIP_AUTH: auto-login issued a session for user %s", owner["user_id"]
+        "DANGEROUS_TAP_DEV_SKIP_AUTH: auto-login issued a session for user %s", owner.user_id
     )
     session = {
         "token": token,
-        "admin_id": owner["user_id"],
-        "team_id": owner["team_id"],
-        "email": owner["email"],
-        "team_name": owner["team_name"],
+        "admin_id": owner.user_id,
+        "team_id": owner.team_id,
+        "email": owner.email,
+        "team_name": owner.team_name,
     }
     # NOTE: escape "<" so no value can close the script element.
     data = json.dumps(session).replace("<", "\\u003c")

@@ -16,6 +16,7 @@ from typing import Final
 import aiohttp
 
 from app.config import Config
+from app.store import email_codes
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +75,14 @@ class Mailer:
             return Delivery(sent=False, error="the email provider could not be reached")
         logger.info("email sent (subject %r)", subject)
         return Delivery(sent=True)
+
+
+def verification_message(code: str, team_name: str) -> tuple[str, str]:
+    """The subject and text of the email carrying a verification code."""
+    subject = f"Your TAP verification code for {team_name}"
+    text = (
+        f"Your TAP verification code is {code}.\n\n"
+        f"It expires in {int(email_codes.CODE_TTL.total_seconds() // 60)} minutes. "
+        "If you did not ask for a TAP account, ignore this email.\n"
+    )
+    return subject, text

@@ -2,12 +2,17 @@
 
 Invites carry a 256-bit single-use token that expires after 48 hours; only
 its keyed hash is stored. A new person accepts with a password
-(``POST /team/members/accept``) and is signed in; someone who already has an
-account simply logs in, and login joins every team that invited their email.
-Wrong tokens count against the client address, like wrong codes.
+(``POST /team/members/accept``): if the link was emailed, holding it proves
+the address and they are signed in; otherwise the account starts unverified
+and the usual emailed code completes it. Someone who already has an account
+signs in and accepts explicitly (:mod:`app.admin.invitations`); nothing joins
+a team on its own. Wrong tokens count against the client address, like wrong
+codes.
 
 Removing a member deletes the membership, and with it every assignment;
-their sessions in the team stop resolving at once and are deleted.
+their sessions in the team stop resolving at once and are deleted, and the
+agent keys they made are disabled (as by a manager). Role changes and
+assignments take effect on their keys at once (:mod:`app.store.agents`).
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from urllib.parse import quote
 from quart import Blueprint, Response
 
 from app.admin import passwords, signin
-from app.admin.auth import Caller, authenticate, client_address, issue_token
+from app.admin.auth import Caller, client_address, issue_token
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.credentials import credential_name
-from app.admin.email import Mailer
+from app.admin.email import Mailer, verification_message
+from app.admin.passkey_schemas import LoginOutcome
+from app.admin.passkeys import login_step, passkeys_enabled
 from app.admin.schemas import (
     AcceptInviteBody,
     AssignBody,
@@ -33,17 +40,18 @@ from app.admin.schemas import (
     InviteInfoQuery,
     InviteOut,
     InviteResult,
-    LoginResult,
     MemberList,
     MemberOut,
     MemberRoleResult,
     Removed,
     RoleBody,
+    SignupResult,
 )
-from app.admin.throttling import GUESSES_PER_ADDRESS, count_failure, refuse_if_blocked
+from app.admin.throttling import GUESSES_PER_ADDRESS, count_attempt, refuse_if_blocked
 from app.errors import Conflict, Expired, NotFound, PermissionDenied, ResourceNotFound
+from app.store import agents as agents_store
 from app.store import credentials as credentials_store
-from app.store import db, invites, members, sessions, users
+from app.store import db, email_codes, invites, members, sessions, users
 from app.store.db import Conn
 from app.webstate import runtime
 
@@ -86,10 +94,9 @@ def invite_out(invite: invites.Invite) -> InviteOut:
     summary="Members of the team, and pending invites (managers).",
     responses={200: MemberList},
     errors=SESSION_ERRORS,
+    permission="view_team",
 )
-async def list_members() -> Response:
-    caller = await authenticate()
-    caller.require("view_team")
+async def list_members(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         rows = await members.list_team(conn, caller.team_id)
         pending = (
@@ -110,10 +117,9 @@ async def list_members() -> Response:
     body=InviteBody,
     responses={201: InviteResult},
     errors=(400, 409, *SESSION_ERRORS),
+    permission="invite_members",
 )
-async def invite_member(body: InviteBody) -> Response:
-    caller = await authenticate()
-    caller.require("invite_members")
+async def invite_member(body: InviteBody, caller: Caller) -> Response:
     if body.role == "owner" and not caller.can("invite_owners"):
         raise PermissionDenied("Only owners can invite owners.")
     state = runtime()
@@ -137,6 +143,10 @@ async def invite_member(body: InviteBody) -> Response:
     delivery = await Mailer(state.config).send(
         to=invite.email, subject=f"You are invited to {invite.team_name} on TAP", text=text
     )
+    if delivery.sent:
+        # Only a link that went to the address proves, when used, control of it.
+        async with db.transaction(state.pool) as conn:
+            await invites.mark_emailed(conn, invite.id)
     return respond(
         InviteResult(
             invite_id=invite.id,
@@ -158,10 +168,9 @@ async def invite_member(body: InviteBody) -> Response:
     responses={200: Deleted},
     errors=(404, *SESSION_ERRORS),
     path_patterns={"invite_id": INVITE_ID.pattern},
+    permission="manage_members",
 )
-async def cancel_invite(invite_id: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_members")
+async def cancel_invite(invite_id: str, caller: Caller) -> Response:
     invite_id = path_value(invite_id, INVITE_ID, "invite")
     async with db.transaction(runtime().pool) as conn:
         await invites.delete(conn, caller.team_id, invite_id)
@@ -179,7 +188,7 @@ async def _invite_by_token(token: str) -> invites.Invite:
     async with db.transaction(state.pool) as conn:
         invite = await invites.by_token_hash(conn, state.keys.hash_token(token))
     if invite is None:
-        await count_failure(address_key)
+        await count_attempt(address_key)
         raise ResourceNotFound("this invite link is not valid")
     if invite.expired:
         raise Expired("this invite has expired; ask for a new one")
@@ -217,35 +226,63 @@ async def invite_info(query: InviteInfoQuery) -> Response:
     blueprint,
     "POST",
     "/team/members/accept",
-    summary="Accept an invite as a new account (the email counts as verified); returns a session.",
+    summary=(
+        "Accept an invite as a new account. If the link was emailed, the account is verified and"
+        " signed in (200); otherwise it is created unverified and a 6-digit code is emailed (201)."
+    ),
     body=AcceptInviteBody,
-    responses={200: LoginResult},
+    responses={200: LoginOutcome, 201: SignupResult},
     authenticated=False,
     errors=(400, 404, 409, 410, 429),
 )
 async def accept_invite(body: AcceptInviteBody) -> Response:
-    invite = await _invite_by_token(body.token)
+    await _invite_by_token(body.token)
     state = runtime()
     password_hash = await passwords.hash_password(body.password)
+    code: str | None = None
     async with db.transaction(state.pool) as conn:
         # Re-read under a lock: two accepts of one token must not both succeed.
-        locked = await invites.by_token_hash(conn, state.keys.hash_token(body.token), lock=True)
-        if locked is None:
+        invite = await invites.by_token_hash(conn, state.keys.hash_token(body.token), lock=True)
+        if invite is None:
             raise ResourceNotFound("this invite link is not valid")
         if await users.by_email(conn, invite.email) is not None:
             raise Conflict(
                 "an account with this email exists; log in to join the team", existing_account=True
             )
+        # NOTE: the address is proven only if the link reached it by email. A
+        # link the inviter was handed (local mode, a failed send) makes an
+        # unverified account that cannot sign in until the code sent to the
+        # address is entered at /verify-email.
         user = await users.create(
-            conn, email=invite.email, password_hash=password_hash, email_verified=True
+            conn, email=invite.email, password_hash=password_hash, email_verified=invite.emailed
         )
         await signin.join_team(conn, user.id, invite)
-        # A new account's one team is the invite's.
         memberships = await members.teams_of(conn, user.id)
-        result = await signin.sign_in(
-            conn, user, active=memberships[0], teams=memberships, joined=memberships
+        if invite.emailed:
+            if passkeys_enabled():
+                # NOTE: passkeys are mandatory: the new account enrols one before any session.
+                return respond(await login_step(conn, user, memberships[0]))
+            result = await signin.sign_in(
+                conn, user, active=memberships[0], teams=memberships, joined=memberships
+            )
+            return respond(result)
+        code = await email_codes.issue(
+            conn, state.keys, user_id=user.id, purpose="verify_email", enforce_cooldown=False
         )
-    return respond(result)
+    subject, text = verification_message(code, invite.team_name)
+    delivery = await Mailer(state.config).send(to=user.email, subject=subject, text=text)
+    return respond(
+        SignupResult(
+            user_id=user.id,
+            team_id=invite.team_id,
+            team_name=invite.team_name,
+            email=user.email,
+            email_verified=False,
+            message="Check your email for a 6-digit verification code, then log in.",
+            email_error=delivery.error,
+        ),
+        201,
+    )
 
 
 @operation(
@@ -256,10 +293,9 @@ async def accept_invite(body: AcceptInviteBody) -> Response:
     responses={200: Removed},
     errors=(404, 409, *SESSION_ERRORS),
     path_patterns=_MEMBER,
+    permission="manage_members",
 )
-async def remove_member(member_id: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_members")
+async def remove_member(member_id: str, caller: Caller) -> Response:
     member_id = _member_id(member_id)
     if member_id == caller.user_id:
         raise Conflict("you cannot remove yourself")
@@ -269,6 +305,8 @@ async def remove_member(member_id: str) -> Response:
             raise PermissionDenied("owners cannot be removed; change their role first")
         await members.remove(conn, caller.team_id, member_id)
         await sessions.delete_for_member(conn, member_id, caller.team_id)
+        # Their keys stop now, and only a manager can turn them back on.
+        await agents_store.disable_owned_by(conn, caller.team_id, member_id, by=caller.user_id)
     return respond(Removed(id=member_id, removed=True))
 
 
@@ -288,10 +326,9 @@ async def _member(conn: Conn, caller: Caller, member_id: str) -> members.Member:
     responses={200: MemberRoleResult},
     errors=(400, 404, 409, *SESSION_ERRORS),
     path_patterns=_MEMBER,
+    permission="change_member_roles",
 )
-async def change_role(member_id: str, body: RoleBody) -> Response:
-    caller = await authenticate()
-    caller.require("change_member_roles")
+async def change_role(member_id: str, body: RoleBody, caller: Caller) -> Response:
     member_id = _member_id(member_id)
     if member_id == caller.user_id:
         raise Conflict("you cannot change your own role")
@@ -310,8 +347,7 @@ async def change_role(member_id: str, body: RoleBody) -> Response:
     errors=(404, *SESSION_ERRORS),
     path_patterns=_MEMBER,
 )
-async def list_assignments(member_id: str) -> Response:
-    caller = await authenticate()
+async def list_assignments(member_id: str, caller: Caller) -> Response:
     member_id = _member_id(member_id)
     if member_id != caller.user_id:
         caller.require("manage_members")
@@ -330,10 +366,9 @@ async def list_assignments(member_id: str) -> Response:
     responses={200: Assignments},
     errors=(400, 404, *SESSION_ERRORS),
     path_patterns=_MEMBER,
+    permission="manage_members",
 )
-async def assign_credential(member_id: str, body: AssignBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_members")
+async def assign_credential(member_id: str, body: AssignBody, caller: Caller) -> Response:
     member_id = _member_id(member_id)
     async with db.transaction(runtime().pool) as conn:
         await _member(conn, caller, member_id)
@@ -352,10 +387,9 @@ async def assign_credential(member_id: str, body: AssignBody) -> Response:
     responses={200: Assignments},
     errors=(404, *SESSION_ERRORS),
     path_patterns={**_MEMBER, "credential": credentials_store.NAME_PATTERN.pattern},
+    permission="manage_members",
 )
-async def unassign_credential(member_id: str, credential: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_members")
+async def unassign_credential(member_id: str, credential: str, caller: Caller) -> Response:
     member_id = _member_id(member_id)
     credential = credential_name(credential)
     async with db.transaction(runtime().pool) as conn:

@@ -1,9 +1,12 @@
-"""``GET /openapi.json``: the admin API's contract, generated from the declared operations.
+"""``GET /openapi.json``: the whole HTTP API's contract, generated from the declared operations.
 
 Every path, method, body, query and response schema comes from the same
 :class:`~app.admin.contract.Operation` records and pydantic models that the
 routes validate with, so the document matches the implementation by
-construction (a test also checks that every admin route is documented).
+construction (a test also checks that every route is documented). Admin
+operations are authenticated by a bearer session, the agent API and
+``/forward`` by the agent's ``X-TAP-Key``; what a declaration cannot say (the
+control headers of ``/forward``, its raw body) it adds as ``openapi`` parts.
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ blueprint = Blueprint("openapi", __name__)
 
 _REF: Final = "#/components/schemas/{model}"
 _ERROR_TEXT: Final = {
-    400: "The body, query or path is invalid (error: invalid_input, invalid_code, invalid_approval_mode, ...).",
-    401: "No session, or an invalid or expired one (error: unauthorized, invalid_credentials).",
+    400: "The body, query or path is invalid (error: invalid_json, json_not_object, invalid_input, ...).",
+    401: "No session or agent key, or an invalid or expired one (error: unauthorized, invalid_tap_key, ...).",
     403: "The role, scope or account state does not allow this (error: forbidden, email_not_verified, ...).",
     404: "No such object in the active team, or not visible to the caller.",
     409: "The object exists already, or the request conflicts with the current state.",
     410: "The invite has expired.",
     412: "The credential requires a passkey approval (error: passkey_required).",
-    429: "A brute-force bound was reached; see retry_after_secs and Retry-After.",
+    413: "The body is larger than the endpoint accepts (error: payload_too_large).",
+    429: "A bound was reached; see retry_after_secs and Retry-After.",
+    502: "The upstream could not be reached (error: upstream_error).",
+    503: "TAP's database is unavailable; retry is safe (error: service_unavailable).",
 }
 
 
@@ -62,14 +68,20 @@ def build_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "TAP admin API",
+            "title": "TAP API",
             "version": _version(),
-            "description": "Accounts, teams and the /team/* API. Errors are JSON: {error, message, ...}.",
+            "description": (
+                "The agent API (/forward, /agent/*) and the admin API (accounts, teams, /team/*). "
+                "Errors are JSON: {error, message, ...}; agent errors add agent_action and safe_to_retry."
+            ),
         },
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"session": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "session": {"type": "http", "scheme": "bearer"},
+                "agentKey": {"type": "apiKey", "in": "header", "name": "X-TAP-Key"},
+            },
         },
     }
 
@@ -79,7 +91,7 @@ def _operation(op: Operation, ref: Any) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, model in op.responses.items():
         if model is None:
-            content_type = op.content_type if status < 300 else "text/plain"
+            content_type = op.content_type if status < 400 else "text/plain"
             body_schema = (
                 {"type": "object"} if content_type == "application/json" else {"type": "string"}
             )
@@ -133,6 +145,13 @@ def _operation(op: Operation, ref: Any) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": ref(op.body, "validation")}},
         }
+    for key, value in op.openapi.items():
+        if key == "parameters":
+            document["parameters"] = [*document.get("parameters", []), *value]
+        elif key == "responses":
+            document["responses"] = {**document["responses"], **value}
+        else:
+            document[key] = value
     return document
 
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 from quart import Blueprint, Response
 
 from app.admin import signin
-from app.admin.auth import Caller, authenticate, start_session
+from app.admin.auth import Caller, start_session
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.passkey_schemas import (
     AssertionBody,
@@ -178,8 +178,7 @@ async def _register_finish(
     responses={200: CeremonyOptions},
     errors=(404, *SESSION_ERRORS),
 )
-async def register_begin() -> Response:
-    caller = await authenticate()
+async def register_begin(caller: Caller) -> Response:
     rp = relying_party()
     async with db.transaction(runtime().pool) as conn:
         user = await users.get(conn, caller.user_id)
@@ -195,8 +194,7 @@ async def register_begin() -> Response:
     responses={201: Registered},
     errors=(403, 404, 409, *SESSION_ERRORS),
 )
-async def register_finish(body: RegisterFinishBody) -> Response:
-    caller = await authenticate()
+async def register_finish(body: RegisterFinishBody, caller: Caller) -> Response:
     rp = relying_party()
     async with db.transaction(runtime().pool) as conn:
         user = await users.get(conn, caller.user_id)
@@ -212,8 +210,7 @@ async def register_finish(body: RegisterFinishBody) -> Response:
     responses={200: PasskeyList},
     errors=SESSION_ERRORS,
 )
-async def list_passkeys() -> Response:
-    caller = await authenticate()
+async def list_passkeys(caller: Caller) -> Response:
     mine = await passkeys.of_user(runtime().pool, caller.user_id)
     return respond(PasskeyList(passkeys=[passkey_out(p) for p in mine]))
 
@@ -227,8 +224,7 @@ async def list_passkeys() -> Response:
     errors=(404, 409, *SESSION_ERRORS),
     path_patterns=_PASSKEY_ID,
 )
-async def delete_passkey(passkey_id: str) -> Response:
-    caller = await authenticate()
+async def delete_passkey(passkey_id: str, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         if await passkeys.count(conn, caller.user_id) <= 1 and any(
             p.id == passkey_id for p in await passkeys.of_user(conn, caller.user_id)
@@ -368,9 +364,9 @@ async def login_passkey(body: LoginPasskeyBody) -> Response:
     responses={200: CeremonyOptions},
     errors=(404, 412, *SESSION_ERRORS),
     path_patterns=_USER_ID,
+    permission="change_member_roles",  # owners only
 )
-async def reset_begin(user_id: str) -> Response:
-    caller = await _owner()
+async def reset_begin(user_id: str, caller: Caller) -> Response:
     rp = relying_party()
     async with db.transaction(runtime().pool) as conn:
         await members.get(conn, caller.team_id, path_value(user_id, _ID, "member"))
@@ -399,9 +395,9 @@ async def reset_begin(user_id: str) -> Response:
     responses={200: MemberReset},
     errors=(404, 409, *SESSION_ERRORS),
     path_patterns=_USER_ID,
+    permission="change_member_roles",  # owners only
 )
-async def reset(user_id: str, body: AssertionBody) -> Response:
-    caller = await _owner()
+async def reset(user_id: str, body: AssertionBody, caller: Caller) -> Response:
     rp = relying_party()
     path_value(user_id, _ID, "member")
     slot = await challenges.take(
@@ -421,13 +417,6 @@ async def reset(user_id: str, body: AssertionBody) -> Response:
         await sessions.delete_for_user(conn, member.user_id)
     logger.info("owner %s reset %d passkeys of user %s", caller.user_id, removed, member.user_id)
     return respond(MemberReset(reset=removed))
-
-
-async def _owner() -> Caller:
-    caller = await authenticate()
-    caller.require("change_member_roles")  # owners only
-    return caller
-
 
 
 @blueprint.get("/.well-known/webauthn")

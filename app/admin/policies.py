@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from app.admin.auth import authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.credentials import credential_name
 from app.admin.schemas import PolicyBody, PolicyCleared, PolicyOut, PolicySet
@@ -53,10 +53,9 @@ def policy_out(policy: Policy) -> PolicyOut:
     responses={200: PolicyOut},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_CRED,
+    permission="manage_policies",
 )
-async def get_policy(credential: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_policies")
+async def get_policy(credential: str, caller: Caller) -> Response:
     name = credential_name(credential)
     async with db.transaction(runtime().pool) as conn:
         policy = await policies_store.get(conn, caller.team_id, name)
@@ -74,10 +73,9 @@ async def get_policy(credential: str) -> Response:
     responses={200: PolicySet},
     errors=(400, 404, *SESSION_ERRORS),
     path_patterns=_CRED,
+    permission="manage_policies",
 )
-async def put_policy(credential: str, body: PolicyBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_policies")
+async def put_policy(credential: str, body: PolicyBody, caller: Caller) -> Response:
     name = credential_name(credential)
     channel = body.approval_channel.strip().lower() if body.approval_channel else None
     channel = CHANNEL_ALIASES.get(channel, channel) if channel else None
@@ -135,10 +133,9 @@ async def put_policy(credential: str, body: PolicyBody) -> Response:
     responses={200: PolicyCleared},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_CRED,
+    permission="manage_policies",
 )
-async def delete_policy(credential: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_policies")
+async def delete_policy(credential: str, caller: Caller) -> Response:
     name = credential_name(credential)
     async with db.transaction(runtime().pool) as conn:
         await policies_store.clear(conn, caller.team_id, name)

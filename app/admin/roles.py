@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from app.admin.auth import authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.credentials import credential_name
 from app.admin.schemas import CredentialRef, Deleted, RoleCreateBody, RoleList, RoleOut
@@ -40,10 +40,9 @@ def role_out(role: Role) -> RoleOut:
     summary="Roles of the team.",
     responses={200: RoleList},
     errors=SESSION_ERRORS,
+    permission="manage_roles",
 )
-async def list_roles() -> Response:
-    caller = await authenticate()
-    caller.require("manage_roles")
+async def list_roles(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         rows = await roles_store.list_all(conn, caller.team_id)
     return respond(RoleList(roles=[role_out(r) for r in rows]))
@@ -57,10 +56,9 @@ async def list_roles() -> Response:
     body=RoleCreateBody,
     responses={201: RoleOut},
     errors=(400, 404, 409, *SESSION_ERRORS),
+    permission="manage_roles",
 )
-async def create_role(body: RoleCreateBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_roles")
+async def create_role(body: RoleCreateBody, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         role = await roles_store.create(
             conn,
@@ -82,10 +80,9 @@ async def create_role(body: RoleCreateBody) -> Response:
     responses={200: RoleOut},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ROLE,
+    permission="manage_roles",
 )
-async def get_role(name: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_roles")
+async def get_role(name: str, caller: Caller) -> Response:
     name = _role_name(name)
     async with db.transaction(runtime().pool) as conn:
         role = await roles_store.get(conn, caller.team_id, name)
@@ -100,10 +97,9 @@ async def get_role(name: str) -> Response:
     responses={200: Deleted},
     errors=(404, *SESSION_ERRORS),
     path_patterns=_ROLE,
+    permission="manage_roles",
 )
-async def delete_role(name: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_roles")
+async def delete_role(name: str, caller: Caller) -> Response:
     name = _role_name(name)
     async with db.transaction(runtime().pool) as conn:
         await roles_store.delete(conn, caller.team_id, name)
@@ -120,10 +116,9 @@ async def delete_role(name: str) -> Response:
     responses={200: RoleOut},
     errors=(400, 404, *SESSION_ERRORS),
     path_patterns=_ROLE,
+    permission="manage_roles",
 )
-async def add_role_credential(name: str, body: CredentialRef) -> Response:
-    caller = await authenticate()
-    caller.require("manage_roles")
+async def add_role_credential(name: str, body: CredentialRef, caller: Caller) -> Response:
     name = _role_name(name)
     async with db.transaction(runtime().pool) as conn:
         await roles_store.add_credential(conn, caller.team_id, name, body.credential)
@@ -140,10 +135,9 @@ async def add_role_credential(name: str, body: CredentialRef) -> Response:
     responses={200: RoleOut},
     errors=(404, *SESSION_ERRORS),
     path_patterns={**_ROLE, "credential": credentials_store.NAME_PATTERN.pattern},
+    permission="manage_roles",
 )
-async def remove_role_credential(name: str, credential: str) -> Response:
-    caller = await authenticate()
-    caller.require("manage_roles")
+async def remove_role_credential(name: str, credential: str, caller: Caller) -> Response:
     name = _role_name(name)
     credential = credential_name(credential)
     async with db.transaction(runtime().pool) as conn:

@@ -1,7 +1,8 @@
 """The admin API's wire shapes: every request body, query string and response, as pydantic models.
 
 Request models forbid unknown fields, so a typo is a 400 rather than a silent
-no-op. Text fields refuse NUL characters and lone surrogates (Postgres cannot
+no-op, and are strict, so a value of the wrong JSON type is a 400 rather than
+coerced (``42`` is not the string ``"42"``, ``"true"`` is not ``true``). Text fields refuse NUL characters and lone surrogates (Postgres cannot
 store either). The OpenAPI document at ``/openapi.json`` is generated from
 these models, so the contract and the validation cannot drift apart.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 MemberRoleName = Literal["owner", "admin", "approver"]
 
@@ -58,9 +59,9 @@ SecretValue = Annotated[
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are refused."""
+    """Base of every request body: unknown fields and wrong JSON types are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class QueryModel(BaseModel):
@@ -226,6 +227,20 @@ class CredentialCreateBody(RequestModel):
     auth_bindings: list[Binding] = Field(default_factory=list, max_length=16)
     allowed_hosts: list[Host] = Field(default_factory=list, max_length=64)
     value: SecretValue | ValueObject | None = None
+    # NOTE: strict, so "yes" or 1 cannot switch a safety off by accident.
+    allow_unscannable_responses: StrictBool = False
+    """Pass on responses that cannot be scanned for secrets (binary downloads) instead of
+    withholding them; each use is recorded in the audit."""
+
+    def destination_problem(self) -> str | None:
+        """Why this credential may not be created as it stands, or None.
+
+        NOTE: without allowed hosts (or a fixed api_base) an agent could send the
+        secret to any public host; every surface (API, CLI) refuses it through here.
+        """
+        if not self.relative_target and not [h for h in self.allowed_hosts if h.strip()]:
+            return "allowed_hosts is required unless the credential is relative_target"
+        return None
 
 
 class CredentialUpdateBody(RequestModel):
@@ -235,6 +250,7 @@ class CredentialUpdateBody(RequestModel):
     auth_header_format: ShortText | None = None
     auth_bindings: list[Binding] | None = Field(default=None, max_length=16)
     allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
+    allow_unscannable_responses: StrictBool | None = None
 
 
 class CredentialSecretBody(RequestModel):
@@ -259,6 +275,7 @@ class CredentialOut(BaseModel):
     allowed_hosts: list[str]
     has_value: bool
     value_hint: str | None
+    allow_unscannable_responses: bool
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -294,6 +311,16 @@ class AgentCreateBody(RequestModel):
     credentials: list[Name] = Field(default_factory=list, max_length=256)
     rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
     all_credentials: bool = False
+
+
+class AgentUpdateBody(RequestModel):
+    """Change an agent's grants or limits; only the fields sent change (``rate_limit_per_hour``
+    null clears the limit)."""
+
+    description: LongText | None = None
+    roles: list[Name] | None = Field(default=None, max_length=64)
+    credentials: list[Name] | None = Field(default=None, max_length=256)
+    rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
 
 
 class AgentOut(BaseModel):
@@ -438,6 +465,21 @@ class InviteOut(BaseModel):
     member_role: MemberRoleName
     expires_at: dt.datetime
     created_at: dt.datetime
+
+
+class PendingInvite(BaseModel):
+    """An invite addressed to the signed-in account, waiting for its accept."""
+
+    id: str
+    team_id: str
+    team_name: str
+    member_role: MemberRoleName
+    expires_at: dt.datetime
+    created_at: dt.datetime
+
+
+class PendingInviteList(BaseModel):
+    invites: list[PendingInvite]
 
 
 class MemberList(BaseModel):

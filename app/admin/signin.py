@@ -1,8 +1,8 @@
-"""Signing a person in: joining the teams that invited them, a full session, and its answer.
+"""Signing a person in: joining a team by an accepted invite, a full session, and its answer.
 
-Both ways in end here: ``POST /login`` (an existing account, which joins every
-team with a pending invite for its email) and ``POST /team/members/accept``
-(a new account made from one invite). Either way the answer is a
+Both ways in end here: ``POST /login`` (an existing account; it joins nothing)
+and ``POST /team/members/accept`` (a new account made from one invite whose
+link was emailed). Either way the answer is a
 :class:`~app.admin.schemas.LoginResult` carrying a new full session.
 """
 
@@ -38,16 +38,6 @@ async def join_team(
             created_at=dt.datetime.now(dt.UTC),
         )
     await invites.consume(conn, invite.id)
-    return joined
-
-
-async def join_invited_teams(conn: Conn, user: users.User) -> list[members.TeamMembership]:
-    """Join every team with an unexpired invite for the user's email; returns the teams joined."""
-    joined: list[members.TeamMembership] = []
-    for invite in await invites.pending_for_email(conn, user.email):
-        membership = await join_team(conn, user.id, invite)
-        if membership is not None:
-            joined.append(membership)
     return joined
 
 

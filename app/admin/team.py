@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from app.admin.auth import authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.schemas import SettingsBody, SettingsResult, TeamResult
 from app.errors import InvalidApprovalMode
@@ -24,8 +24,7 @@ blueprint = Blueprint("team", __name__)
     responses={200: TeamResult},
     errors=SESSION_ERRORS,
 )
-async def get_team() -> Response:
-    caller = await authenticate()
+async def get_team(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         team = await teams.get(conn, caller.team_id)
     return respond(
@@ -47,10 +46,9 @@ async def get_team() -> Response:
     body=SettingsBody,
     responses={200: SettingsResult},
     errors=(400, *SESSION_ERRORS),
+    permission="manage_settings",
 )
-async def put_settings(body: SettingsBody) -> Response:
-    caller = await authenticate()
-    caller.require("manage_settings")
+async def put_settings(body: SettingsBody, caller: Caller) -> Response:
     mode = body.default_approval_mode.strip().lower()
     if mode not in APPROVAL_MODES:
         raise InvalidApprovalMode("default_approval_mode must be 'gated' or 'autonomous'")

@@ -19,17 +19,29 @@ the caller's check; this module enforces what the request itself carries:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from app.approvals import view
-from app.errors import AlreadyDecided, ApprovalNotFound, NotAnApprover, PasskeyRequired
+from app.errors import (
+    AlreadyDecided,
+    ApprovalNotFound,
+    InvalidInput,
+    NotAnApprover,
+    OperatorNotEligible,
+    PasskeyRequired,
+)
 from app.store import approvals, votes
 from app.store.approvals import Mode, StoredRequest
 from app.store.db import Conn
 
+logger = logging.getLogger(__name__)
+
 NOTIFY_CHANNEL: Final = votes.NOTIFY_CHANNEL
+OPERATOR: Final = "operator"
+MAX_REASON_CHARS: Final = 500
 
 Decision = Literal["approve", "deny"]
 Via = Literal["cli", "api", "passkey", "telegram", "matrix", "dashboard"]
@@ -187,3 +199,61 @@ async def vote(
     if not await votes.resolve(conn, team_id, txn_id, new_status, voter.lower()):
         raise AlreadyDecided(f"request {txn_id} was decided concurrently")
     return VoteResult(status=new_status, approvals=approvals_count, needed=needed)
+
+
+# The operator at the CLI -------------------------------------------------------------
+#
+# The operator counts as ONE eligible vote, and only where the policy lets
+# anyone decide: no allowed_approvers, one approval needed, no passkey. Any
+# other request is refused unless the operator breaks glass with a reason; the
+# override is logged and recorded as the decider, so the audit record of the
+# request (approver_identity) names it.
+
+
+def operator_refusal(pending: PendingApproval, decision: Decision) -> str | None:
+    """Why the operator's one vote cannot decide ``pending`` under its policy, or None."""
+    if pending.allowed_approvers:
+        return "its policy names the people who may decide it"
+    if decision == "approve" and pending.require_passkey:
+        return "its policy requires a passkey to approve"
+    if decision == "approve" and pending.min_approvals > 1:
+        return f"it needs {pending.min_approvals} approvals"
+    return None
+
+
+def break_glass_voter(reason: str) -> str:
+    """The recorded decider of a break-glass decision. Raises InvalidInput for an unusable reason."""
+    text = " ".join(reason.split())
+    if not text:
+        raise InvalidInput("reason", "a break-glass decision needs a reason")
+    if len(text) > MAX_REASON_CHARS or any(ord(c) < 32 for c in text):
+        raise InvalidInput("reason", f"at most {MAX_REASON_CHARS} printable characters")
+    return f"{OPERATOR} (break-glass: {text})"
+
+
+async def decide_as_operator(
+    conn: Conn,
+    *,
+    team_id: str,
+    txn_id: uuid.UUID,
+    decision: Decision,
+    break_glass_reason: str | None = None,
+) -> VoteResult:
+    """The CLI operator's decision, under the same rules as every other voter.
+
+    Must run inside a transaction. Raises ApprovalNotFound, AlreadyDecided,
+    InvalidInput (an empty reason), or OperatorNotEligible when the policy does
+    not let the operator's one vote decide and no break-glass reason is given.
+    """
+    voter = OPERATOR if break_glass_reason is None else break_glass_voter(break_glass_reason)
+    pending = await get_pending(conn, team_id, txn_id)
+    refusal = operator_refusal(pending, decision)
+    if refusal is not None and break_glass_reason is None:
+        raise OperatorNotEligible(f"request {txn_id} cannot be decided by the operator: {refusal}")
+    if refusal is not None:
+        logger.warning(
+            "break-glass %s of request %s in team %s (%s)", decision, txn_id, team_id, refusal
+        )
+    return await vote(
+        conn, team_id=team_id, txn_id=txn_id, voter=voter, decision=decision, via="cli"
+    )

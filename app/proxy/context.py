@@ -75,6 +75,9 @@ class ForwardContext:
     upstream_status: int | None = None
     upstream_headers_out: list[tuple[str, str]] = field(default_factory=list)
     upstream_body: bytes = b""
+    """Decoded from its ``Content-Encoding``, unless ``upstream_unscannable`` says why not."""
+    upstream_unscannable: str | None = None
+    """Why the body could not be decoded for scanning (forward); ``None`` when it could."""
     upstream_latency_ms: int | None = None
     response_too_large: bool = False
     """The upstream answer passed the size limit and was cut."""
@@ -82,6 +85,10 @@ class ForwardContext:
     # sanitize stage
     response_sanitized: bool = False
     response_withheld: bool = False
+    response_unscannable: str | None = None
+    """Why the body could not be scanned, when it could not (sanitize)."""
+    response_unscannable_allowed: bool = False
+    """An unscannable body was passed on under the credentials' opt-out (sanitize)."""
 
     # outcome (handler)
     outcome: str = "error"
@@ -119,6 +126,8 @@ class ForwardContext:
             "approval_latency_ms": self.approval_latency_ms,
             "upstream_latency_ms": self.upstream_latency_ms,
             "response_sanitized": self.response_sanitized,
+            "response_unscannable": self.response_unscannable,
+            "response_unscannable_allowed": self.response_unscannable_allowed,
             "request_headers": mask_headers(self.forward_headers),
             "request_body": body,
             "request_body_truncated": truncated,

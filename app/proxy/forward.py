@@ -3,7 +3,9 @@
 Redirects are never followed (a ``Location`` could bounce the secret to another
 host); the 3xx goes back to the agent. The response body is read up to a cap
 so it can be scanned; beyond the cap it is withheld rather than passed on
-unscanned. The connector's resolver refuses internal addresses at connect
+unscanned. TAP offers only the codings it can undo and undoes the whole
+``Content-Encoding`` stack itself (:mod:`app.proxy.decode`); a body it cannot
+decode is kept as received and marked unscannable for the sanitizer. The connector's resolver refuses internal addresses at connect
 time, so the address connected to is always one that was checked.
 """
 
@@ -16,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from app.errors import TargetNotAllowed, UpstreamError
+from app.proxy import decode
 from app.proxy.context import ForwardContext
 from app.proxy.ssrf import BlockedAddress
 
@@ -56,11 +59,13 @@ async def run(ctx: ForwardContext) -> ForwardContext:
             ctx.method,
             # Already normalised by the target stage; aiohttp must not re-encode it.
             URL(ctx.target_url, encoded=True),
-            headers=ctx.upstream_headers,
+            headers=[*ctx.upstream_headers, ("Accept-Encoding", decode.ACCEPT_ENCODING)],
             data=ctx.body or None,
             allow_redirects=False,
+            auto_decompress=False,
         ) as response:
-            body, too_large = await _read_capped(response)
+            raw, too_large = await _read_capped(response)
+            encodings = response.headers.getall("Content-Encoding", [])
             ctx.upstream_status = response.status
             ctx.upstream_headers_out = [
                 (k, v)
@@ -87,6 +92,13 @@ async def run(ctx: ForwardContext) -> ForwardContext:
         ) from exc
     finally:
         ctx.upstream_latency_ms = int((time.perf_counter() - started) * 1000)
+    body, inflated_too_large, undecodable = decode.decode_response(
+        raw, encodings, limit=MAX_RESPONSE_BYTES
+    )
+    if undecodable is not None:
+        # Left encoded: if it is ever passed on, the agent needs the header to read it.
+        ctx.upstream_headers_out.append(("Content-Encoding", ", ".join(encodings)))
     ctx.upstream_body = body
-    ctx.response_too_large = too_large
+    ctx.upstream_unscannable = undecodable
+    ctx.response_too_large = too_large or inflated_too_large
     return ctx

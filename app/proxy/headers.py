@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Final
 
 from app.errors import (
-    BadRequest,
     DuplicateHeader,
+    EndUserNotSupported,
     InvalidAuthMode,
+    MissingCredential,
     MissingTapKey,
     MissingTarget,
+    TargetTooLong,
     UnknownTapHeader,
 )
 from app.proxy.context import ForwardContext
@@ -80,10 +82,7 @@ async def run(ctx: ForwardContext) -> ForwardContext:
         raise MissingTapKey("Missing X-TAP-Key header.", setup_url="/instructions")
     ctx.api_key = key
     if "x-tap-end-user" in control:
-        raise BadRequest(
-            "X-TAP-End-User is not supported by this TAP deployment.",
-            error_code="end_user_not_supported",
-        )
+        raise EndUserNotSupported("X-TAP-End-User is not supported by this TAP deployment.")
     if control.get("x-tap-auth-mode", "").lower() not in _AUTH_MODES:
         raise InvalidAuthMode(
             "X-TAP-Auth-Mode must be one of: auto, bearer, oauth1",
@@ -93,7 +92,7 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     if not target:
         raise MissingTarget("Missing X-TAP-Target header.", services_url="/agent/services")
     if len(target) > MAX_TARGET_LENGTH:
-        raise MissingTarget(f"X-TAP-Target is longer than {MAX_TARGET_LENGTH} characters.")
+        raise TargetTooLong(f"X-TAP-Target is longer than {MAX_TARGET_LENGTH} characters.")
     ctx.raw_target = target
     ctx.method = normalize_method(control.get("x-tap-method") or "GET")
     credential = control.get("x-tap-credential")
@@ -103,7 +102,7 @@ async def run(ctx: ForwardContext) -> ForwardContext:
         # Placeholder mode: the credentials are the ones the headers reference.
         names = [name for _, value in forward for name, _field in find_placeholders(value)]
         if not names:
-            raise BadRequest(
+            raise MissingCredential(
                 "Name a credential: send X-TAP-Credential, or reference one as <CREDENTIAL:name> in a header.",
                 services_url="/agent/services",
             )

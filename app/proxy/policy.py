@@ -10,9 +10,29 @@ The order (first rule that applies wins)::
     (6) otherwise             -> wait
 
 URL patterns match path segments: ``/v1/search`` matches ``/v1/search`` and
-``/v1/search/results`` but not ``/v1/searchx``; ``*`` is exactly one non-empty
-segment; ``api.example.com/v1`` also needs that exact host; query and fragment
-never take part. Usage::
+``/v1/search/results`` but not ``/v1/searchx``; ``*`` is exactly one segment;
+``api.example.com/v1`` also needs that exact host; query and fragment never
+take part.
+
+Both the pattern and the target path are **normalised** before they are
+compared, so a rule does not depend on how a path is spelled: percent-escapes
+are decoded (repeatedly, so ``%252F`` counts as ``/``), an encoded ``/`` splits
+segments, ``;parameters`` are dropped from each segment, and ``.``/``..``
+segments are resolved. The two kinds of rule then compare differently, each
+in the direction that fails safe:
+
+* **require-approval** rules match *generously*: case-insensitively, and a
+  segment matches when it starts with the pattern's segment followed by
+  anything that is not a letter or digit (``prod.git``, ``prod ``, ``prod~1``
+  and ``prod-old`` all match ``prod``; ``production`` does not). Upstreams
+  such as GitHub serve ``/repos/o/r.git`` and trailing-space variants as
+  ``/repos/o/r``, and over-asking a human is safe where under-asking is not.
+  ``*`` also matches an empty segment here.
+* **auto-approve** rules match *exactly*: same case, same segment text, and a
+  ``*`` needs a non-empty segment; a spelling that differs just falls
+  through to the stricter rules.
+
+Usage::
 
     decision = decide(policy, "gated", "POST", "https://api.example.com/v1/x")
     decision.needs_approval, decision.reason   # (True, "require_approval_default")
@@ -24,8 +44,8 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
-from urllib.parse import urlsplit
+from typing import Final, Literal
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from app.errors import InvalidMethod
 from app.proxy.context import ForwardContext
@@ -49,6 +69,11 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 """What the gated team default runs without approval. OPTIONS is not among them."""
 
 MAX_METHOD_LENGTH: Final = 32
+MAX_DECODE_ROUNDS: Final = 8
+"""Percent-decoding stops here; the target stage refuses deeper nesting anyway."""
+
+RuleKind = Literal["require", "auto"]
+"""Which side of the decision a URL rule is on; it sets how generously it matches."""
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -95,10 +120,10 @@ def decide(
             return Decision(False, TEAM_GATED_SAFE_METHOD)
         return Decision(True, TEAM_GATED_UNSAFE_METHOD)
     # (2) require-URL patterns beat everything else.
-    if _any_match(policy.require_approval_urls, display_target):
+    if _any_match(policy.require_approval_urls, display_target, "require"):
         return Decision(True, REQUIRE_APPROVAL_URL)
     # (3) auto-URL patterns approve regardless of method.
-    if _any_match(policy.auto_approve_urls, display_target):
+    if _any_match(policy.auto_approve_urls, display_target, "auto"):
         return Decision(False, AUTO_APPROVE_URL)
     # (4) and (5): HEAD is looked up as GET, so listing HEAD alone does nothing.
     lookup = "GET" if judged == "HEAD" else judged
@@ -126,7 +151,7 @@ def strictest(decisions: Sequence[Decision]) -> Decision:
     return decisions[0]
 
 
-def url_pattern_matches(pattern: str, target: str) -> bool:
+def url_pattern_matches(pattern: str, target: str, kind: RuleKind) -> bool:
     """Whether one policy URL pattern matches ``target`` (an absolute URL).
 
     * ``/path`` is a segment-wise path prefix on any host; ``/`` matches every path.
@@ -134,8 +159,9 @@ def url_pattern_matches(pattern: str, target: str) -> bool:
       no ``*``, port not part of the host).
     * ``host`` alone matches every path on exactly that host.
 
-    A target that is not an absolute URL never matches (so it can never be
-    auto-approved by URL).
+    Paths are normalised and ``kind`` chooses the comparison (see the module
+    docstring). A target that is not an absolute URL never matches (so it can
+    never be auto-approved by URL).
     """
     pattern = pattern.strip()
     if not pattern:
@@ -149,47 +175,85 @@ def url_pattern_matches(pattern: str, target: str) -> bool:
         return False
     path = parts.path or "/"
     if pattern.startswith("/"):
-        return _path_prefix_matches(pattern, path)
+        return _path_prefix_matches(pattern, path, kind)
     pattern_host, slash, pattern_path = pattern.partition("/")
     if not pattern_host or "*" in pattern_host or pattern_host.lower() != host:
         return False
     if not slash:
         return True
-    return _path_prefix_matches("/" + pattern_path, path)
+    return _path_prefix_matches("/" + pattern_path, path, kind)
+
+
+def normalised_segments(path: str) -> list[str]:
+    """The segments of ``path`` as an upstream could read it.
+
+    Percent-escapes are decoded until nothing changes (at most
+    :data:`MAX_DECODE_ROUNDS` times), ``;parameters`` are cut from each
+    segment, ``.`` and ``..`` are resolved, and one trailing ``/`` is ignored.
+    Bytes that are not UTF-8 are kept as surrogate escapes, so they never
+    equal a pattern's text by accident.
+    """
+    for _ in range(MAX_DECODE_ROUNDS):
+        if "%" not in path:
+            break
+        decoded = unquote_to_bytes(path).decode("utf-8", "surrogateescape")
+        if decoded == path:
+            break
+        path = decoded
+    segments: list[str] = []
+    for raw in path.split("/")[1:] if path.startswith("/") else path.split("/"):
+        segment = raw.split(";", 1)[0]
+        if segment == ".":
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    if segments and segments[-1] == "" and path.endswith("/"):
+        segments.pop()
+    return segments
 
 
 # -- internals -----------------------------------------------------------------------
 
 
-def _any_match(patterns: Iterable[str], target: str) -> bool:
-    return any(url_pattern_matches(pattern, target) for pattern in patterns)
+def _any_match(patterns: Iterable[str], target: str, kind: RuleKind) -> bool:
+    return any(url_pattern_matches(pattern, target, kind) for pattern in patterns)
 
 
 def _upper(methods: Iterable[str]) -> frozenset[str]:
     return frozenset(method.strip().upper() for method in methods)
 
 
-def _segments(path: str) -> list[str]:
-    if path != "/" and path.endswith("/"):
-        path = path[:-1]
-    return path.split("/")
-
-
-def _path_prefix_matches(pattern: str, path: str) -> bool:
-    if pattern == "/":
+def _path_prefix_matches(pattern: str, path: str, kind: RuleKind) -> bool:
+    wanted = normalised_segments(pattern)
+    if not wanted:
         return True
-    wanted = _segments(pattern)
-    actual = _segments(path)
+    actual = normalised_segments(path)
     if len(wanted) > len(actual):
         return False
-    for want, have in zip(wanted, actual, strict=False):
-        if want == "*":
-            # NOTE: a star is one whole, non-empty segment; "ref*" is literal.
-            if not have:
-                return False
-        elif want != have:
-            return False
-    return True
+    same = _require_segment_matches if kind == "require" else _auto_segment_matches
+    return all(same(want, have) for want, have in zip(wanted, actual, strict=False))
+
+
+def _auto_segment_matches(want: str, have: str) -> bool:
+    if want == "*":
+        # NOTE: a star is one whole, non-empty segment; "ref*" is literal.
+        return bool(have)
+    return want == have
+
+
+def _require_segment_matches(want: str, have: str) -> bool:
+    if want == "*":
+        return True
+    want = want.strip().casefold()
+    have = have.strip().casefold()
+    if not have.startswith(want):
+        return False
+    # NOTE: "prod.git", "prod " and "prod-x" count as "prod" (fail safe);
+    # only a letter or digit right after the pattern makes another name.
+    return len(have) == len(want) or not have[len(want)].isalnum()
 
 
 async def run(ctx: ForwardContext) -> ForwardContext:

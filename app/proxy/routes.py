@@ -9,11 +9,13 @@ from typing import Final
 from quart import Blueprint, Response, g, jsonify, request
 from werkzeug.datastructures import Headers
 
+from app.admin.contract import operation
 from app.audit import now_iso
 from app.errors import ProxyError
 from app.proxy import pipeline
 from app.proxy.approval import ApprovalRequired
 from app.proxy.context import ForwardContext
+from app.proxy.contract import FORWARD_OPENAPI
 from app.webstate import runtime
 
 blueprint = Blueprint("forward", __name__)
@@ -32,7 +34,16 @@ def approval_links(txn_id: uuid.UUID) -> dict[str, str]:
     }
 
 
-@blueprint.post("/forward")
+@operation(
+    blueprint,
+    "POST",
+    "/forward",
+    summary="Make an upstream call with a named credential; the answer is the upstream's, scrubbed.",
+    responses={202: None},
+    authenticated=False,
+    errors=(400, 401, 403, 404, 413, 429, 502, 503),
+    openapi=FORWARD_OPENAPI,
+)
 async def forward() -> Response:
     rt = runtime()
     body = await request.get_data(cache=False, as_text=False)

@@ -4,27 +4,44 @@ A :class:`Sanitizer` is built once per request from the ``(label, secret)``
 pairs that were injected. It replaces every occurrence of every secret, in each
 of these forms, with ``[REDACTED:label]``:
 
-* exact text;
+* exact text, in any ASCII letter case (the whole scan ignores case, so a
+  secret upper-cased by an upstream and hex in either case are found too);
 * standard base64 and base64url, padded and unpadded, and the three
   alignments a secret can have inside longer base64 text (the characters that
-  depend only on the secret's own bits);
-* percent-encoding: upper- and lower-case hex, ``quote``, ``quote_plus``,
-  ``quote`` keeping ``/``, ``encodeURIComponent`` and every-byte-encoded;
+  depend only on the secret's own bits); base32 (RFC 4648) the same way, at
+  each of its five alignments;
+* hexadecimal of its UTF-8 bytes;
+* percent-encoding: ``quote``, ``quote_plus``, ``quote`` keeping ``/`` and
+  ``encodeURIComponent`` (every other mix, such as every byte encoded, is
+  found in the decoded layers below);
 * JSON string escaping: ``json.dumps`` with and without ``ensure_ascii``,
-  ``\\/``, HTML-safe ``\\u003c``-style escapes, and every character escaped as
-  ``\\uXXXX`` (lower- and upper-case hex).
+  ``\\/`` and HTML-safe ``\\u003c``-style escapes (and, through the decoded
+  layers, any character escaped as ``\\uXXXX``);
+* UTF-16 and UTF-32 text in either byte order (and base64 in UTF-16);
+* **any mix and nesting of escapes**: the body is also scanned in decoded
+  layers (:mod:`app.proxy.unescape`: HTML/XML character references and
+  entities, JSON/JavaScript escapes, percent-escapes, up to
+  :data:`MAX_UNESCAPE_ROUNDS` levels deep, so ``&#x73;k_live``,
+  double-JSON-escaped and double-percent-encoded forms are found); a match
+  there replaces the escapes that produced it.
 
-All forms of all secrets are found in one pass over the body (an Aho-Corasick
-automaton from ``ahocorasick_rs`` when it is installed; otherwise a per-needle
-``bytes.find`` fallback that gives the same result, only slower). Overlapping
-matches are merged, so two secrets that overlap leave no fragment behind.
+All forms of all secrets are found in one pass over each layer (an
+Aho-Corasick automaton from ``ahocorasick_rs`` when it is installed; otherwise
+a per-needle ``bytes.find`` fallback that gives the same result, only slower).
+Overlapping matches are merged, so two secrets that overlap leave no fragment
+behind.
 
-A body that cannot be scanned as text is **withheld** (replaced by a short JSON
-notice) when it contains or may contain a secret:
+A body that is not UTF-8 text is scanned as raw bytes and as every readable
+copy :mod:`app.proxy.body_views` can make of it (other charsets, byte-order
+marks, gzip/bzip2/xz files, zip archives); a secret in any of them
+**withholds** the body (replaced by a short JSON notice). A body that cannot
+be scanned at all is **unscannable** and withheld as well, unless the caller
+allows unscannable responses (a per-credential opt-out for binary downloads,
+recorded in the audit):
 
-* larger than :data:`MAX_SCAN_BYTES` (not scanned at all: it *may* contain one);
-* binary by its content type, undecodable as UTF-8, or declared in another
-  charset, and any form of a secret (UTF-16 forms included) occurs in it.
+* larger than :data:`MAX_SCAN_BYTES`;
+* a ``Content-Encoding`` TAP could not undo (:mod:`app.proxy.decode`);
+* an unknown or wrong charset, or an archive that cannot be opened.
 
 NOTE: secrets shorter than :data:`MIN_ENCODED_SECRET_CHARS` are redacted in
 their exact form only. Their encoded forms are two or three characters long and
@@ -51,12 +68,17 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import quote, quote_plus
 
+from app.proxy.body_views import views_of
 from app.proxy.context import ForwardContext
+from app.proxy.unescape import unescape
 
 logger = logging.getLogger(__name__)
 
 MAX_SCAN_BYTES: Final = 10 * 1024 * 1024
 """Bodies larger than this are not scanned; with secrets in play they are withheld."""
+
+MAX_UNESCAPE_ROUNDS: Final = 3
+"""Decoded layers scanned below the body itself (escaped, double-, triple-escaped)."""
 
 MIN_ENCODED_SECRET_CHARS: Final = 4
 """Shorter secrets are redacted in their exact form only (see the module docstring)."""
@@ -65,30 +87,14 @@ WITHHELD_CONTENT_TYPE: Final = "application/json"
 """Content type to send with a withheld body."""
 
 WITHHELD_BODY: Final = (
-    b'{"error":"response_withheld","message":"The upstream response could not be scanned '
-    b"for credential values (it is binary, too large or not valid text) and may contain "
-    b'one, so TAP withheld it."}'
+    b'{"error":"response_withheld","message":"The upstream response contains a credential '
+    b"value where it cannot be redacted, or could not be scanned for one (too large, an "
+    b'unknown encoding or charset, an archive that cannot be opened), so TAP withheld it."}'
 )
 
-_TEXT_TYPES: Final = frozenset(
-    {
-        "application/json",
-        "application/xml",
-        "application/javascript",
-        "application/ecmascript",
-        "application/x-www-form-urlencoded",
-        "application/x-ndjson",
-        "application/ndjson",
-        "application/graphql",
-        "application/yaml",
-        "application/x-yaml",
-        "application/sql",
-        "application/csv",
-        "application/jwt",
-        "image/svg+xml",
-    }
+_WITHHELD_DROP_HEADERS: Final = frozenset(
+    {"content-type", "content-encoding", "content-disposition"}
 )
-_UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 _PERCENT_HEX: Final = re.compile(r"%[0-9A-F]{2}")
 _JSON_HEX: Final = re.compile(r"\\u([0-9a-f]{4})")
 
@@ -102,6 +108,10 @@ class SanitizedBody:
     """Something was replaced, or the body was withheld (for the audit record)."""
     withheld: bool
     """The body is :data:`WITHHELD_BODY`; send it as :data:`WITHHELD_CONTENT_TYPE`."""
+    unscannable: str | None = None
+    """Why the body could not be scanned (for the audit record); ``None`` when it was."""
+    unscannable_allowed: bool = False
+    """The unscannable body was passed on because the caller allowed it."""
 
 
 class _Matcher(Protocol):
@@ -116,9 +126,16 @@ class Sanitizer:
     __slots__ = ("_labels", "_markers", "_matcher", "_needles")
 
     def __init__(self, needles: dict[bytes, str], *, use_automaton: bool = True) -> None:
-        """Build from ``{needle bytes: label}``; prefer :meth:`for_secrets`."""
-        self._needles = tuple(needles)
-        self._labels = tuple(needles.values())
+        """Build from ``{needle bytes: label}``; prefer :meth:`for_secrets`.
+
+        Needles are matched ignoring ASCII case: each is lower-cased here and
+        every haystack is lower-cased (``bytes.lower`` keeps offsets).
+        """
+        folded: dict[bytes, str] = {}
+        for needle, label in needles.items():
+            folded.setdefault(needle.lower(), label)
+        self._needles = tuple(folded)
+        self._labels = tuple(folded.values())
         self._markers = {label: f"[REDACTED:{label}]".encode() for label in set(self._labels)}
         self._matcher: _Matcher | None = None
         if self._needles:
@@ -144,20 +161,44 @@ class Sanitizer:
         """Whether there is nothing to look for."""
         return self._matcher is None
 
-    def redact_body(self, body: bytes, content_type: str | None) -> SanitizedBody:
-        """Scrub ``body`` (see the module docstring for when it is withheld). Never raises."""
+    def redact_body(
+        self,
+        body: bytes,
+        content_type: str | None,
+        *,
+        allow_unscannable: bool = False,
+        unscannable: str | None = None,
+    ) -> SanitizedBody:
+        """Scrub ``body`` (see the module docstring for when it is withheld). Never raises.
+
+        ``unscannable`` says the caller already knows the body cannot be
+        decoded (a ``Content-Encoding`` it could not undo); ``allow_unscannable``
+        passes such bodies on instead of withholding them.
+        """
         if self._matcher is None or not body:
             return SanitizedBody(body, sanitized=False, withheld=False)
         if len(body) > MAX_SCAN_BYTES:
             logger.info("response body of %d bytes withheld: too large to scan", len(body))
-            return SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True)
-        matches = self._matcher.find(body)
-        if not matches:
+            return _withheld("larger than the scan limit")
+        views = views_of(body, content_type)
+        matches = self._find(body)
+        if views.in_place and unscannable is None:
+            if not matches:
+                return SanitizedBody(body, sanitized=False, withheld=False)
+            return SanitizedBody(self._replace(body, matches), sanitized=True, withheld=False)
+        if matches or any(self._find(copy) for copy in views.copies):
+            logger.info("response body withheld: a credential form is in a non-text body")
+            return _withheld(None)
+        reason = unscannable or views.unscannable
+        if reason is None:
             return SanitizedBody(body, sanitized=False, withheld=False)
-        if not _is_scannable_text(body, content_type):
-            logger.info("non-text response body withheld: it contains a credential form")
-            return SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True)
-        return SanitizedBody(self._replace(body, matches), sanitized=True, withheld=False)
+        if allow_unscannable:
+            logger.info("unscannable response body passed on under the opt-out: %s", reason)
+            return SanitizedBody(
+                body, sanitized=False, withheld=False, unscannable=reason, unscannable_allowed=True
+            )
+        logger.info("response body withheld: %s", reason)
+        return _withheld(reason)
 
     def redact_headers(
         self, headers: Iterable[tuple[str, str]]
@@ -177,10 +218,28 @@ class Sanitizer:
         if self._matcher is None or not text:
             return text, False
         data = text.encode("utf-8", "surrogateescape")
-        matches = self._matcher.find(data)
+        matches = self._find(data)
         if not matches:
             return text, False
         return self._replace(data, matches).decode("utf-8", "surrogateescape"), True
+
+    def _find(self, data: bytes) -> list[tuple[int, int, int]]:
+        """Matches in ``data`` and in its decoded layers, as spans of ``data``."""
+        assert self._matcher is not None
+        matches = self._matcher.find(data.lower())
+        layers = []
+        layer_data = data
+        for _ in range(MAX_UNESCAPE_ROUNDS):
+            layer = unescape(layer_data)
+            if layer is None:
+                break
+            layers.append(layer)
+            for index, start, end in self._matcher.find(layer.data.lower()):
+                for below in reversed(layers):
+                    start, end = below.source_span(start, end)
+                matches.append((index, start, end))
+            layer_data = layer.data
+        return matches
 
     def _replace(self, data: bytes, matches: list[tuple[int, int, int]]) -> bytes:
         # Merge overlapping matches; the earliest (then longest) names the span.
@@ -232,13 +291,17 @@ def needles_for(secret: str) -> list[bytes]:
     forms = {secret}
     if len(secret) >= MIN_ENCODED_SECRET_CHARS:
         forms |= _base64_forms(secret)
+        forms |= _base32_forms(secret)
         forms |= _percent_forms(secret)
         forms |= _json_forms(secret)
+        forms.add(_utf8(secret).hex())
     needles = {form.encode("utf-8", "surrogatepass") for form in forms}
-    # UTF-16 text in either byte order, for bodies that are not UTF-8.
+    # UTF-16 and UTF-32 text in either byte order, for bodies that are not UTF-8.
     for form in (secret, base64.b64encode(_utf8(secret)).decode("ascii")):
         for codec in ("utf-16-le", "utf-16-be"):
             needles.add(form.encode(codec, "surrogatepass"))
+    for codec in ("utf-32-le", "utf-32-be"):
+        needles.add(secret.encode(codec, "surrogatepass"))
     return sorted(needles, key=lambda n: (-len(n), n))
 
 
@@ -267,6 +330,23 @@ def _base64_forms(secret: str) -> set[str]:
     return forms
 
 
+def _base32_forms(secret: str) -> set[str]:
+    raw = _utf8(secret)
+    forms: set[str] = set()
+    padded = base64.b32encode(raw).decode("ascii")
+    forms.update((padded, padded.rstrip("=")))
+    # As for base64: a secret inside longer base32 starts at byte 0..4 of
+    # a 5-byte group; keep the characters whose 5 bits all come from it.
+    for align in range(5):
+        encoded = base64.b32encode(b"\0" * align + raw).decode("ascii")
+        first = -(-8 * align // 5)
+        last = (8 * (align + len(raw))) // 5
+        core = encoded[first:last]
+        if len(core) >= MIN_ENCODED_SECRET_CHARS:
+            forms.add(core)
+    return forms
+
+
 def _percent_forms(secret: str) -> set[str]:
     raw = _utf8(secret)
     upper = {
@@ -274,7 +354,6 @@ def _percent_forms(secret: str) -> set[str]:
         quote(raw, safe="/"),
         quote(raw, safe="!'()*~"),
         quote_plus(raw, safe=""),
-        "".join(f"%{byte:02X}" for byte in raw),
     }
     lower = {_PERCENT_HEX.sub(lambda m: m.group(0).lower(), form) for form in upper}
     return upper | lower
@@ -290,49 +369,17 @@ def _json_forms(secret: str) -> set[str]:
     for char in "<>&'=":
         html_safe = html_safe.replace(char, f"\\u{ord(char):04x}")
     forms.add(html_safe)
-    utf16 = secret.encode("utf-16-be", "surrogatepass")
-    forms.add(
-        "".join(
-            f"\\u{int.from_bytes(utf16[i : i + 2], 'big'):04x}" for i in range(0, len(utf16), 2)
-        )
-    )
     forms |= {_JSON_HEX.sub(lambda m: "\\u" + m.group(1).upper(), form) for form in forms}
     return forms
-
-
-def _is_scannable_text(body: bytes, content_type: str | None) -> bool:
-    """Whether redacting in place is safe: a text type (or none), valid UTF-8, no NUL."""
-    if content_type:
-        mime, _, params = content_type.partition(";")
-        mime = mime.strip().lower()
-        textual = (
-            mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml"))
-        )
-        if not textual:
-            return False
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            charset = value.strip().strip('"').lower()
-            if key.strip().lower() == "charset" and charset not in _UTF8_CHARSETS:
-                return False
-    if b"\x00" in body:
-        # NOTE: NUL bytes mean UTF-16 or a binary format that happens to
-        # decode; redacting in place would corrupt it, so it is withheld.
-        return False
-    if body.isascii():
-        return True
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 class _AutomatonMatcher:
     """One pass over the haystack with an Aho-Corasick automaton (Rust).
 
     A leftmost-longest automaton (cheap to build, ~2 ms per 10 MiB) answers
-    "is anything there?". Only when something is, a second automaton reports
+    "is anything there?". It holds only needles that contain no other needle
+    (every full form contains a shorter one, such as its base64 core), which
+    keeps it small enough for the library's SIMD prefilter. Only when something is, a second automaton reports
     every match, overlapping ones included, for the replacement.
     """
 
@@ -342,7 +389,7 @@ class _AutomatonMatcher:
         self._module = ahocorasick_rs
         self._needles = needles
         self._detector = ahocorasick_rs.BytesAhoCorasick(
-            needles,
+            _minimal(needles),
             matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
             implementation=ahocorasick_rs.Implementation.ContiguousNFA,
         )
@@ -359,13 +406,25 @@ class _AutomatonMatcher:
         return matches
 
 
+def _minimal(needles: Sequence[bytes]) -> list[bytes]:
+    """The needles that contain no other needle: any match implies a match of one of these."""
+    kept: list[bytes] = []
+    for needle in sorted(needles, key=len):
+        if not any(shorter in needle for shorter in kept):
+            kept.append(needle)
+    return kept
+
+
 class _FindMatcher:
     """Standard-library fallback: ``bytes.find`` per needle, same results."""
 
     def __init__(self, needles: Sequence[bytes]) -> None:
         self._needles = tuple(needles)
+        self._minimal = tuple(_minimal(needles))
 
     def find(self, haystack: bytes) -> list[tuple[int, int, int]]:
+        if not any(needle in haystack for needle in self._minimal):
+            return []
         matches: list[tuple[int, int, int]] = []
         for index, needle in enumerate(self._needles):
             start = haystack.find(needle)
@@ -388,6 +447,10 @@ def _make_matcher(needles: Sequence[bytes], *, use_automaton: bool) -> _Matcher:
     return _FindMatcher(needles)
 
 
+def _withheld(reason: str | None) -> SanitizedBody:
+    return SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True, unscannable=reason)
+
+
 def _cached_sanitizer(ctx: ForwardContext) -> Sanitizer:
     # Keyed by a digest of the pairs, so the cache's keys are not the secrets themselves.
     digest = hashlib.sha256(json.dumps(ctx.secrets).encode()).digest()
@@ -402,18 +465,30 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: every encoding of every injected secret out of the response."""
     sanitizer = _cached_sanitizer(ctx)
     if ctx.response_too_large:
-        result = SanitizedBody(WITHHELD_BODY, sanitized=True, withheld=True)
+        result = _withheld("larger than the scan limit")
     else:
         content_type = next(
             (v for k, v in ctx.upstream_headers_out if k.lower() == "content-type"), None
         )
-        result = sanitizer.redact_body(ctx.upstream_body, content_type)
+        # NOTE: every credential in the request must allow it; one that does
+        # not keeps the default (withhold).
+        allow = bool(ctx.credentials) and all(
+            c.allow_unscannable_responses for c in ctx.credentials
+        )
+        result = sanitizer.redact_body(
+            ctx.upstream_body,
+            content_type,
+            allow_unscannable=allow,
+            unscannable=ctx.upstream_unscannable,
+        )
     headers, headers_changed = sanitizer.redact_headers(ctx.upstream_headers_out)
     if result.withheld:
-        headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+        headers = [(k, v) for k, v in headers if k.lower() not in _WITHHELD_DROP_HEADERS]
         headers.append(("Content-Type", WITHHELD_CONTENT_TYPE))
     ctx.upstream_body = result.body
     ctx.upstream_headers_out = list(headers)
     ctx.response_sanitized = result.sanitized or headers_changed
     ctx.response_withheld = result.withheld
+    ctx.response_unscannable = result.unscannable
+    ctx.response_unscannable_allowed = result.unscannable_allowed
     return ctx

@@ -22,20 +22,36 @@ from app.store.models import Agent
 
 ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
+# NOTE: an agent is never worth more than its owner. A key made by a member
+# (``owner_user_id``) reaches a credential only while that member may: owners
+# and admins reach every credential granted to the key, approvers only those
+# assigned to them now, and a removed member none. This is decided here, at
+# every lookup, so the /forward access stage needs no rule of its own.
 _SELECT: Final = """
 SELECT a.team_id, a.id, a.description, a.enabled, a.rate_limit_per_hour, a.all_credentials,
-       a.owner_user_id, a.created_at,
+       a.owner_user_id, a.created_at, a.disabled_by, a.disabled_by_manager,
        ARRAY(SELECT role_name FROM agent_roles r WHERE r.team_id = a.team_id AND r.agent_id = a.id
              ORDER BY role_name) AS roles,
        ARRAY(SELECT credential_name FROM agent_credentials c WHERE c.team_id = a.team_id AND c.agent_id = a.id
              ORDER BY credential_name) AS direct_credentials,
-       ARRAY(SELECT c.credential_name FROM agent_credentials c WHERE c.team_id = a.team_id AND c.agent_id = a.id
-             UNION
-             SELECT rc.credential_name FROM agent_roles r
-               JOIN role_credentials rc ON rc.team_id = r.team_id AND rc.role_name = r.role_name
-              WHERE r.team_id = a.team_id AND r.agent_id = a.id
-             UNION
-             SELECT cr.name FROM credentials cr WHERE cr.team_id = a.team_id AND a.all_credentials
+       ARRAY(SELECT granted.name FROM (
+               SELECT c.credential_name AS name FROM agent_credentials c
+                WHERE c.team_id = a.team_id AND c.agent_id = a.id
+               UNION
+               SELECT rc.credential_name FROM agent_roles r
+                 JOIN role_credentials rc ON rc.team_id = r.team_id AND rc.role_name = r.role_name
+                WHERE r.team_id = a.team_id AND r.agent_id = a.id
+               UNION
+               SELECT cr.name FROM credentials cr WHERE cr.team_id = a.team_id AND a.all_credentials
+             ) granted
+             WHERE a.owner_user_id IS NULL
+                OR EXISTS (
+                     SELECT 1 FROM memberships m
+                      WHERE m.team_id = a.team_id AND m.user_id = a.owner_user_id
+                        AND (m.member_role IN ('owner', 'admin')
+                             OR EXISTS (SELECT 1 FROM approver_credentials ac
+                                         WHERE ac.team_id = a.team_id AND ac.user_id = a.owner_user_id
+                                           AND ac.credential_name = granted.name)))
        ) AS effective_credentials
   FROM agents a
 """
@@ -63,6 +79,8 @@ def _agent(row: asyncpg.Record) -> Agent:
         effective_credentials=frozenset(row["effective_credentials"]),
         owner_user_id=row["owner_user_id"],
         created_at=row["created_at"],
+        disabled_by=row["disabled_by"],
+        disabled_by_manager=row["disabled_by_manager"],
     )
 
 
@@ -152,15 +170,47 @@ async def by_key_hash(conn: Queryable, key_hash: str) -> Agent | None:
     return _agent(row) if row is not None else None
 
 
-async def set_enabled(conn: Conn, team_id: str, agent_id: str, enabled: bool) -> None:
+async def set_enabled(
+    conn: Conn,
+    team_id: str,
+    agent_id: str,
+    enabled: bool,
+    *,
+    by: str | None = None,
+    by_manager: bool = True,
+) -> None:
+    """Enable or disable the agent; a disable records who did it (``by``) and whether they managed the team.
+
+    NOTE: ``by_manager`` defaults to true (the operator's CLI is a manager):
+    forgetting it can only make a key harder to re-enable, never easier.
+
+    Raises NotFound.
+    """
     status = await conn.execute(
-        "UPDATE agents SET enabled = $3, updated_at = now() WHERE team_id = $1 AND id = $2",
+        "UPDATE agents SET enabled = $3,"
+        " disabled_by = CASE WHEN $3 THEN NULL ELSE $4 END,"
+        " disabled_by_manager = CASE WHEN $3 THEN false ELSE $5 END,"
+        " updated_at = now() WHERE team_id = $1 AND id = $2",
         team_id,
         agent_id,
         enabled,
+        by,
+        by_manager,
     )
     if status == "UPDATE 0":
         raise NotFound(f"agent {agent_id!r} does not exist")
+    await events.team_changed(conn, team_id)
+
+
+async def disable_owned_by(conn: Conn, team_id: str, owner_user_id: str, *, by: str) -> None:
+    """Disable every key ``owner_user_id`` made in the team, as a manager (``by``) did it."""
+    await conn.execute(
+        "UPDATE agents SET enabled = false, disabled_by = $3, disabled_by_manager = true,"
+        " updated_at = now() WHERE team_id = $1 AND owner_user_id = $2 AND enabled",
+        team_id,
+        owner_user_id,
+        by,
+    )
     await events.team_changed(conn, team_id)
 
 
@@ -186,3 +236,53 @@ async def delete(conn: Conn, team_id: str, agent_id: str) -> None:
     if status == "DELETE 0":
         raise NotFound(f"agent {agent_id!r} does not exist")
     await events.team_changed(conn, team_id)
+
+
+async def update(
+    conn: Conn,
+    team_id: str,
+    agent_id: str,
+    *,
+    description: str | None = None,
+    roles: Sequence[str] | None = None,
+    credentials: Sequence[str] | None = None,
+    rate_limit_per_hour: int | None = None,
+    clear_rate_limit: bool = False,
+) -> Agent:
+    """Change what the caller names (``None`` keeps it); grants are replaced as a whole.
+
+    Raises NotFound (the agent, or a role or credential it would be granted) or
+    InvalidInput. Call inside a transaction so a failed grant changes nothing.
+    """
+    _check_rate_limit(rate_limit_per_hour)
+    current = await get(conn, team_id, agent_id)
+    await _check_grants(conn, team_id, roles or (), credentials or ())
+    limit = None if clear_rate_limit else current.rate_limit_per_hour
+    await conn.execute(
+        "UPDATE agents SET description = $3, rate_limit_per_hour = $4, updated_at = now()"
+        " WHERE team_id = $1 AND id = $2",
+        team_id,
+        current.id,
+        current.description if description is None else description.strip(),
+        limit if rate_limit_per_hour is None else rate_limit_per_hour,
+    )
+    if roles is not None:
+        await conn.execute(
+            "DELETE FROM agent_roles WHERE team_id = $1 AND agent_id = $2", team_id, current.id
+        )
+        await conn.executemany(
+            "INSERT INTO agent_roles (team_id, agent_id, role_name) VALUES ($1, $2, $3)",
+            [(team_id, current.id, role) for role in dict.fromkeys(roles)],
+        )
+    if credentials is not None:
+        await conn.execute(
+            "DELETE FROM agent_credentials WHERE team_id = $1 AND agent_id = $2",
+            team_id,
+            current.id,
+        )
+        await conn.executemany(
+            "INSERT INTO agent_credentials (team_id, agent_id, credential_name) VALUES ($1, $2, $3)",
+            [(team_id, current.id, name) for name in dict.fromkeys(credentials)],
+        )
+    await events.team_changed(conn, team_id)
+    return await get(conn, team_id, current.id)

@@ -21,7 +21,8 @@ COLUMNS: Final = (
     "request_id", "team_id", "agent_id", "credential_names", "target_url", "method", "outcome",
     "approval_status", "upstream_status", "total_latency_ms", "approval_latency_ms", "upstream_latency_ms",
     "response_sanitized", "request_headers", "request_body", "request_body_truncated", "policy_reason",
-    "require_passkey", "approver_identity", "error", "timestamp",
+    "require_passkey", "approver_identity", "error", "timestamp", "response_unscannable",
+    "response_unscannable_allowed",
 )  # fmt: skip
 
 _INSERT: Final = (
@@ -38,7 +39,12 @@ def _row(record: dict[str, Any]) -> tuple[Any, ...]:
             value = json.dumps(value or [])
         elif column == "timestamp":
             value = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-        elif column in ("response_sanitized", "request_body_truncated", "require_passkey"):
+        elif column in (
+            "response_sanitized",
+            "request_body_truncated",
+            "require_passkey",
+            "response_unscannable_allowed",
+        ):
             value = bool(value)
         elif column == "credential_names":
             value = list(value or [])

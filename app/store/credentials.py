@@ -31,7 +31,8 @@ MAX_VALUE_BYTES: Final = 64 * 1024
 
 _COLUMNS: Final = (
     "team_id, name, description, auth_type, connector, api_base, relative_target, auth_header_format, "
-    "auth_bindings, allowed_hosts, sealed_value, key_version, value_hint, created_at, updated_at"
+    "auth_bindings, allowed_hosts, sealed_value, key_version, value_hint, created_at, updated_at, "
+    "allow_unscannable_responses"
 )
 
 
@@ -150,6 +151,7 @@ def from_row(row: asyncpg.Record) -> Credential:
         value_hint=row["value_hint"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        allow_unscannable_responses=row["allow_unscannable_responses"],
     )
 
 
@@ -167,6 +169,7 @@ async def create(
     auth_bindings: Sequence[AuthBinding | dict[str, Any]] = (),
     allowed_hosts: Sequence[str] = (),
     value: Secret | None = None,
+    allow_unscannable_responses: bool = False,
 ) -> Credential:
     """Create a credential. Raises InvalidInput, or AlreadyExists for a taken name."""
     name = normalize_name(name)
@@ -183,8 +186,9 @@ async def create(
     try:
         row = await conn.fetchrow(
             f"INSERT INTO credentials (team_id, name, description, auth_type, api_base, relative_target,"
-            f" auth_header_format, auth_bindings, allowed_hosts, sealed_value, key_version, value_hint)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11) RETURNING {_COLUMNS}",
+            f" auth_header_format, auth_bindings, allowed_hosts, sealed_value, key_version, value_hint,"
+            f" allow_unscannable_responses)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12) RETURNING {_COLUMNS}",
             team_id,
             name,
             description.strip(),
@@ -196,6 +200,7 @@ async def create(
             json.dumps(list(hosts)),
             sealed,
             hint,
+            allow_unscannable_responses,
         )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(f"a credential named {name!r} already exists") from None
@@ -249,6 +254,7 @@ async def update(
     clear_auth_header_format: bool = False,
     auth_bindings: Sequence[dict[str, Any]] | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    allow_unscannable_responses: bool | None = None,
 ) -> Credential:
     """Change the configuration, never the value (see :func:`set_value`). Raises NotFound, InvalidInput.
 
@@ -256,7 +262,8 @@ async def update(
     normalisers as creation.
     """
     current = await conn.fetchrow(
-        "SELECT api_base, relative_target, auth_header_format, auth_bindings, allowed_hosts, description"
+        "SELECT api_base, relative_target, auth_header_format, auth_bindings, allowed_hosts, description,"
+        " allow_unscannable_responses"
         " FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
         team_id,
         name,
@@ -288,7 +295,8 @@ async def update(
         )
     await conn.execute(
         "UPDATE credentials SET description = $3, api_base = $4, relative_target = $5, auth_header_format = $6,"
-        " auth_bindings = $7, allowed_hosts = $8, updated_at = now() WHERE team_id = $1 AND name = $2",
+        " auth_bindings = $7, allowed_hosts = $8, allow_unscannable_responses = $9, updated_at = now()"
+        " WHERE team_id = $1 AND name = $2",
         team_id,
         name,
         current["description"] if description is None else description.strip(),
@@ -297,6 +305,9 @@ async def update(
         header_format,
         bindings_json,
         hosts_json,
+        current["allow_unscannable_responses"]
+        if allow_unscannable_responses is None
+        else allow_unscannable_responses,
     )
     return await get(conn, team_id, name)
 

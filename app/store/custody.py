@@ -91,3 +91,8 @@ class PostgresWrappedKeyStore:
         with translate_errors():
             async with self._pool.acquire() as conn:
                 return await has_sealed_data(conn) or await _get(conn, CANARY) is not None
+
+
+async def has_canary(conn: Conn) -> bool:
+    """True once a key has been bound to this database (a read; never creates the canary)."""
+    return await _get(conn, CANARY) is not None

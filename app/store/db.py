@@ -10,6 +10,7 @@ reaches the server that ``make run`` started.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import warnings
@@ -108,6 +109,13 @@ async def create_pool(
     return pool
 
 
+async def ping(pool: asyncpg.Pool[asyncpg.Record], timeout_secs: float) -> None:
+    """Run one trivial query within ``timeout_secs``. Raises DatabaseUnavailable or StoreError."""
+    with translate_errors():
+        async with asyncio.timeout(timeout_secs), pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+
 @contextlib.contextmanager
 def translate_errors() -> Iterator[None]:
     """Turn asyncpg's exceptions into ours, most specific first."""
@@ -121,6 +129,14 @@ def translate_errors() -> Iterator[None]:
         raise DatabaseUnavailable("the database is unreachable") from exc
     except asyncpg.PostgresError as exc:
         raise StoreError(f"database error: {type(exc).__name__}") from exc
+
+
+@contextlib.asynccontextmanager
+async def connection(pool: asyncpg.Pool[asyncpg.Record]) -> AsyncIterator[Conn]:
+    """Borrow a connection (no transaction), with errors translated."""
+    with translate_errors():
+        async with pool.acquire() as conn:
+            yield conn
 
 
 @contextlib.asynccontextmanager

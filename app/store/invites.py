@@ -19,7 +19,10 @@ from app.store.members import MemberRole
 
 INVITE_TTL: Final = dt.timedelta(hours=48)
 
-_COLUMNS: Final = "i.id, i.team_id, t.name AS team_name, i.email, i.member_role, i.invited_by, i.expires_at, i.created_at"
+_COLUMNS: Final = (
+    "i.id, i.team_id, t.name AS team_name, i.email, i.member_role, i.invited_by, i.emailed,"
+    " i.expires_at, i.created_at"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,8 @@ class Invite:
     email: str
     member_role: MemberRole
     invited_by: str | None
+    emailed: bool
+    """The accept link went to the address by email (so holding it proves the address)."""
     expires_at: dt.datetime
     created_at: dt.datetime
 
@@ -46,6 +51,7 @@ def _invite(row: asyncpg.Record) -> Invite:
         email=row["email"],
         member_role=row["member_role"],
         invited_by=row["invited_by"],
+        emailed=row["emailed"],
         expires_at=row["expires_at"],
         created_at=row["created_at"],
     )
@@ -65,7 +71,7 @@ async def create(
         " VALUES ($1, $2, $3, $4, $5, $6, now() + $7)"
         " ON CONFLICT (team_id, email) DO UPDATE SET id = EXCLUDED.id, member_role = EXCLUDED.member_role,"
         " token_hash = EXCLUDED.token_hash, invited_by = EXCLUDED.invited_by, expires_at = EXCLUDED.expires_at,"
-        " created_at = now()",
+        " emailed = false, created_at = now()",
         f"inv_{uuid.uuid4().hex}",
         team_id,
         email,
@@ -93,14 +99,30 @@ async def by_token_hash(conn: Conn, token_hash: str, *, lock: bool = False) -> I
     return _invite(row) if row is not None else None
 
 
+async def mark_emailed(conn: Conn, invite_id: str) -> None:
+    """Record that the invite's link was delivered by email."""
+    await conn.execute("UPDATE invites SET emailed = true WHERE id = $1", invite_id)
+
+
 async def pending_for_email(conn: Conn, email: str) -> list[Invite]:
-    """Unexpired invites addressed to ``email``, oldest first, locked for consumption."""
+    """Unexpired invites addressed to ``email``, oldest first."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM invites i JOIN teams t ON t.id = i.team_id"
-        " WHERE i.email = $1 AND i.expires_at > now() ORDER BY i.created_at FOR UPDATE OF i",
+        " WHERE i.email = $1 AND i.expires_at > now() ORDER BY i.created_at",
         email,
     )
     return [_invite(row) for row in rows]
+
+
+async def pending_for_email_by_id(conn: Conn, email: str, invite_id: str) -> Invite | None:
+    """The unexpired invite ``invite_id`` if it is addressed to ``email``, locked for consumption."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM invites i JOIN teams t ON t.id = i.team_id"
+        " WHERE i.email = $1 AND i.id = $2 AND i.expires_at > now() FOR UPDATE OF i",
+        email,
+        invite_id,
+    )
+    return _invite(row) if row is not None else None
 
 
 async def list_team(conn: Conn, team_id: str) -> list[Invite]:

@@ -9,6 +9,7 @@ from typing import Final, Literal
 import asyncpg
 
 from app.errors import AlreadyExists, NotFound
+from app.store import events
 from app.store.db import Conn
 
 MemberRole = Literal["owner", "admin", "approver"]
@@ -127,6 +128,7 @@ async def set_role(conn: Conn, team_id: str, user_id: str, role: MemberRole) -> 
     )
     if status == "UPDATE 0":
         raise NotFound("no such member in this team")
+    await events.team_changed(conn, team_id)  # their agents' reach follows the role
 
 
 async def remove(conn: Conn, team_id: str, user_id: str) -> None:
@@ -136,6 +138,7 @@ async def remove(conn: Conn, team_id: str, user_id: str) -> None:
     )
     if status == "DELETE 0":
         raise NotFound("no such member in this team")
+    await events.team_changed(conn, team_id)
 
 
 async def count_owners(conn: Conn, team_id: str) -> int:
@@ -166,6 +169,7 @@ async def assign(conn: Conn, team_id: str, user_id: str, credential: str) -> Non
         user_id,
         credential,
     )
+    await events.team_changed(conn, team_id)
 
 
 async def unassign(conn: Conn, team_id: str, user_id: str, credential: str) -> None:
@@ -177,3 +181,31 @@ async def unassign(conn: Conn, team_id: str, user_id: str, credential: str) -> N
     )
     if status == "DELETE 0":
         raise NotFound("this credential is not assigned to this member")
+    await events.team_changed(conn, team_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """An owner and the team they own (what the local dev login signs in as)."""
+
+    user_id: str
+    email: str
+    team_id: str
+    team_name: str
+
+
+async def first_owner(conn: Conn) -> Owner | None:
+    """The earliest owner membership of any team, or None when nobody has signed up."""
+    row = await conn.fetchrow(
+        "SELECT m.user_id, u.email, m.team_id, t.name AS team_name FROM memberships m"
+        " JOIN users u ON u.id = m.user_id JOIN teams t ON t.id = m.team_id"
+        " WHERE m.member_role = 'owner' ORDER BY m.created_at LIMIT 1"
+    )
+    if row is None:
+        return None
+    return Owner(
+        user_id=row["user_id"],
+        email=row["email"],
+        team_id=row["team_id"],
+        team_name=row["team_name"],
+    )

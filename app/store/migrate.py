@@ -46,6 +46,17 @@ def load_migrations() -> list[Migration]:
     return found
 
 
+async def pending(conn: Conn) -> list[Migration] | None:
+    """The migrations not yet applied, or None when the database holds no TAP schema at all.
+
+    A read: it creates nothing, so a command that must not write can ask first.
+    """
+    if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        return None
+    done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+    return [m for m in load_migrations() if m.version not in done]
+
+
 async def migrate(conn: Conn) -> list[str]:
     """Apply pending migrations; return the names applied. Safe to call concurrently."""
     applied: list[str] = []

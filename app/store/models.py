@@ -57,6 +57,8 @@ class Credential:
     value_hint: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    allow_unscannable_responses: bool = False
+    """Pass on responses TAP cannot scan (audited) instead of withholding them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,11 @@ class Agent:
     roles: tuple[str, ...] = ()
     direct_credentials: tuple[str, ...] = ()
     effective_credentials: frozenset[str] = field(default_factory=frozenset)
-    """Direct grants plus the credentials of every role (all team credentials if ``all_credentials``)."""
+    """Direct grants plus the credentials of every role (all team credentials if ``all_credentials``),
+    narrowed to what the key's owning member may reach now (see :mod:`app.store.agents`)."""
     owner_user_id: str | None = None
     created_at: dt.datetime | None = None
+    disabled_by: str | None = None
+    """The user who disabled the key, if one did."""
+    disabled_by_manager: bool = False
+    """An owner or admin disabled the key: only an owner or admin may re-enable it."""

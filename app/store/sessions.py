@@ -11,7 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from app.store.db import Conn, Queryable
+import asyncpg
+
+from app.store.db import Conn, Queryable, translate_errors
 
 Scope = Literal["full", "setup"]
 SCOPES: Final[tuple[Scope, ...]] = ("full", "setup")
@@ -56,19 +58,12 @@ async def create(
 
 
 async def resolve(conn: Queryable, token_hash: str) -> SessionView | None:
-    """The live session with this hash, or None (unknown, expired, or no longer a member)."""
-    row = await conn.fetchrow(
-        """
-        SELECT s.token_hash, s.scope, s.expires_at, u.id AS user_id, u.email, u.email_verified, u.display_name,
-               t.id AS team_id, t.name AS team_name, m.member_role
-          FROM sessions s
-          JOIN users u ON u.id = s.user_id
-          JOIN memberships m ON m.user_id = s.user_id AND m.team_id = s.team_id
-          JOIN teams t ON t.id = s.team_id
-         WHERE s.token_hash = $1 AND s.expires_at > now()
-        """,
-        token_hash,
-    )
+    """The live session with this hash, or None (unknown, expired, or no longer a member).
+
+    Raises DatabaseUnavailable or StoreError.
+    """
+    with translate_errors():
+        row = await _resolve(conn, token_hash)
     if row is None:
         return None
     return SessionView(
@@ -85,8 +80,25 @@ async def resolve(conn: Queryable, token_hash: str) -> SessionView | None:
     )
 
 
+async def _resolve(conn: Queryable, token_hash: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT s.token_hash, s.scope, s.expires_at, u.id AS user_id, u.email, u.email_verified, u.display_name,
+               t.id AS team_id, t.name AS team_name, m.member_role
+          FROM sessions s
+          JOIN users u ON u.id = s.user_id
+          JOIN memberships m ON m.user_id = s.user_id AND m.team_id = s.team_id
+          JOIN teams t ON t.id = s.team_id
+         WHERE s.token_hash = $1 AND s.expires_at > now()
+        """,
+        token_hash,
+    )
+
+
 async def delete(conn: Queryable, token_hash: str) -> bool:
-    status: str = await conn.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash)
+    """End the session; False if there was none. Raises DatabaseUnavailable or StoreError."""
+    with translate_errors():
+        status: str = await conn.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash)
     return status != "DELETE 0"
 
 

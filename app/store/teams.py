@@ -36,6 +36,10 @@ async def ensure_team(conn: Conn, team_id: str, name: str, mode: ApprovalMode = 
     return await get(conn, team_id)
 
 
+async def name_taken(conn: Conn, name: str) -> bool:
+    return await conn.fetchval("SELECT 1 FROM teams WHERE name = $1", name) is not None
+
+
 async def get(conn: Conn, team_id: str) -> Team:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM teams WHERE id = $1", team_id)
     if row is None:
@@ -58,3 +62,18 @@ async def set_default_mode(conn: Conn, team_id: str, mode: str) -> None:
     if status.endswith(" 0"):
         raise NotFound(f"team {team_id!r} does not exist")
     await events.team_changed(conn, team_id)
+
+
+async def find(conn: Conn, name_or_id: str) -> Team | None:
+    """The team with this name (or, failing that, this id), or None."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM teams WHERE name = $1 OR id = $1 ORDER BY name = $1 DESC LIMIT 1",
+        name_or_id,
+    )
+    return _team(row) if row is not None else None
+
+
+async def list_all(conn: Conn) -> list[Team]:
+    """Every team, by name (for the operator; the admin API never lists other teams)."""
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM teams ORDER BY name")
+    return [_team(row) for row in rows]

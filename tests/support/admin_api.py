@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from quart.typing import TestClientProtocol
 
 from app.config import Config
@@ -37,11 +38,26 @@ class Member:
     team_id: str
 
 
-@dataclass
-class Api:
-    client: TestClientProtocol
+def _reply(status: int, text: str, headers: Any) -> Reply:
+    body: Any
+    try:
+        body = jsonlib.loads(text)
+    except ValueError:
+        body = text
+    return Reply(status, body, {k.lower(): v for k, v in headers.items()})
+
+
+def _headers(token: str | None, headers: dict[str, str] | None) -> dict[str, str]:
+    h = dict(headers or {})
+    if token is not None:
+        h["Authorization"] = f"Bearer {token}"
+    return h
+
+
+class Flows:
+    """Sign-up, login and invite flows over any transport that implements ``call``."""
+
     resend: FakeResend
-    config: Config
 
     async def call(
         self,
@@ -52,24 +68,7 @@ class Api:
         headers: dict[str, str] | None = None,
         address: str | None = None,
     ) -> Reply:
-        h = dict(headers or {})
-        if token is not None:
-            h["Authorization"] = f"Bearer {token}"
-        kwargs: dict[str, Any] = {"headers": h}
-        if json is not None:
-            kwargs["json"] = json
-        if address is not None:
-            kwargs["scope_base"] = {"client": (address, 40000)}
-        response = await self.client.open(path, method=method, **kwargs)
-        text = await response.get_data(as_text=True)
-        body: Any
-        try:
-            body = jsonlib.loads(text)
-        except ValueError:
-            body = text
-        return Reply(
-            response.status_code, body, {k.lower(): v for k, v in response.headers.items()}
-        )
+        raise NotImplementedError
 
     async def signup(self, team: str, email: str, password: str = PASSWORD) -> Member:
         """Sign up, verify with the emailed code, and log in."""
@@ -104,6 +103,65 @@ class Api:
         return Member(email, body["session_token"], body["user_id"], body["team_id"])
 
 
+@dataclass
+class Api(Flows):
+    """The app in-process; ``address`` is the socket peer."""
+
+    client: TestClientProtocol
+    resend: FakeResend
+    config: Config
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        address: str | None = None,
+    ) -> Reply:
+        kwargs: dict[str, Any] = {"headers": _headers(token, headers)}
+        if json is not None:
+            kwargs["json"] = json
+        if address is not None:
+            kwargs["scope_base"] = {"client": (address, 40000)}
+        response = await self.client.open(path, method=method, **kwargs)
+        return _reply(response.status_code, await response.get_data(as_text=True), response.headers)
+
+
+@dataclass
+class RemoteApi(Flows):
+    """A real tap-proxy over HTTP; ``address`` is sent as ``X-Forwarded-For`` (as nginx would)."""
+
+    url: str
+    resend: FakeResend
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        address: str | None = None,
+    ) -> Reply:
+        h = _headers(token, headers)
+        if address is not None:
+            h["X-Forwarded-For"] = address
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+            response = await client.request(method, path, json=json, headers=h)
+        return _reply(response.status_code, response.text, response.headers)
+
+
+def resend_env(resend: FakeResend) -> dict[str, str]:
+    """The settings that send a TAP's email to ``resend``."""
+    return {
+        "RESEND_API_KEY": "re_test_key",
+        "TAP_RESEND_API_URL": resend.url,
+        "RESEND_FROM_EMAIL": "TAP <tap@example.test>",
+    }
+
+
 def admin_config(tmp: Path, resend: FakeResend | None, **env: str) -> Config:
     values = {
         "TAP_ENCRYPTION_KEY": TEST_KEY,
@@ -113,13 +171,7 @@ def admin_config(tmp: Path, resend: FakeResend | None, **env: str) -> Config:
         "TAP_LOG_LEVEL": "warning",
     }
     if resend is not None:
-        values.update(
-            {
-                "RESEND_API_KEY": "re_test_key",
-                "TAP_RESEND_API_URL": resend.url,
-                "RESEND_FROM_EMAIL": "TAP <tap@example.test>",
-            }
-        )
+        values.update(resend_env(resend))
     values.update(env)
     return Config.from_env(values)
 

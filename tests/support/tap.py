@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from click.testing import CliRunner, Result
 
 from app.approvals.executor import Executor
 from app.config import Config
+from app.crypto import KeyRing
 from app.runtime import open_runtime
+from app.secret import Secret
+from app.store import credentials, teams
 from tests.support.proxy import TEST_KEY, ProxyProcess, base_env, start_proxy
 from tools.cli import main as cli_main
 
@@ -56,6 +60,30 @@ class Tap:
             *extra,
             input=value,
         )
+
+    def plant_open_credential(self, name: str, value: str) -> None:
+        """A credential without allowed hosts, written straight to the store.
+
+        No surface creates one (the API and the CLI require allowed hosts); tests
+        that prove the SSRF guard holds on its own plant it.
+        """
+
+        async def plant() -> None:
+            conn = await asyncpg.connect(self.database_url)
+            try:
+                async with conn.transaction():
+                    await teams.ensure_team(conn, teams.DEFAULT_TEAM_ID, teams.DEFAULT_TEAM_ID)
+                    await credentials.create(
+                        conn,
+                        KeyRing.from_master_key(bytes.fromhex(TEST_KEY)),
+                        team_id=teams.DEFAULT_TEAM_ID,
+                        name=name,
+                        value=Secret(value),
+                    )
+            finally:
+                await conn.close()
+
+        asyncio.run(plant())
 
     def agent(self, name: str, *extra: str) -> str:
         output = self.ok("agent", "create", "--name", name, *extra)

@@ -36,6 +36,12 @@ def _body(with_secrets: bool) -> bytes:
     return text.encode()[:MAX_SCAN_BYTES]
 
 
+def _escaped_body() -> bytes:
+    """Escape-heavy JSON (HTML in strings), the worst case for the decoded layers."""
+    line = '{"html":"<a href=\\"/x?a=1&amp;b=2\\">caf\\u00e9 50%25</a>","pad":"' + "x" * 20 + '"}\n'
+    return (line * (MAX_SCAN_BYTES // len(line))).encode()
+
+
 def _best(action: Callable[[], object]) -> float:
     best = float("inf")
     for _ in range(RUNS):
@@ -59,6 +65,11 @@ def main() -> None:
             ms = _best(partial(sanitizer.redact_body, body, "application/json"))
             label = "with 6 occurrences" if with_secrets else "no occurrences"
             print(f"{name}: {len(body) / 2**20:.1f} MiB text body, {label}: {ms:.1f} ms")
+        escaped = _escaped_body()
+        ms = _best(partial(sanitizer.redact_body, escaped, "application/json"))
+        print(
+            f"{name}: {len(escaped) / 2**20:.1f} MiB JSON with an escape every ~64 bytes: {ms:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

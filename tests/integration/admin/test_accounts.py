@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from app.admin import passwords
 from app.store import email_codes
 from tests.support.admin_api import PASSWORD, Api, running_api
 
@@ -125,9 +126,9 @@ async def test_bad_json_is_a_400(api: Api) -> None:
     response = await api.client.post(
         "/login", data=b"{not json", headers={"Content-Type": "application/json"}
     )
-    assert response.status_code == 400 and (await response.get_json())["error"] == "invalid_input"
+    assert response.status_code == 400 and (await response.get_json())["error"] == "invalid_json"
     response = await api.client.post("/login", json=[1, 2])
-    assert response.status_code == 400
+    assert response.status_code == 400 and (await response.get_json())["error"] == "json_not_object"
 
 
 async def test_login_errors_do_not_say_which_part_was_wrong(api: Api) -> None:
@@ -146,32 +147,70 @@ async def test_login_errors_do_not_say_which_part_was_wrong(api: Api) -> None:
     )
 
 
-async def test_login_is_throttled_per_account(api: Api) -> None:
+async def test_login_is_throttled_per_account_and_address(api: Api) -> None:
     await api.signup("acme", "ann@example.com")
     for i in range(10):
         reply = await api.call(
             "POST",
             "/login",
             json={"email": "ann@example.com", "password": f"guess-{i}"},
-            address=f"10.0.0.{i + 1}",
+            address="10.0.0.1",
         )
         assert reply.status == 401
     blocked = await api.call(
         "POST",
         "/login",
         json={"email": "ann@example.com", "password": PASSWORD},
-        address="10.9.9.9",
+        address="10.0.0.1",
     )
     assert blocked.status == 429 and blocked.body["error"] == "too_many_attempts"
     assert int(blocked.headers.get("retry-after", 0)) > 0, (blocked.headers, blocked.body)
-    # Another account is not affected.
+    # The owner, elsewhere, is not locked out.
+    owner = await api.call(
+        "POST",
+        "/login",
+        json={"email": "ann@example.com", "password": PASSWORD},
+        address="10.9.9.9",
+    )
+    assert owner.status == 200
+    # Another account from the guessing address is not affected.
     other = await api.call(
         "POST",
         "/login",
         json={"email": "bob@example.com", "password": "whatever1"},
-        address="10.9.9.9",
+        address="10.0.0.1",
     )
     assert other.status == 401
+
+
+async def test_login_has_a_per_account_ceiling_for_distributed_guessing(
+    api: Api, database_url: str
+) -> None:
+    await api.signup("acme", "ann@example.com")
+    # 99 failures from many addresses already spent in this window (as the store counts them).
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO auth_throttle (key, window_start, count)"
+            " VALUES ($1, to_timestamp(floor(extract(epoch FROM now()) / 900) * 900), 99)",
+            "login-account:ann@example.com",
+        )
+    finally:
+        await conn.close()
+    last = await api.call(
+        "POST",
+        "/login",
+        json={"email": "ann@example.com", "password": "guess-99"},
+        address="10.0.9.1",
+    )
+    assert last.status == 401
+    blocked = await api.call(
+        "POST",
+        "/login",
+        json={"email": "ann@example.com", "password": "guess-x"},
+        address="10.9.9.9",
+    )
+    assert blocked.status == 429
 
 
 async def test_login_is_throttled_per_client_address(api: Api) -> None:
@@ -353,7 +392,7 @@ async def test_switch_team_requires_membership(api: Api) -> None:
     bob = await api.signup("bobs", "bob@example.com")
     refused = await api.call("POST", "/session/team", ann.token, json={"team_id": bob.team_id})
     assert refused.status == 403 and refused.body["error"] == "not_a_member"
-    # Bob invites Ann; her next login joins the team and she can switch back and forth.
+    # Bob invites Ann; she accepts explicitly and can switch back and forth.
     invited = await api.call(
         "POST",
         "/team/members/invite",
@@ -364,12 +403,84 @@ async def test_switch_team_requires_membership(api: Api) -> None:
     again = await api.call(
         "POST", "/login", json={"email": "ann@example.com", "password": PASSWORD}
     )
-    assert again.body["team_id"] == bob.team_id and [
-        t["team_name"] for t in again.body["joined_teams"]
-    ] == ["bobs"]
+    assert again.body["team_id"] == ann.team_id
+    accepted = await api.call(
+        "POST", f"/user/invites/{invited.body['invite_id']}/accept", again.body["session_token"]
+    )
+    assert accepted.status == 200, accepted.body
     token = again.body["session_token"]
     teams = await api.call("GET", "/user/teams", token)
     assert {t["team_id"] for t in teams.body["teams"]} == {ann.team_id, bob.team_id}
     switched = await api.call("POST", "/session/team", token, json={"team_id": ann.team_id})
     assert switched.status == 200
     assert (await api.call("GET", "/team", token)).body["id"] == ann.team_id
+
+
+async def test_signup_is_throttled_per_client_address(api: Api) -> None:
+    for i in range(30):
+        reply = await api.call(
+            "POST",
+            "/signup",
+            json={"team_name": f"team-{i}", "email": f"u{i}@example.com", "password": PASSWORD},
+            address="203.0.113.5",
+        )
+        assert reply.status == 201, (i, reply.body)
+    blocked = await api.call(
+        "POST",
+        "/signup",
+        json={"team_name": "late", "email": "late@example.com", "password": PASSWORD},
+        address="203.0.113.5",
+    )
+    assert blocked.status == 429 and blocked.body["error"] == "too_many_attempts"
+    elsewhere = await api.call(
+        "POST",
+        "/signup",
+        json={"team_name": "late", "email": "late@example.com", "password": PASSWORD},
+        address="203.0.113.6",
+    )
+    assert elsewhere.status == 201
+
+
+async def test_signup_refuses_before_hashing_the_password(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await api.signup("acme", "ann@example.com")
+    hashed: list[str] = []
+    real = passwords.hash_password
+
+    async def counting(password: str) -> str:
+        hashed.append("x")
+        return await real(password)
+
+    monkeypatch.setattr(passwords, "hash_password", counting)
+    taken_email = {"team_name": "other", "email": "ann@example.com", "password": PASSWORD}
+    taken_team = {"team_name": "acme", "email": "bob@example.com", "password": PASSWORD}
+    for body in (taken_email, taken_team):
+        assert (await api.call("POST", "/signup", json=body)).status == 409
+    invalid = {"team_name": "x", "email": "not-an-email", "password": PASSWORD}
+    assert (await api.call("POST", "/signup", json=invalid)).status == 400
+    assert hashed == []
+
+
+async def test_reset_code_guesses_are_capped_per_account_per_day(api: Api) -> None:
+    await api.signup("acme", "ann@example.com")
+    # Guesses from many addresses, so no per-address bound is reached.
+    for i in range(20):
+        reply = await api.call(
+            "POST",
+            "/reset-password",
+            json={"email": "ann@example.com", "code": f"{i:06d}", "password": "new password 1"},
+            address=f"198.51.100.{i + 1}",
+        )
+        assert reply.status == 400, reply.body
+    await api.call("POST", "/forgot-password", json={"email": "ann@example.com"})
+    code = api.resend.code_for("ann@example.com")
+    capped = await api.call(
+        "POST",
+        "/reset-password",
+        json={"email": "ann@example.com", "code": code, "password": "new password 1"},
+        address="192.0.2.200",
+    )
+    assert capped.status == 429
+    # The account itself still signs in.
+    assert (await api.login("ann@example.com")).token

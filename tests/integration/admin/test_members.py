@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.support.admin_api import PASSWORD, Api, running_api
 
@@ -74,7 +76,7 @@ async def test_invite_token_guesses_are_throttled(api: Api) -> None:
     assert blocked.status == 429
 
 
-async def test_existing_account_joins_by_logging_in(api: Api) -> None:
+async def test_existing_account_joins_by_accepting_after_login(api: Api) -> None:
     owner = await api.signup("acme", "ann@example.com")
     await api.signup("bobs", "bob@example.com")
     await api.call(
@@ -91,10 +93,15 @@ async def test_existing_account_joins_by_logging_in(api: Api) -> None:
         "POST", "/team/members/accept", json={"token": token, "password": PASSWORD}
     )
     assert refused.status == 409 and refused.body["existing_account"] is True
-    login = await api.call(
-        "POST", "/login", json={"email": "bob@example.com", "password": PASSWORD}
-    )
-    assert login.body["team_id"] == owner.team_id and login.body["member_role"] == "admin"
+    bob = await api.login("bob@example.com")
+    pending = (await api.call("GET", "/user/invites", bob.token)).body["invites"]
+    assert [i["team_id"] for i in pending] == [owner.team_id]
+    accepted = await api.call("POST", f"/user/invites/{pending[0]['id']}/accept", bob.token)
+    assert accepted.status == 200
+    switched = await api.call("POST", "/session/team", bob.token, json={"team_id": owner.team_id})
+    assert switched.status == 200
+    me = await api.call("GET", "/user/me", bob.token)
+    assert me.body["team_id"] == owner.team_id and me.body["member_role"] == "admin"
 
 
 async def test_roles_and_removal(api: Api) -> None:
@@ -154,7 +161,10 @@ async def test_cancelled_invite_cannot_be_used(api: Api) -> None:
     ).status == 404
 
 
-async def test_local_mode_returns_the_invite_link(tmp_path: Path, database_url: str) -> None:
+async def test_local_mode_invite_link_makes_an_unverified_account(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="app.admin.email")
     async with running_api(tmp_path, database_url, local_mode=True) as api:
         await api.call(
             "POST",
@@ -173,10 +183,25 @@ async def test_local_mode_returns_the_invite_link(tmp_path: Path, database_url: 
         assert reply.status == 201 and reply.body["email_sent"] is False
         match = re.search(r"invite_token=([0-9a-f]{64})$", reply.body["accept_url"])
         assert match and reply.body["accept_url"].startswith("http://localhost:3100/dashboard?")
+        caplog.clear()
         accepted = await api.call(
             "POST", "/team/members/accept", json={"token": match.group(1), "password": PASSWORD}
         )
-        assert accepted.status == 200
+        # Whoever holds the link has not proven they own the address.
+        assert accepted.status == 201 and accepted.body["email_verified"] is False
+        assert "session_token" not in accepted.body
+        refused = await api.call(
+            "POST", "/login", json={"email": "carol@example.com", "password": PASSWORD}
+        )
+        assert refused.status == 403 and refused.body["unverified"] is True
+        code = re.search(r"code is (\d{6})", caplog.text)
+        assert code, caplog.text
+        verified = await api.call(
+            "POST", "/verify-email", json={"email": "carol@example.com", "code": code.group(1)}
+        )
+        assert verified.status == 200
+        carol = await api.login("carol@example.com")
+        assert carol.team_id == owner.team_id
 
 
 async def test_dev_auto_login_only_when_enabled(

@@ -6,19 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from tests.support.proxy import TEST_KEY
 from tools.cli import main
-
-
-@pytest.fixture
-def run(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    def invoke(*args: str, input: str | None = None, key: str = TEST_KEY, **env: str) -> Result:
-        full_env = {"POSTGRES_DATABASE_URL": database_url, "TAP_ENCRYPTION_KEY": key, **env}
-        return CliRunner().invoke(main, list(args), input=input, env=full_env)
-
-    return invoke
 
 
 def test_credential_agent_role_policy_round_trip(run) -> None:  # type: ignore[no-untyped-def]
@@ -126,18 +117,31 @@ def test_credential_agent_role_policy_round_trip(run) -> None:  # type: ignore[n
 
 
 def test_interactive_add_prompts_for_everything(run) -> None:  # type: ignore[no-untyped-def]
-    result = run("add", input="stripe\nStripe API\napi-key\nsk_test_0123456789abcdef\n")
-    assert result.exit_code == 0, result.output
-    assert "sk_test_0123456789abcdef" not in result.output
-    assert json.loads(run("credential", "list", "--json").output)[0]["name"] == "stripe"
-
-
-def test_value_on_argv_warns(run) -> None:  # type: ignore[no-untyped-def]
     result = run(
-        "add", "--name", "x", "--value", "some-secret-value-1", "--allowed-host", "x.example"
+        "add", input="stripe\nStripe API\napi-key\napi.stripe.com\nsk_test_0123456789abcdef\n"
     )
-    assert result.exit_code == 0
-    assert "process list" in result.stderr
+    assert result.exit_code == 0, result.output
+    assert "Allowed hosts" in result.output
+    assert "sk_test_0123456789abcdef" not in result.output
+    listed = json.loads(run("credential", "list", "--json").output)
+    assert [(c["name"], c["allowed_hosts"], c["has_value"]) for c in listed] == [
+        ("stripe", ["api.stripe.com"], True)
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("add", "--name", "x", "--value", "sk-on-argv-0123456789", "--allowed-host", "x.example"),
+        ("credential", "set-value", "x", "--value", "sk-on-argv-0123456789"),
+        ("--encryption-key", "00" * 32, "agent", "list"),
+    ],
+)
+def test_no_secret_is_accepted_on_the_command_line(run, args) -> None:  # type: ignore[no-untyped-def]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+    assert json.loads(run("credential", "list", "--json").output) == []
 
 
 @pytest.mark.parametrize(
@@ -172,16 +176,56 @@ def test_value_on_argv_warns(run) -> None:  # type: ignore[no-untyped-def]
             1,
         ),
         # Malformed input.
-        ([], ("add", "--name", "Bad Name!", "--value", "v"), "lowercase alphanumeric", 1),
         (
             [],
-            ("add", "--name", "ok", "--value", "v", "--allowed-host", "https://x.com/"),
+            ("add", "--name", "Bad Name!", "--value-file", "-", "--allowed-host", "x.example"),
+            "lowercase alphanumeric",
+            1,
+        ),
+        (
+            [],
+            ("add", "--name", "ok", "--value-file", "-", "--allowed-host", "https://x.com/"),
             "not a host name",
             1,
         ),
-        ([], ("add", "--name", "ok", "--relative-target", "--value", "v"), "needs an api_base", 1),
-        ([], ("add", "--name", "ok", "--api-base", "ftp://x", "--value", "v"), "http(s) URL", 1),
-        ([], ("add", "--name", "ok", "--header-format", "Bearer", "--value", "v"), "{value}", 1),
+        (
+            [],
+            ("add", "--name", "ok", "--relative-target", "--value-file", "-"),
+            "needs an api_base",
+            1,
+        ),
+        (
+            [],
+            (
+                "add",
+                "--name",
+                "ok",
+                "--api-base",
+                "ftp://x",
+                "--value-file",
+                "-",
+                "--allowed-host",
+                "x.example",
+            ),
+            "http(s) URL",
+            1,
+        ),
+        (
+            [],
+            (
+                "add",
+                "--name",
+                "ok",
+                "--header-format",
+                "Bearer",
+                "--value-file",
+                "-",
+                "--allowed-host",
+                "x.example",
+            ),
+            "{value}",
+            1,
+        ),
         ([], ("agent", "create", "--name", "bad name"), "agent names", 1),
         ([], ("agent", "create", "--name", "a", "--rate-limit", "0"), "0", 2),
         (
@@ -195,7 +239,7 @@ def test_value_on_argv_warns(run) -> None:  # type: ignore[no-untyped-def]
 def test_errors_are_one_line_and_non_zero(run, setup, args, fragment, code) -> None:  # type: ignore[no-untyped-def]
     for step in setup:
         assert run(*step).exit_code == 0
-    result = run(*args)
+    result = run(*args, input="some-value-0123")
     assert result.exit_code == code, result.output
     assert fragment in result.output
     assert "Traceback" not in result.output
@@ -224,7 +268,9 @@ def test_unreachable_database() -> None:
         },
     )
     assert result.exit_code == 1
-    assert "unreachable" in result.output
+    assert result.stderr.strip() == (
+        "error: cannot reach the database tap on 127.0.0.1: connection refused"
+    )
 
 
 def test_logs_reads_the_audit_file(tmp_path: Path) -> None:

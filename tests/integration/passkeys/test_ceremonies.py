@@ -186,3 +186,22 @@ def test_well_known_lists_the_origins(api: Client) -> None:
     assert api.ok("GET", "/.well-known/webauthn") == {
         "origins": [ORIGIN, "https://approve.example.test"]
     }
+
+
+def test_an_invited_member_enrols_a_passkey_before_any_session(
+    api: Client, resend: FakeResend
+) -> None:
+    ann = api.signup(resend, "acme", "ann@example.com")
+    api.ok(
+        "POST",
+        "/team/members/invite",
+        ann.token,
+        status=201,
+        json={"email": "carol@example.com", "role": "approver"},
+    )
+    token = resend.link_token("carol@example.com")
+    accepted = api.ok("POST", "/team/members/accept", json={"token": token, "password": PASSWORD})
+    assert accepted["needs_passkey_setup"] is True and "session_token" not in accepted
+    carol = SoftAuthenticator(origin=ORIGIN)
+    api.enrol(accepted["passkey_setup_token"], carol)
+    assert api.sign_in("carol@example.com", carol)["email"] == "carol@example.com"

@@ -34,7 +34,7 @@ def demo(tap: Tap) -> str:
         ({"X-Tap-Secret": "x"}, 400, "unknown_tap_header"),
         ({"X-TAP-Auth-Mode": "magic"}, 400, "invalid_auth_mode"),
         ({"X-TAP-Method": "GE T"}, 400, "invalid_method"),
-        ({"X-TAP-End-User": "u1"}, 400, "bad_request"),
+        ({"X-TAP-End-User": "u1"}, 400, "end_user_not_supported"),
     ],
 )
 def test_malformed_control_headers(
@@ -202,9 +202,7 @@ def guarded(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
     ],
 )
 def test_ssrf_guard_refuses_internal_targets(guarded: Tap, upstream: Upstream, host: str) -> None:
-    guarded.add_credential(
-        "open", SECRET
-    )  # no allowed_hosts: only the SSRF guard stands in the way
+    guarded.plant_open_credential("open", SECRET)  # only the SSRF guard stands in the way
     key = guarded.agent("bot", "--credentials", "open")
     port = upstream.port
     response = guarded.forward(key, "open", f"http://{host}:{port}/x")

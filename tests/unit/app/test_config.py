@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from app.config import Config
 from app.errors import ConfigError
@@ -105,7 +106,7 @@ def test_key_is_normalised_and_masked() -> None:
             "true or false",
         ),
         ({"TAP_LOG_LEVEL": "loud"}, "TAP_LOG_LEVEL", "one of"),
-        # The dev switch refuses a public bind with a remote database.
+        # The dev switch refuses a public bind, whatever the database.
         (
             {
                 "DANGEROUS_TAP_DEV_SKIP_AUTH": "true",
@@ -115,6 +116,37 @@ def test_key_is_normalised_and_masked() -> None:
             "DANGEROUS_TAP_DEV_SKIP_AUTH",
             "loopback",
         ),
+        # An embedded database is no evidence of a laptop.
+        ({"DANGEROUS_TAP_DEV_SKIP_AUTH": "true"}, "DANGEROUS_TAP_DEV_SKIP_AUTH", "loopback"),
+        (
+            {
+                "DANGEROUS_TAP_DEV_SKIP_AUTH": "true",
+                "POSTGRES_DATABASE_URL": "postgres://tap:tap@postgres:5432/tap",
+            },
+            "DANGEROUS_TAP_DEV_SKIP_AUTH",
+            "loopback",
+        ),
+        # A public URL naming another host means others reach this TAP.
+        (
+            {
+                "DANGEROUS_TAP_DEV_SKIP_AUTH": "true",
+                "TAP_LISTEN_ADDR": "127.0.0.1:3100",
+                "TAP_PUBLIC_URL": "https://tap.example.com",
+            },
+            "DANGEROUS_TAP_DEV_SKIP_AUTH",
+            "TAP_PUBLIC_URL",
+        ),
+        (
+            {
+                "DANGEROUS_TAP_DEV_SKIP_AUTH": "true",
+                "TAP_LOCAL_COMPOSE": "true",
+                "TAP_APP_URL": "https://app.example.com",
+            },
+            "DANGEROUS_TAP_DEV_SKIP_AUTH",
+            "TAP_APP_URL",
+        ),
+        # Trusted proxies are addresses or networks.
+        ({"TAP_TRUSTED_PROXIES": "nginx"}, "TAP_TRUSTED_PROXIES", "CIDRs"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str, fragment: str) -> None:
@@ -137,11 +169,17 @@ def test_error_never_echoes_a_secret() -> None:
     "env",
     [
         {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1", "TAP_LISTEN_ADDR": "127.0.0.1:3100"},
+        {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1", "TAP_LISTEN_ADDR": "[::1]:3100"},
         {
             "DANGEROUS_TAP_DEV_SKIP_AUTH": "1",
+            "TAP_LISTEN_ADDR": "127.0.0.1:3100",
+            "TAP_PUBLIC_URL": "http://localhost:3100",
+        },
+        {
+            "DANGEROUS_TAP_DEV_SKIP_AUTH": "1",
+            "TAP_LOCAL_COMPOSE": "true",
             "POSTGRES_DATABASE_URL": "postgres://tap:tap@postgres:5432/tap",
         },
-        {"DANGEROUS_TAP_DEV_SKIP_AUTH": "1"},  # embedded database
     ],
 )
 def test_dev_skip_auth_allowed_locally(env: dict[str, str]) -> None:
@@ -175,3 +213,81 @@ def test_skr_release_via_unknown_value_is_refused() -> None:
 def test_enclave_without_build_sha_warns(caplog: pytest.LogCaptureFixture) -> None:
     Config.from_env({"TAP_FEATURES": "enclave"}).log_warnings()
     assert "TAP_BUILD_SHA is not set" in caplog.text
+
+
+def test_trusted_proxies_are_parsed_once() -> None:
+    config = Config.from_env({"TAP_TRUSTED_PROXIES": "172.31.250.10, 10.0.0.0/8,2001:db8::/32"})
+    assert [str(n) for n in config.trusted_proxies] == [
+        "172.31.250.10/32",
+        "10.0.0.0/8",
+        "2001:db8::/32",
+    ]
+    assert Config.from_env({}).trusted_proxies == ()
+
+
+# -- the dev login under each compose file -------------------------------------------
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _env_file(name: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in (REPO / name).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _compose_env(dotenv: dict[str, str], *files: str) -> dict[str, str]:
+    """The proxy container's environment: ``.env`` first, each file's ``environment`` over it (as compose does)."""
+    env = dict(dotenv)
+    for name in files:
+        service = yaml.safe_load((REPO / name).read_text(encoding="utf-8"))["services"]["proxy"]
+        env.update({k: str(v) for k, v in (service.get("environment") or {}).items()})
+    return env
+
+
+def _dotenv(**extra: str) -> dict[str, str]:
+    return {**_env_file("local.env.example"), "TAP_ENCRYPTION_KEY": "ab" * 32, **extra}
+
+
+def test_local_compose_allows_the_dev_login() -> None:
+    env = _compose_env(_dotenv(), "docker-compose.yaml", "docker-compose.local.yaml")
+    assert env["DANGEROUS_TAP_DEV_SKIP_AUTH"] == "true"
+    assert Config.from_env(env).dev_skip_auth
+
+
+@pytest.mark.parametrize(
+    "dotenv",
+    [
+        # An operator copies the local switch into production's .env...
+        _dotenv(DANGEROUS_TAP_DEV_SKIP_AUTH="true"),
+        # ...even with the local marker, which the production file pins to false.
+        _dotenv(DANGEROUS_TAP_DEV_SKIP_AUTH="true", TAP_LOCAL_COMPOSE="true"),
+        # ...with an external database, the old loophole.
+        _dotenv(
+            DANGEROUS_TAP_DEV_SKIP_AUTH="true",
+            POSTGRES_DATABASE_URL="postgres://tap:tap@postgres:5432/tap",
+        ),
+    ],
+)
+def test_production_compose_refuses_the_dev_login(dotenv: dict[str, str]) -> None:
+    env = _compose_env(dotenv, "docker-compose.yaml")
+    with pytest.raises(ConfigError) as info:
+        Config.from_env(env)
+    assert info.value.variable == "DANGEROUS_TAP_DEV_SKIP_AUTH"
+
+
+def test_local_compose_with_a_public_url_refuses_the_dev_login() -> None:
+    dotenv = _dotenv(TAP_PUBLIC_URL="https://tap.example.com")
+    env = _compose_env(dotenv, "docker-compose.yaml", "docker-compose.local.yaml")
+    with pytest.raises(ConfigError):
+        Config.from_env(env)
+
+
+def test_production_compose_trusts_only_its_nginx() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text(encoding="utf-8"))
+    nginx_ip = compose["services"]["nginx"]["networks"]["tap"]["ipv4_address"]
+    config = Config.from_env(_compose_env(_dotenv(), "docker-compose.yaml"))
+    assert [str(n) for n in config.trusted_proxies] == [f"{nginx_ip}/32"]

@@ -36,11 +36,15 @@ def _declared(*extras: str) -> set[str]:
     return names
 
 
+# Repository tools that are neither installed nor shipped; they bring their own tools.
+NOT_SHIPPED = (REPO / "tools" / "bench", REPO / "tools" / "soak")
+
+
 def _imported_top_levels(root: Path) -> dict[str, Path]:
     """Every top-level module imported anywhere under ``root`` (lazy imports too)."""
     found: dict[str, Path] = {}
     for path in sorted(root.rglob("*.py")):
-        if ".venv" in path.parts:
+        if ".venv" in path.parts or any(path.is_relative_to(tool) for tool in NOT_SHIPPED):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):

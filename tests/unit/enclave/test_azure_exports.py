@@ -17,7 +17,7 @@ def test_azure_exports_are_exact_and_sorted() -> None:
 
 def test_attestation_endpoint_loads_no_azure_code_without_the_feature() -> None:
     code = (
-        "import sys, app.attestation_endpoint, tools.enclave_cli;"
+        "import sys, app.attestation_endpoint, tools.cli.enclave;"
         "bad = [m for m in sys.modules if m.startswith(('azure', 'enclave.azure'))];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -37,3 +37,29 @@ def test_every_operation_is_on_its_blueprint() -> None:
         "members",
         "approvals",
     }
+
+
+@pytest.mark.parametrize(
+    ("authenticated", "permission"),
+    [
+        # A permission nobody's role grants would refuse everyone: a typo, caught at import.
+        (True, "manage_everything"),
+        # A permission on a public operation cannot be checked.
+        (False, "manage_members"),
+    ],
+)
+def test_declaring_an_impossible_permission_fails_at_import(
+    authenticated: bool, permission: str
+) -> None:
+    from app.admin.contract import operation
+
+    with pytest.raises(TypeError):
+        operation(
+            Blueprint("t", __name__),
+            "GET",
+            "/x",
+            summary="x",
+            responses={200: None},
+            authenticated=authenticated,
+            permission=permission,
+        )

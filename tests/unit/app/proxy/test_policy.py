@@ -114,7 +114,7 @@ def test_policy_order(policy: Policy, method: str, needs: bool, reason: str) -> 
         # stars are one non-empty segment; partial stars are literal
         ("/repos/*/*/git/refs", "https://h.example/repos/o/r/git/refs/heads/main", True),
         ("/repos/*/*/git/refs", "https://h.example/repos/o/git/refs", False),
-        ("/a/*/c", "https://h.example/a//c", False),
+        ("/a/*/c", "https://h.example/a/;x/c", False),
         ("/refs/ref*", "https://h.example/refs/refs", False),
         ("/refs/ref*", "https://h.example/refs/ref*", True),
         # host-qualified patterns need the exact host
@@ -135,7 +135,95 @@ def test_policy_order(policy: Policy, method: str, needs: bool, reason: str) -> 
     ],
 )
 def test_url_pattern_matcher(pattern: str, target: str, expected: bool) -> None:
-    assert url_pattern_matches(pattern, target) is expected
+    # The plain cases hold for both kinds of rule, except case: require rules
+    # ignore it.
+    assert url_pattern_matches(pattern, target, "auto") is expected
+    fail_safe = expected or pattern == "/V1/search" or pattern == "/a/*/c"
+    assert url_pattern_matches(pattern, target, "require") is fail_safe
+
+
+RULE = "/repos/acme/prod"
+GITHUB = "https://api.github.com"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # the finding's dodges, each one a spelling the upstream reads as the same repository
+        "/repos/ACME/prod/hooks",
+        "/repos/acme/Prod/hooks",
+        "/repos/acme/prod;x/hooks",
+        "/repos/acme/prod%2Fhooks",
+        "/repos/acme/prod%2fhooks",
+        "/repos/acme/prod.git",
+        "/repos/acme/prod.git/hooks",
+        "/repos/acme/prod%20",
+        "/repos/acme/prod%20/hooks",
+        # percent-encoded letters, encoded twice, and encoded separators
+        "/repos/acme/%70rod/hooks",
+        "/repos/%61cme/prod",
+        "/repos/acme/prod%252Fhooks",
+        "/repos%2Facme%2Fprod",
+        "/repos/acme/prod%3Bx/hooks",
+        # dot segments and parameters on earlier segments
+        "/repos/acme/x/../prod/hooks",
+        "/repos/./acme/prod",
+        "/repos/acme;v=1/prod",
+        "/repos;/acme/prod/",
+        # other trailing junk at a non-alphanumeric boundary
+        "/repos/acme/prod~1",
+        "/repos/acme/prod-old",
+        "/repos/acme/PROD.GIT",
+        "/repos/%20acme/prod",
+    ],
+)
+def test_require_rule_is_not_dodged_by_spelling(path: str) -> None:
+    policy = make_policy(require_approval_urls=(RULE,), auto_approve_methods=("GET", "POST"))
+    assert decide(policy, "gated", "POST", GITHUB + path) == Decision(True, "require_approval_url")
+    host_rule = make_policy(require_approval_urls=("API.github.com" + RULE,))
+    assert decide(host_rule, "gated", "GET", GITHUB + path).reason == "require_approval_url"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # other repositories stay other repositories
+        "/repos/acme/production",
+        "/repos/acme/prod2",
+        "/repos/acme/pro",
+        "/repos/acmex/prod",
+        "/repos/acme",
+        "/v1/repos/acme/prod",
+    ],
+)
+def test_require_rule_does_not_swallow_other_names(path: str) -> None:
+    assert not url_pattern_matches(RULE, GITHUB + path, "require")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/v1/search", True),
+        ("/v1/search/results", True),
+        ("/v1/%73earch", True),
+        ("/v1/x/../search", True),
+        ("/v1/search;x", True),
+        # auto rules match exactly: a different spelling is not approved
+        ("/v1/Search", False),
+        ("/V1/search", False),
+        ("/v1/search.git", False),
+        ("/v1/search%20", False),
+        ("/v1/searchx", False),
+    ],
+)
+def test_auto_rule_matches_exactly(path: str, expected: bool) -> None:
+    assert url_pattern_matches("/v1/search", "https://h.example" + path, "auto") is expected
+
+
+def test_require_beats_auto_whatever_the_spelling() -> None:
+    policy = make_policy(require_approval_urls=("/admin",), auto_approve_urls=("/",))
+    decision = decide(policy, "autonomous", "GET", "https://h.example/ADMIN%2Fusers")
+    assert decision == Decision(True, "require_approval_url")
 
 
 @pytest.mark.parametrize(

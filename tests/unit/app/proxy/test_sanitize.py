@@ -197,3 +197,209 @@ def test_credential_secret_pairs() -> None:
         ("dd.b", "2"),
     ]
     assert credential_secret_pairs("gh", "tok") == [("gh", "tok")]
+
+
+# -- forms added after the security review (issue 11, finding 11) -----------------------
+
+
+def _entities(text: str, style: str) -> str:
+    out = []
+    for i, char in enumerate(text):
+        if style == "dec":
+            out.append(f"&#{ord(char)};")
+        elif style == "hex":
+            out.append(f"&#x{ord(char):x};")
+        elif style == "HEX":
+            out.append(f"&#X{ord(char):04X}")
+        else:  # every other character, mixed decimal and hex
+            out.append(char if i % 2 else (f"&#{ord(char)};" if i % 4 else f"&#x{ord(char):x};"))
+    return "".join(out)
+
+
+def _b32_inside(prefix: bytes, secret: str) -> str:
+    return base64.b32encode(prefix + secret.encode() + b"!tail").decode()
+
+
+GAP_SECRET = "sk_live_Gap0123/Secret+Value"
+GAP_FORMS = {
+    # case-changed text and hex
+    "upper": GAP_SECRET.upper(),
+    "lower": GAP_SECRET.lower(),
+    "swapcase": GAP_SECRET.swapcase(),
+    "hex": GAP_SECRET.encode().hex(),
+    "HEX": GAP_SECRET.encode().hex().upper(),
+    "backslash-x": "".join(f"\\x{b:02x}" for b in GAP_SECRET.encode()),
+    # HTML/XML character references, whole and mixed with plain characters
+    "entity-dec": _entities(GAP_SECRET, "dec"),
+    "entity-hex": _entities(GAP_SECRET, "hex"),
+    "entity-HEX-no-semicolon": _entities(GAP_SECRET, "HEX"),
+    "entity-mixed": _entities(GAP_SECRET, "mixed"),
+    "entity-named": GAP_SECRET.replace("/", "&sol;").replace("+", "&plus;"),
+    "entity-of-entity": _entities(GAP_SECRET, "dec").replace("&", "&amp;"),
+    # JSON escaping inside JSON, one character escaped, every character escaped
+    "double-json": json.dumps(json.dumps(GAP_SECRET))[3:-3],
+    "json-one-char": GAP_SECRET.replace("G", "\\u0047"),
+    "json-every-char": "".join(f"\\u{ord(c):04x}" for c in GAP_SECRET),
+    "json-upper-hex-mixed": "".join(
+        f"\\u{ord(c):04X}" if i % 3 == 0 else c for i, c in enumerate(GAP_SECRET)
+    ),
+    # percent-encoding twice, and mixed with plain characters
+    "double-percent": quote(quote(GAP_SECRET, safe=""), safe=""),
+    "percent-every-byte": "".join(f"%{b:02x}" for b in GAP_SECRET.encode()),
+    "percent-some": GAP_SECRET.replace("s", "%73").replace("V", "%56"),
+    "percent-of-json": quote(json.dumps(GAP_SECRET)[1:-1].replace("/", "\\/"), safe=""),
+    # base32, alone and inside longer base32 at every alignment
+    "base32": base64.b32encode(GAP_SECRET.encode()).decode(),
+    "base32-unpadded-lower": base64.b32encode(GAP_SECRET.encode()).decode().rstrip("=").lower(),
+    **{f"base32-inside-{n}": _b32_inside(b"x" * n, GAP_SECRET) for n in range(5)},
+}
+
+
+@pytest.mark.parametrize("automaton", MATCHERS)
+@pytest.mark.parametrize("form", list(GAP_FORMS))
+def test_review_gap_forms_are_redacted(automaton: bool, form: str) -> None:
+    sanitizer = Sanitizer.for_secrets([(LABEL, GAP_SECRET)], use_automaton=automaton)
+    encoded = GAP_FORMS[form]
+    body = ('{"echo":"<' + encoded + '>","n":1}').encode()
+    result = sanitizer.redact_body(body, "application/json")
+    assert result.sanitized and not result.withheld
+    assert encoded.encode() not in result.body
+    assert result.body.startswith(b'{"echo":"<') and result.body.endswith(b'>","n":1}')
+    assert MARKER in result.body
+    # Nothing that decodes to the secret is left: scan the output again.
+    assert sanitizer.redact_body(result.body, "application/json").sanitized is False
+
+
+def test_mixed_escapes_replace_whole_escapes_only() -> None:
+    sanitizer = Sanitizer.for_secrets([("k", "abcdef123")])
+    body = b"x &amp; &#97;b%63d\\u0065f123 &lt;y&gt; 100%"
+    result = sanitizer.redact_body(body, "text/html")
+    assert result.body == b"x &amp; [REDACTED:k] &lt;y&gt; 100%"
+
+
+def test_headers_get_the_same_forms() -> None:
+    sanitizer = Sanitizer.for_secrets([("k", "sk-verysecret")])
+    headers, changed = sanitizer.redact_headers([("X-Echo", "&#115;K-VERYsecret")])
+    assert changed and headers == [("X-Echo", "[REDACTED:k]")]
+
+
+def _zip(members: dict[str, bytes], *, method: int = 8) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data)
+
+
+SECRET_TEXT = "echo sk-verysecret"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        # charsets other than UTF-8, declared or marked by a byte-order mark
+        (SECRET_TEXT.encode("utf-32-le"), "text/plain; charset=utf-32le"),
+        (SECRET_TEXT.encode("utf-32"), "text/plain; charset=utf-32"),
+        (SECRET_TEXT.encode("utf-32"), None),
+        (SECRET_TEXT.encode("utf-16"), "application/json"),
+        (SECRET_TEXT.encode("cp500"), "text/plain; charset=IBM500"),
+        (SECRET_TEXT.encode("cp037"), "text/plain; charset=ebcdic-cp-us"),
+        (SECRET_TEXT.upper().encode("cp037"), "text/plain; charset=cp037"),
+        # archives and compressed files
+        (_gzip(SECRET_TEXT.encode()), "application/gzip"),
+        (_gzip(_gzip(SECRET_TEXT.encode())), "application/octet-stream"),
+        (_zip({"a.txt": b"nothing", "b/leak.txt": SECRET_TEXT.encode()}), "application/zip"),
+        (_zip({"leak.txt": SECRET_TEXT.encode()}, method=12), None),
+        (_zip({"inner.zip": _zip({"leak.txt": SECRET_TEXT.encode()})}), "application/zip"),
+        (_zip({"x.gz": _gzip(SECRET_TEXT.encode())}, method=0), "application/java-archive"),
+        (__import__("bz2").compress(SECRET_TEXT.encode()), "application/x-bzip2"),
+        (__import__("lzma").compress(SECRET_TEXT.encode()), "application/x-xz"),
+    ],
+)
+def test_secrets_in_other_charsets_and_archives_are_withheld(
+    body: bytes, content_type: str | None
+) -> None:
+    result = Sanitizer.for_secrets([("k", "sk-verysecret")]).redact_body(body, content_type)
+    assert result.withheld and result.body == WITHHELD_BODY
+    # The opt-out is for bodies that cannot be scanned, not for ones that leak.
+    allowed = Sanitizer.for_secrets([("k", "sk-verysecret")]).redact_body(
+        body, content_type, allow_unscannable=True
+    )
+    assert allowed.withheld
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (b"\x28\xb5\x2f\xfd" + b"\x00" * 20, "application/zstd", "zstd"),
+        (b"7z\xbc\xaf\x27\x1c" + b"\x00" * 20, "application/x-7z-compressed", "7z"),
+        (b"Rar!\x1a\x07\x00rest", None, "rar"),
+        (b"not a zip at all", "application/zip", "not an archive"),
+        (b"\x1f\x8b\x08\x00garbage", "application/gzip", "gzip"),
+        (b"abc", "text/plain; charset=x-unknown-charset", "unknown charset"),
+        (b"\xff\xfe\x00", "text/plain; charset=utf-16le", "not valid"),
+        (b"abc", "text/plain; charset=base64", "unknown charset"),
+    ],
+)
+def test_unscannable_bodies_are_withheld_unless_allowed(
+    body: bytes, content_type: str, reason: str
+) -> None:
+    sanitizer = Sanitizer.for_secrets([("k", "sk-verysecret")])
+    withheld = sanitizer.redact_body(body, content_type)
+    assert withheld.withheld and withheld.unscannable is not None
+    assert reason in withheld.unscannable
+    allowed = sanitizer.redact_body(body, content_type, allow_unscannable=True)
+    assert not allowed.withheld and allowed.body == body
+    assert allowed.unscannable_allowed and allowed.unscannable == withheld.unscannable
+
+
+def test_encrypted_and_oversized_archives_are_unscannable() -> None:
+    from app.proxy.body_views import MAX_EXPANDED_BYTES
+
+    sanitizer = Sanitizer.for_secrets([("k", "sk-verysecret")])
+    bomb = _gzip(b"\0" * (MAX_EXPANDED_BYTES + 1))
+    result = sanitizer.redact_body(bomb, "application/gzip")
+    assert result.withheld and "scan limit" in (result.unscannable or "")
+    encrypted = bytearray(_zip({"a.txt": b"hello"}, method=0))
+    encrypted[6] |= 1  # the "encrypted" flag of the local header ...
+    central = encrypted.rfind(b"PK\x01\x02")
+    encrypted[central + 8] |= 1  # ... and of the central directory entry
+    result = sanitizer.redact_body(bytes(encrypted), "application/zip")
+    assert result.withheld and "encrypted" in (result.unscannable or "")
+
+
+def test_clean_archives_and_text_in_other_charsets_pass() -> None:
+    sanitizer = Sanitizer.for_secrets([("k", "sk-verysecret")])
+    for body, content_type in [
+        (_zip({"a.txt": b"hello"}), "application/zip"),
+        (_gzip(b"hello"), "application/gzip"),
+        ("hello".encode("utf-32"), "text/plain; charset=utf-32"),
+        ("BZh text that is not bzip2", "text/plain"),
+    ]:
+        raw = body.encode() if isinstance(body, str) else body
+        result = sanitizer.redact_body(raw, content_type)
+        assert not result.withheld and result.body == raw and result.unscannable is None
+
+
+def test_a_known_undecodable_body_is_withheld_unless_allowed() -> None:
+    sanitizer = Sanitizer.for_secrets([("k", "sk-verysecret")])
+    body = b"opaque bytes"
+    withheld = sanitizer.redact_body(body, "text/plain", unscannable="content-encoding: zstd")
+    assert withheld.withheld and withheld.unscannable == "content-encoding: zstd"
+    allowed = sanitizer.redact_body(
+        body, "text/plain", unscannable="content-encoding: zstd", allow_unscannable=True
+    )
+    assert allowed.body == body and allowed.unscannable_allowed
+    leaking = sanitizer.redact_body(
+        b"sk-verysecret", "text/plain", unscannable="content-encoding: zstd", allow_unscannable=True
+    )
+    assert leaking.withheld

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -32,44 +29,25 @@ import click
 
 import enclave
 from app.config import Config
-from app.errors import ConfigError, TapError
 from app.runtime import load_keys
 from app.store import custody, db
-from tools.context import load_config, open_database
+from tools.cli.context import Access, Settings, open_database
+from tools.cli.errors import exit_on_error
+from tools.cli.run import settings
 
 T = TypeVar("T")
 
-EXIT_FAILURE: Final = 1
-EXIT_USAGE: Final = 2
 MAX_JWK_FILE_BYTES: Final = 64 * 1024
 
 
 # NOTE: the one write that is not write-once: a KEK rotation swaps the record,
 # and only if it is still the record the DEK was read from (compare-and-swap).
 # It belongs in app/store/custody.py; it is here until that module offers it.
-def _state() -> tuple[str | None, bool]:
-    obj = click.get_current_context().find_root().obj
-    return getattr(obj, "encryption_key", None), bool(getattr(obj, "verbose", False))
-
-
-def _fail(exc: BaseException, code: int) -> Any:
-    if _state()[1]:
-        traceback.print_exception(exc)
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(code)
-
-
-def _run(action: Callable[[Config], Coroutine[Any, Any, T]]) -> T:
-    """Run ``action``; domain errors become one line and an exit code."""
-    try:
-        config = load_config(os.environ, _state()[0])
-        return asyncio.run(action(config))
-    except ConfigError as exc:
-        _fail(exc, EXIT_USAGE)
-    except (TapError, enclave.CustodyError) as exc:
-        _fail(exc, EXIT_FAILURE)
-    except Exception as exc:  # the last resort: one line, never a traceback unless asked
-        _fail(RuntimeError(f"unexpected {type(exc).__name__} (run with --verbose for details)"), 1)
+def _run(action: Callable[[Settings, Config], Coroutine[Any, Any, T]]) -> T:
+    """Run ``action`` with the settings and custody config; errors become one line and an exit code."""
+    with exit_on_error():
+        loaded = settings()
+        return asyncio.run(action(loaded, loaded.custody_config(Access.WRITE)))
     raise AssertionError("unreachable")
 
 
@@ -125,8 +103,8 @@ def enclave_group() -> None:
 def fingerprint_command() -> None:
     """Print the fingerprint of the key custody yields (and of the stored wrapped DEK)."""
 
-    async def go(config: Config) -> None:
-        async with open_database(config) as pool:
+    async def go(loaded: Settings, config: Config) -> None:
+        async with open_database(loaded, Access.READ) as pool:
             keys = await load_keys(config, pool)
             click.echo(f"key fingerprint: {keys.fingerprint}")
             raw = await custody.PostgresWrappedKeyStore(pool).get_wrapped_key()
@@ -165,12 +143,12 @@ def migrate_from_env_command(jwk_file: Path, kek_id: str | None) -> None:
     deployment to TAP_FEATURES=enclave. Credentials are not re-encrypted.
     """
 
-    async def go(config: Config) -> None:
+    async def go(loaded: Settings, config: Config) -> None:
         if config.enclave:
             raise enclave.CustodyError(
                 "migrate", "run migrate-from-env with the env key, not in enclave mode"
             )
-        async with open_database(config) as pool:
+        async with open_database(loaded, Access.WRITE) as pool:
             master = await _master_key(config, pool)
             record = _new_record(master, jwk_file, kek_id)
             stored = await custody.PostgresWrappedKeyStore(pool).insert_wrapped_key_once(
@@ -205,10 +183,10 @@ def rewrap_dek_command(jwk_file: Path, kek_id: str | None, install: bool) -> Non
     Prints the old and new fingerprints (stderr) and the new record (stdout).
     """
 
-    async def go(config: Config) -> None:
+    async def go(loaded: Settings, config: Config) -> None:
         from enclave.azure import WrappedDek
 
-        async with open_database(config) as pool:
+        async with open_database(loaded, Access.WRITE) as pool:
             store = custody.PostgresWrappedKeyStore(pool)
             old_raw = await store.get_wrapped_key()
             master = await _master_key(config, pool)

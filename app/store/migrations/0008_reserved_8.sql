@@ -1,2 +1,0 @@
--- Reserved for a change under way; replaced before it lands.
-SELECT 1;

@@ -1,0 +1,1 @@
+"""`make soak`: long mixed traffic against a real tap-proxy; its resources must stay flat."""
