@@ -74,6 +74,8 @@ class AuditRecord(TypedDict):
     """Why the response could not be scanned for secrets, if it could not."""
     response_unscannable_allowed: bool
     """The unscannable response was passed on under the credential's opt-out."""
+    approval_evidence_sha256: str | None
+    """Digest of the passkey evidence the request was approved on (``GET .../evidence``)."""
 
 
 def now_iso() -> str:

@@ -669,3 +669,87 @@ class OperatorNotEligible(DecisionError):
 
     status = 403
     code = "operator_not_eligible"
+
+
+# Passkeys (app.passkeys, app.admin.passkeys, app.admin.approve) ---------------------
+
+
+class PasskeyUnavailable(Forbidden):
+    """The policy requires a passkey approval, but this deployment has no WebAuthn set up.
+
+    NOTE: refused at once; parking the request would make it wait for a human
+    who has no way to approve it.
+    """
+
+    code = "passkey_unavailable"
+    agent_action = (
+        "Do not retry: this credential needs a passkey approval and passkeys are not set up "
+        "on this TAP. Ask a human to configure WebAuthn or change the policy."
+    )
+
+
+class PasskeysDisabled(ResourceNotFound):
+    """WebAuthn is not configured (WEBAUTHN_RP_ID, WEBAUTHN_RP_ORIGIN and an app URL)."""
+
+    code = "passkeys_disabled"
+
+
+class PasskeyVerificationFailed(PermissionDenied):
+    """An assertion or attestation did not verify, or names a passkey that is not the caller's."""
+
+    code = "passkey_verification_failed"
+
+
+class NoPasskeys(AdminError):
+    """The caller has no passkey to answer a challenge with."""
+
+    status = 412
+    code = "no_credentials"
+
+
+class StaleChallenge(Conflict):
+    """No live challenge for this ceremony: never begun, already answered, or expired."""
+
+    code = "stale_challenge"
+
+
+class RequestChanged(Conflict):
+    """The request an approval challenge was made for is no longer the request that would run."""
+
+    code = "request_changed"
+
+
+class LastPasskey(Conflict):
+    """Deleting this passkey would leave a passkey-only account without one."""
+
+    code = "last_passkey"
+
+
+class ApprovalGone(AdminError):
+    """The request is resolved, expired or no longer exists."""
+
+    status = 410
+    code = "session_expired"
+
+
+class NotAllowedToDecide(PermissionDenied):
+    """The caller may not decide this request (another team, not assigned, not an allowed approver)."""
+
+    code = "not_authorized"
+
+
+class EvidenceInvalid(TapError):
+    """A check of stored passkey evidence failed; names the check, what it expected and found."""
+
+    def __init__(self, check: str, *, expected: str, actual: str) -> None:
+        super().__init__(f"{check}: expected {expected}, found {actual}")
+        self.check = check
+        self.expected = expected
+        self.actual = actual
+
+
+class SignedRequestChanged(Forbidden):
+    """After a passkey approval, the request would go somewhere other than what was signed."""
+
+    code = "approved_request_changed"
+    agent_action = "Send the request again; a human must approve the request as it now stands."

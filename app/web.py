@@ -86,6 +86,7 @@ def _register_blueprints(app: Quart) -> None:
     from app.attestation_endpoint import blueprint as attestation
     from app.dashboard import blueprint as dashboard
     from app.dashboard.api_docs import blueprint as api_docs
+    from app.dashboard.approve_page import blueprint as approve_page
     from app.health import blueprint as health
     from app.proxy.routes import blueprint as forward
 
@@ -95,6 +96,7 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(agent_api)
     app.register_blueprint(dashboard)
     app.register_blueprint(api_docs)
+    app.register_blueprint(approve_page)
     register_admin(app)
 
 

@@ -26,10 +26,11 @@ from app.admin import passwords, signin
 from app.admin.auth import Caller, bearer_token, client_address, start_session
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.email import Mailer, verification_message
+from app.admin.passkey_schemas import LoginOutcome
+from app.admin.passkeys import login_step, passkeys_enabled
 from app.admin.schemas import (
     EmailBody,
     LoginBody,
-    LoginResult,
     LogoutResult,
     MeResult,
     MessageResult,
@@ -155,7 +156,7 @@ async def verify_email(body: VerifyEmailBody) -> Response:
             if outcome == "accepted":
                 await users.mark_verified(conn, user.id)
                 home = await members.teams_of(conn, user.id)
-                if state.config.webauthn_rp_id is not None and home:
+                if passkeys_enabled() and home:
                     # NOTE: a setup-scope session reaches passkey enrolment only, never /team/*.
                     setup_token, setup_expires = await start_session(
                         conn, user_id=user.id, team_id=home[0].team_id, scope="setup"
@@ -214,7 +215,7 @@ async def resend_verification(body: EmailBody) -> Response:
     "/login",
     summary="Exchange email and password for a 24 h session token (throttled per account and per address).",
     body=LoginBody,
-    responses={200: LoginResult},
+    responses={200: LoginOutcome},
     authenticated=False,
     errors=(400, 401, 403, 429),
 )
@@ -239,8 +240,13 @@ async def login(body: LoginBody) -> Response:
         # NOTE: pending invites are not joined here: joining is an explicit
         # POST /user/invites/<id>/accept, so no stranger's team becomes active.
         active = memberships[0]
-        result = await signin.sign_in(conn, user, active=active, teams=memberships, joined=[])
         await throttle.clear(conn, checks[0][0])
+        if passkeys_enabled():
+            # NOTE: with passkeys on, a password alone never yields a session.
+            step = await login_step(conn, user, active)
+            logger.info("login: password accepted for user %s; passkey step next", user.id)
+            return respond(step)
+        result = await signin.sign_in(conn, user, active=active, teams=memberships, joined=[])
     logger.info("login: user %s into team %s", user.id, active.team_id)
     return respond(result)
 

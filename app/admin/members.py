@@ -28,6 +28,8 @@ from app.admin.auth import Caller, client_address, issue_token
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.credentials import credential_name
 from app.admin.email import Mailer, verification_message
+from app.admin.passkey_schemas import LoginOutcome
+from app.admin.passkeys import login_step, passkeys_enabled
 from app.admin.schemas import (
     AcceptInviteBody,
     AssignBody,
@@ -38,7 +40,6 @@ from app.admin.schemas import (
     InviteInfoQuery,
     InviteOut,
     InviteResult,
-    LoginResult,
     MemberList,
     MemberOut,
     MemberRoleResult,
@@ -230,7 +231,7 @@ async def invite_info(query: InviteInfoQuery) -> Response:
         " signed in (200); otherwise it is created unverified and a 6-digit code is emailed (201)."
     ),
     body=AcceptInviteBody,
-    responses={200: LoginResult, 201: SignupResult},
+    responses={200: LoginOutcome, 201: SignupResult},
     authenticated=False,
     errors=(400, 404, 409, 410, 429),
 )
@@ -258,6 +259,9 @@ async def accept_invite(body: AcceptInviteBody) -> Response:
         await signin.join_team(conn, user.id, invite)
         memberships = await members.teams_of(conn, user.id)
         if invite.emailed:
+            if passkeys_enabled():
+                # NOTE: passkeys are mandatory: the new account enrols one before any session.
+                return respond(await login_step(conn, user, memberships[0]))
             result = await signin.sign_in(
                 conn, user, active=memberships[0], teams=memberships, joined=memberships
             )

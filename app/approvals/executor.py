@@ -32,10 +32,12 @@ import asyncpg
 from app.approvals.decisions import NOTIFY_CHANNEL
 from app.audit import now_iso
 from app.errors import ProxyError, TapError, Unauthorized
+from app.passkeys.canonical import CanonicalRequest
+from app.passkeys.evidence import PasskeyVote, digest
 from app.proxy import pipeline
 from app.proxy.context import ForwardContext
 from app.runtime import Runtime
-from app.store import agents, approvals
+from app.store import agents, approvals, evidence
 from app.store.approvals import StoredRequest
 
 logger = logging.getLogger(__name__)
@@ -169,6 +171,12 @@ class Executor:
         async with self._rt.pool.acquire() as conn:
             with contextlib.suppress(TapError):
                 ctx.agent = await agents.get(conn, stored.team_id, stored.agent_id)
+            votes = await evidence.of_request(conn, stored.team_id, stored.txn_id)
+        if votes:
+            ctx.signed_targets = tuple(
+                CanonicalRequest.parse(v.canonical_request).target_url for v in votes
+            )
+            ctx.evidence_sha256 = digest([PasskeyVote.of(v) for v in votes])
         ctx.agents = [ctx.agent] if ctx.agent is not None else []
         return ctx
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from app.errors import TooManyPending
+from app.errors import PasskeyUnavailable, TooManyPending
+from app.passkeys.relying_party import RelyingParty
 from app.proxy.context import ForwardContext
 from app.proxy.inject import injected_header_names
 from app.store import approvals, db
@@ -66,6 +67,10 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     if not ctx.needs_approval:
         return ctx
     config = ctx.rt.config
+    if ctx.require_passkey and RelyingParty.from_config(config) is None:
+        raise PasskeyUnavailable(
+            "This request needs a passkey approval, and passkeys are not set up on this TAP."
+        )
     caps = PendingCaps(
         per_agent=config.max_pending_per_agent,
         per_team=config.max_pending_per_team,

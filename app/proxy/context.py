@@ -104,6 +104,10 @@ class ForwardContext:
     approval_status: str | None = None
     approver_identity: str | None = None
     approval_latency_ms: int | None = None
+    signed_targets: tuple[str, ...] = ()
+    """The effective URLs that passkey approvals of this request signed (executor)."""
+    evidence_sha256: str | None = None
+    """Digest of the request's passkey evidence, as published; audited (executor)."""
     """From parking to the decision (executor), for approved, denied and expired requests."""
 
     def __repr__(self) -> str:
@@ -145,6 +149,7 @@ class ForwardContext:
             "response_sanitized": self.response_sanitized,
             "response_unscannable": self.response_unscannable,
             "response_unscannable_allowed": self.response_unscannable_allowed,
+            "approval_evidence_sha256": self.evidence_sha256,
             "request_headers": headers_for_audit(self.forward_headers),
             "request_body": body,
             "request_body_truncated": truncated,

@@ -24,6 +24,7 @@ from app.proxy import (
     policy,
     rate_limit,
     sanitize,
+    signed,
     ssrf,
     target,
 )
@@ -50,6 +51,7 @@ AFTER_APPROVAL: Final[tuple[Stage, ...]] = (
     access.run,
     placeholders.run,
     target.run,
+    signed.run,  # where passkeys approved it: still the target they signed
     ssrf.run,
     inject.run,
     forward.run,

@@ -31,7 +31,7 @@ def approval_links(txn_id: uuid.UUID) -> dict[str, str]:
     rt = runtime()
     return {
         "poll_url": f"/agent/approvals/{txn_id}",
-        "approval_url": f"{rt.config.links_base_url}/approve/{txn_id}",
+        "approval_url": f"{rt.config.links_base_url}/approve/txn/{txn_id}",
     }
 
 

@@ -31,7 +31,7 @@ COLUMNS: Final = (
     "approval_status", "upstream_status", "total_latency_ms", "approval_latency_ms", "upstream_latency_ms",
     "response_sanitized", "request_headers", "request_body", "request_body_truncated", "policy_reason",
     "require_passkey", "approver_identity", "error", "timestamp", "response_unscannable",
-    "response_unscannable_allowed",
+    "response_unscannable_allowed", "approval_evidence_sha256",
 )  # fmt: skip
 _WRITTEN: Final = ("record_id", *COLUMNS)
 
@@ -180,3 +180,14 @@ async def page(
     rows = rows[:limit]
     cursor = Cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
     return Page(entries=[_record(row) for row in rows], next_cursor=cursor)
+
+
+async def of_request(conn: Queryable, team_id: str, request_id: uuid.UUID) -> list[AuditRecord]:
+    """Every audit record of one request of ``team_id`` (parked, then forwarded or refused)."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join(_WRITTEN)} FROM audit_log WHERE team_id = $1 AND request_id = $2"
+        " ORDER BY timestamp",
+        team_id,
+        request_id,
+    )
+    return [_record(row) for row in rows]

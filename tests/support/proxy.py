@@ -75,8 +75,9 @@ def start_proxy(
     wait: bool = True,
     timeout: float = 30,
     name: str = "proxy",
+    port: int | None = None,
 ) -> ProxyProcess:
-    port = free_port()
+    port = port or free_port()
     full_env = dict(env)
     full_env["TAP_LISTEN_ADDR"] = f"127.0.0.1:{port}"
     log_path = tmp / f"{name}-{port}.log"

@@ -24,13 +24,19 @@ from tools.cli import main as cli_main
 
 
 def run_cli(
-    tmp: Path, database_url: str, *args: str, input: str | None = None, key: str = TEST_KEY
+    tmp: Path,
+    database_url: str,
+    *args: str,
+    input: str | None = None,
+    key: str = TEST_KEY,
+    env: dict[str, str] | None = None,
 ) -> Result:
-    """Run the ``tap`` CLI on ``database_url`` (no proxy process needed)."""
+    """Run the ``tap`` CLI on ``database_url`` (no proxy process needed); ``env`` adds settings."""
     env = {
         "POSTGRES_DATABASE_URL": database_url,
         "TAP_ENCRYPTION_KEY": key,
         "TAP_AUDIT_LOG": str(tmp / "audit.jsonl"),
+        **(env or {}),
     }
     return CliRunner().invoke(cli_main, list(args), input=input, env=env, catch_exceptions=False)
 

@@ -14,12 +14,15 @@ from typing import Final
 import click
 
 from app.approvals import decisions
-from app.errors import OperatorNotEligible
+from app.errors import EvidenceInvalid, OperatorNotEligible
+from app.passkeys.audited import verify_approval
+from app.passkeys.canonical import CanonicalRequest
+from app.passkeys.relying_party import RelyingParty
 from tools.cli.context import Access, CliContext
 from tools.cli.errors import CliError, exit_on_error
 from tools.cli.listing import list_command
 from tools.cli.render import one_line, timestamp
-from tools.cli.run import run
+from tools.cli.run import run, settings
 
 PREVIEW_CHARS: Final = 60
 
@@ -111,3 +114,34 @@ def deny(txn: str, break_glass: bool, reason: str | None) -> None:
     """Deny a pending request; it is never forwarded."""
     _decide(txn, "deny", break_glass, reason)
     click.echo(f"Denied {txn}" + (" by breaking glass" if break_glass else ""))
+
+
+@approvals_group.command("verify")
+@click.argument("txn")
+def verify(txn: str) -> None:
+    """Check a passkey approval offline: signatures, request, origins and audit record."""
+    with exit_on_error():
+        txn_id = decisions.parse_txn_id(txn)
+        rp = RelyingParty.from_config(settings().config)
+        if rp is None:
+            raise CliError(
+                "passkeys are not configured: set WEBAUTHN_RP_ID, WEBAUTHN_RP_ORIGIN and "
+                "TAP_APP_URL as the server has them",
+                exit_code=2,
+            )
+
+    async def action(ctx: CliContext) -> list[CanonicalRequest]:
+        try:
+            return await verify_approval(
+                ctx.conn, ctx.team_id, txn_id, rp_id=rp.rp_id, origins=rp.origins
+            )
+        except EvidenceInvalid as exc:
+            raise CliError(
+                f"FAIL: {exc.check}: expected {exc.expected}, found {exc.actual}"
+            ) from None
+
+    for signed in run(action, Access.READ):
+        click.echo(
+            f"OK: {signed.approver} approved {signed.method} {signed.target_url} "
+            f"(body sha256 {signed.body_sha256})"
+        )

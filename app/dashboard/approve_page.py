@@ -1,0 +1,53 @@
+"""``GET /approve/txn/{id}``: the page a person opens from an approval link.
+
+A static page and two static assets; everything it shows comes from the
+approve API (:mod:`app.admin.approve`) with the session the page itself
+obtains. NOTE: no inline script and a policy that allows only this origin's
+own script, style and API calls; the page can never be framed.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Final
+
+from quart import Blueprint, Response
+
+from app.errors import ResourceNotFound
+
+blueprint = Blueprint("approve_page", __name__)
+
+CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_ASSETS: Final = {
+    "approve.js": "text/javascript; charset=utf-8",
+    "approve.css": "text/css; charset=utf-8",
+}
+
+
+def _static(name: str, content_type: str) -> Response:
+    text = resources.files("app.dashboard").joinpath(f"static/{name}").read_text()
+    response = Response(text, content_type=content_type)
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@blueprint.get("/approve/txn/<txn_id>")
+async def approve_page(txn_id: str) -> Response:
+    del txn_id  # the script reads it from the address; nothing is rendered from it
+    response = _static("approve.html", "text/html; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/approve/assets/<name>")
+async def asset(name: str) -> Response:
+    content_type = _ASSETS.get(name)
+    if content_type is None:
+        raise ResourceNotFound("no such asset")
+    return _static(name, content_type)
