@@ -291,3 +291,18 @@ def test_a_body_changed_after_parking_is_not_forwarded(
     final = _poll(tap, alice, parked["poll_url"], {"forwarded", "error"})
     assert final["status"] == "error"
     assert upstream.received == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"note": "a\x00b"}', b"\xff\xfe binary \x00 bytes", "zero-width \u200b and bidi \u202e".encode()],
+)
+def test_any_body_bytes_park_and_forward_unchanged(
+    tap: Tap, setup: tuple[str, str], upstream: Upstream, body: bytes
+) -> None:
+    alice, _ = setup
+    parked = tap.forward(alice, "demo", upstream.url + "/bytes", method="POST", content=body)
+    assert parked.status_code == 202, parked.text
+    tap.ok("approve", parked.json()["txn_id"])
+    assert _poll(tap, alice, parked.json()["poll_url"], {"forwarded"})["status"] == "forwarded"
+    assert [r.body for r in upstream.received] == [body]
