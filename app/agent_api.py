@@ -28,7 +28,7 @@ from app.errors import (
 from app.proxy import authenticate
 from app.proxy.access import credential_link_url
 from app.proxy.headers import SUPPORTED
-from app.store import approvals, audit, credentials, db, policies, teams
+from app.store import approvals, audit, credentials, policies, teams
 from app.store.credentials import NAME_PATTERN
 from app.store.models import Agent, Credential, Policy
 from app.webstate import runtime
@@ -77,9 +77,7 @@ async def _agents(*, single: bool) -> list[Agent]:
 
 
 async def _listable(agent: Agent) -> list[Credential]:
-    async with runtime().pool.acquire() as conn:
-        with db.translate_errors():
-            every = await credentials.list_all(conn, agent.team_id)
+    every = await credentials.list_all(runtime().pool, agent.team_id)
     return [c for c in every if c.name in agent.effective_credentials]
 
 
@@ -372,8 +370,7 @@ async def agent_logs() -> Response:
     except ValueError:
         limit = LOGS_DEFAULT
     limit = max(1, min(limit, LOGS_MAX))
-    with db.translate_errors():
-        entries = await audit.for_agent(runtime().pool, agent.team_id, agent.id, limit)
+    entries = await audit.for_agent(runtime().pool, agent.team_id, agent.id, limit)
     return jsonify(
         {
             "agent_id": agent.id,
@@ -400,8 +397,7 @@ async def agent_approval(txn: str) -> Response:
     except ValueError:
         raise TransactionNotFound("Transaction not found.") from None
     pool = runtime().pool
-    with db.translate_errors():
-        row = await approvals.poll(pool, txn_id)
+    row = await approvals.poll(pool, txn_id)
     if row is None:
         raise TransactionNotFound("Transaction not found.")
     if (row["team_id"], row["agent_id"]) != (agent.team_id, agent.id):
@@ -438,8 +434,7 @@ async def agent_approval(txn: str) -> Response:
     if row["response_error"]:
         body["error_detail"] = row["response_error"]
     if row["agent_status"] != "pending":
-        with db.translate_errors():
-            await approvals.purge_delivered(pool, txn_id)
+        await approvals.purge_delivered(pool, txn_id)
     return jsonify(body)
 
 

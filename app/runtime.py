@@ -112,9 +112,8 @@ async def load_keys(config: Config, pool: asyncpg.Pool) -> KeyRing:
         raise WrongEncryptionKey("the key provider returned a key that is not 32 bytes") from None
     finally:
         del master_key
-    with db.translate_errors():
-        async with pool.acquire() as conn:
-            await custody.check_or_create_canary(conn, keys)
+    async with db.connection(pool) as conn:
+        await custody.check_or_create_canary(conn, keys)
     logger.info("master key loaded from %s (fingerprint %s)", provider.name, keys.fingerprint)
     return keys
 
@@ -123,9 +122,8 @@ async def open_runtime(config: Config, database_url: str) -> Runtime:
     """Connect, migrate, and load the keys. Raises TapError or CustodyError."""
     pool = await db.create_pool(database_url, max_size=POOL_MAX_SIZE)
     try:
-        with db.translate_errors():
-            async with pool.acquire() as conn:
-                await migrate(conn)
+        async with db.connection(pool) as conn:
+            await migrate(conn)
         keys = await load_keys(config, pool)
     except BaseException:
         await pool.close()

@@ -15,7 +15,7 @@ from typing import Literal
 
 from quart import Blueprint, Response
 
-from app.admin.auth import Caller, authenticate
+from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.schemas import ApprovalList, ApprovalOut, VoteOut
 from app.approvals import decisions
@@ -56,19 +56,16 @@ def approval_out(pending: decisions.PendingApproval) -> ApprovalOut:
     summary="Pending requests the caller may decide, newest first.",
     responses={200: ApprovalList},
     errors=SESSION_ERRORS,
+    permission="approve_requests",
 )
-async def list_approvals() -> Response:
-    caller = await authenticate()
-    caller.require("approve_requests")
+async def list_approvals(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         pending = await decisions.list_pending(conn, caller.team_id)
         visible = [p for p in pending if await _eligible(conn, caller, p)]
     return respond(ApprovalList(approvals=[approval_out(p) for p in visible]))
 
 
-async def _decide(raw_txn: str, decision: Literal["approve", "deny"]) -> Response:
-    caller = await authenticate()
-    caller.require("approve_requests")
+async def _decide(caller: Caller, raw_txn: str, decision: Literal["approve", "deny"]) -> Response:
     txn_id = decisions.parse_txn_id(raw_txn)
     async with db.transaction(runtime().pool) as conn:
         pending = await decisions.get_pending(conn, caller.team_id, txn_id)
@@ -102,9 +99,10 @@ async def _decide(raw_txn: str, decision: Literal["approve", "deny"]) -> Respons
     responses={200: VoteOut},
     errors=(404, 409, 412, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="approve_requests",
 )
-async def approve(txn_id: str) -> Response:
-    return await _decide(txn_id, "approve")
+async def approve(txn_id: str, caller: Caller) -> Response:
+    return await _decide(caller, txn_id, "approve")
 
 
 @operation(
@@ -115,6 +113,7 @@ async def approve(txn_id: str) -> Response:
     responses={200: VoteOut},
     errors=(404, 409, *SESSION_ERRORS),
     path_patterns=_TXN,
+    permission="approve_requests",
 )
-async def deny(txn_id: str) -> Response:
-    return await _decide(txn_id, "deny")
+async def deny(txn_id: str, caller: Caller) -> Response:
+    return await _decide(caller, txn_id, "deny")

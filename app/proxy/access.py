@@ -15,7 +15,6 @@ from typing import Any, Final
 from app.errors import CredentialNotAllowed, CredentialNotFound
 from app.proxy.context import ForwardContext
 from app.runtime import Runtime
-from app.store import db
 from app.store.credentials import NAME_PATTERN
 from app.store.forward import ForwardConfig, config_for
 from app.store.models import Agent
@@ -28,8 +27,7 @@ async def load_config(rt: Runtime, team_id: str, name: str) -> ForwardConfig | N
     cached: ForwardConfig | None = rt.config_cache.get(key)
     if cached is not None:
         return cached
-    with db.translate_errors():
-        found = await config_for(rt.pool, team_id, name)
+    found = await config_for(rt.pool, team_id, name)
     if found is not None:
         rt.config_cache.put(key, team_id, found)
     return found

@@ -76,9 +76,8 @@ async def run(ctx: ForwardContext) -> ForwardContext:
         per_team=config.max_pending_per_team,
         bytes_per_team=config.max_pending_bytes_per_team,
     )
-    with db.translate_errors():
-        async with ctx.rt.pool.acquire() as conn:
-            parked = await approvals.create(conn, new_request(ctx), caps)
+    async with db.connection(ctx.rt.pool) as conn:
+        parked = await approvals.create(conn, new_request(ctx), caps)
     if isinstance(parked, CapReached):
         raise TooManyPending(
             _CAP_MESSAGES[parked.scope].format(limit=parked.limit),

@@ -15,7 +15,7 @@ from typing import Final
 from app.errors import MissingTapKey, Unauthorized
 from app.proxy.context import ForwardContext
 from app.runtime import Runtime
-from app.store import agents, db
+from app.store import agents
 from app.store.models import Agent
 
 MAX_KEYS: Final = 10
@@ -26,8 +26,7 @@ async def lookup(rt: Runtime, key: str) -> Agent | None:
     digest = rt.keys.hash_api_key(key)
     agent = rt.agent_cache.get(digest)
     if agent is None:
-        with db.translate_errors():
-            agent = await agents.by_key_hash(rt.pool, digest)
+        agent = await agents.by_key_hash(rt.pool, digest)
         if agent is None:
             return None
         rt.agent_cache.put(digest, agent.team_id, agent)

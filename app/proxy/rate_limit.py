@@ -16,7 +16,7 @@ import logging
 
 from app.errors import RateLimited
 from app.proxy.context import ForwardContext
-from app.store import db, rate
+from app.store import rate
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +26,7 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     assert agent is not None
     if agent.rate_limit_per_hour is None:
         return ctx
-    with db.translate_errors():
-        decision = await rate.take(ctx.rt.pool, agent.team_id, agent.id, agent.rate_limit_per_hour)
+    decision = await rate.take(ctx.rt.pool, agent.team_id, agent.id, agent.rate_limit_per_hour)
     if not decision.admitted:
         logger.info("agent %s is over its hourly limit", agent.id)
         raise RateLimited(

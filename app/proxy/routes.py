@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Final
@@ -18,6 +19,8 @@ from app.proxy.context import ForwardContext
 from app.proxy.contract import FORWARD_OPENAPI
 from app.secret import SecretPairs
 from app.webstate import runtime
+
+logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("forward", __name__)
 
@@ -71,6 +74,15 @@ async def forward() -> Response:
             "policy_reason": ctx.policy_reason,
             "agent_hint": AGENT_HINT,
         }
+        # NOTE: ids and names only; an operator watching the log learns how to decide.
+        logger.info(
+            "request %s of agent %s waits for approval: tap --team %s approve %s, or open %s",
+            parked.txn_id,
+            ctx.agent.id if ctx.agent else "?",
+            ctx.team_id,
+            parked.txn_id,
+            pending["approval_url"],
+        )
         response = jsonify(pending)
         response.status_code = 202
         return response

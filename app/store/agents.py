@@ -17,7 +17,7 @@ from app.crypto import KeyRing, new_api_key
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.store import credentials as credentials_store
 from app.store import events
-from app.store.db import Conn, Queryable
+from app.store.db import Conn, Queryable, translated
 from app.store.models import Agent
 
 ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -164,6 +164,7 @@ async def list_all(conn: Conn, team_id: str) -> list[Agent]:
     return [_agent(row) for row in rows]
 
 
+@translated
 async def by_key_hash(conn: Queryable, key_hash: str) -> Agent | None:
     """The agent whose stored key hash is ``key_hash`` (any team), or None."""
     row = await conn.fetchrow(_SELECT + " WHERE a.api_key_hash = $1", key_hash)

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 import asyncpg
 
-from app.store.db import Conn, Queryable
+from app.store.db import Conn, Queryable, translated
 
 Mode = Literal["unified", "placeholder"]
 
@@ -152,6 +152,7 @@ def _stored(row: asyncpg.Record, body: bytes | None = None) -> StoredRequest:
     )
 
 
+@translated
 async def create(conn: Conn, request: NewRequest, caps: PendingCaps) -> dt.datetime | CapReached:
     """Park ``request`` unless a cap is reached; return its expiry.
 
@@ -338,6 +339,7 @@ async def status_of(conn: Queryable, team_id: str, txn_id: uuid.UUID) -> str | N
     return status
 
 
+@translated
 async def poll(conn: Queryable, txn_id: uuid.UUID) -> dict[str, Any] | None:
     """The row as an agent's poll reads it (status mapped), or None."""
     row = await conn.fetchrow(
@@ -350,6 +352,7 @@ async def poll(conn: Queryable, txn_id: uuid.UUID) -> dict[str, Any] | None:
     return dict(row) | {"agent_status": AGENT_STATUS[row["status"]]}
 
 
+@translated
 async def purge_delivered(conn: Queryable, txn_id: uuid.UUID) -> None:
     """Drop the stored response once the agent has read its final answer."""
     await conn.execute(

@@ -24,7 +24,7 @@ import asyncpg
 
 from app.audit_record import AuditRecord
 from app.errors import DatabaseUnavailable, StoreError
-from app.store.db import Conn, Queryable, translate_errors
+from app.store.db import Conn, Queryable, translate_errors, translated
 
 COLUMNS: Final = (
     "request_id", "team_id", "agent_id", "credential_names", "target_url", "method", "outcome",
@@ -138,6 +138,7 @@ def _record(row: asyncpg.Record) -> AuditRecord:
     return record
 
 
+@translated
 async def for_agent(conn: Queryable, team_id: str, agent_id: str, limit: int) -> list[AuditRecord]:
     """Newest first, scoped by team *and* agent (agent names are unique only per team)."""
     rows = await conn.fetch(

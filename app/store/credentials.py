@@ -19,7 +19,7 @@ from app.crypto import KeyRing, value_hint
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.secret import Secret
 from app.store import events
-from app.store.db import Conn
+from app.store.db import Conn, Queryable, translated
 from app.store.models import AUTH_TYPES, AuthBinding, Credential
 
 NAME_PATTERN: Final = re.compile(r"^[a-z0-9-]{1,64}$")
@@ -335,7 +335,8 @@ async def find(conn: Conn, team_id: str, name: str) -> Credential | None:
     return from_row(row) if row is not None else None
 
 
-async def list_all(conn: Conn, team_id: str) -> list[Credential]:
+@translated
+async def list_all(conn: Queryable, team_id: str) -> list[Credential]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM credentials WHERE team_id = $1 ORDER BY name", team_id
     )

@@ -17,7 +17,7 @@ import asyncpg
 
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
-from app.store.db import Conn, translate_errors
+from app.store.db import Conn, translate_errors, translated
 from enclave import DekOrigin
 
 CANARY: Final = "key_canary"
@@ -42,6 +42,7 @@ async def _insert_once(conn: Conn, name: str, value: bytes, origin: str | None =
     return stored
 
 
+@translated
 async def check_or_create_canary(conn: Conn, keys: KeyRing) -> None:
     """Raise WrongEncryptionKey unless ``keys`` opens this database's canary (created if absent)."""
     blob = await _get(conn, CANARY)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -134,6 +135,25 @@ def translate_errors() -> Iterator[None]:
         raise StoreError(f"database error: {type(exc).__name__}") from exc
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Mark a store function whose callers may see only our errors, never asyncpg's.
+
+    NOTE: the store translates at its own boundary, so no caller above it has to
+    remember to wrap a call in :func:`translate_errors`.
+    """
+
+    @functools.wraps(fn)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        with translate_errors():
+            return await fn(*args, **kwargs)
+
+    return call
+
+
 @contextlib.asynccontextmanager
 async def connection(pool: asyncpg.Pool[asyncpg.Record]) -> AsyncIterator[Conn]:
     """Borrow a connection (no transaction), with errors translated."""
@@ -143,8 +163,10 @@ async def connection(pool: asyncpg.Pool[asyncpg.Record]) -> AsyncIterator[Conn]:
 
 
 @contextlib.asynccontextmanager
-async def transaction(pool: asyncpg.Pool[asyncpg.Record]) -> AsyncIterator[Conn]:
+async def transaction(
+    pool: asyncpg.Pool[asyncpg.Record], *, readonly: bool = False
+) -> AsyncIterator[Conn]:
     """Borrow a connection and run a transaction on it, with errors translated."""
     with translate_errors():
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn, conn.transaction(readonly=readonly):
             yield conn

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from app.store import credentials, policies
-from app.store.db import Queryable
+from app.store.db import Queryable, translated
 from app.store.models import ApprovalMode, Credential, Policy
 
 _CONFIG: Final = """
@@ -33,6 +33,7 @@ class ForwardConfig:
     team_mode: ApprovalMode
 
 
+@translated
 async def config_for(conn: Queryable, team_id: str, name: str) -> ForwardConfig | None:
     row = await conn.fetchrow(_CONFIG, team_id, name)
     if row is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-from app.store.db import Conn
+from app.store.db import Conn, translated
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ async def pending(conn: Conn) -> list[Migration] | None:
     return [m for m in load_migrations() if m.version not in done]
 
 
+@translated
 async def migrate(conn: Conn) -> list[str]:
     """Apply pending migrations; return the names applied. Safe to call concurrently."""
     applied: list[str] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.store.db import Queryable
+from app.store.db import Queryable, translated
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +14,7 @@ class RateDecision:
     retry_after_secs: int
 
 
+@translated
 async def take(conn: Queryable, team_id: str, agent_id: str, limit: int) -> RateDecision:
     """Admit one request if the agent is under ``limit`` for the rolling hour (one round trip)."""
     row = await conn.fetchrow("SELECT * FROM tap_rate_take($1, $2, $3)", team_id, agent_id, limit)

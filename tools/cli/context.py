@@ -156,12 +156,11 @@ async def open_database(settings: Settings, access: Access) -> AsyncIterator[asy
                 f"cannot reach {settings.describe_database()}: {cause_in_words(exc)}"
             ) from exc
         try:
-            with db.translate_errors():
-                async with pool.acquire() as conn:
-                    if access is Access.INIT:
-                        await migrate.migrate(conn)
-                    else:
-                        await _require_schema(conn, settings)
+            async with db.connection(pool) as conn:
+                if access is Access.INIT:
+                    await migrate.migrate(conn)
+                else:
+                    await _require_schema(conn, settings)
             yield pool
         finally:
             await pool.close()
@@ -186,9 +185,8 @@ async def _require_schema(conn: Conn, settings: Settings) -> None:
 
 async def _keys(config: Config, settings: Settings, pool: asyncpg.Pool, access: Access) -> KeyRing:
     if access is not Access.INIT:
-        with db.translate_errors():
-            async with pool.acquire() as conn:
-                bound = await custody.has_canary(conn)
+        async with db.connection(pool) as conn:
+            bound = await custody.has_canary(conn)
         if not bound:
             raise NotInitialised(
                 f"{settings.describe_database()} has no key bound to it yet; run `tap init` "
@@ -222,10 +220,6 @@ async def open_context(
     config = settings.custody_config(access)
     async with open_database(settings, access) as pool:
         keys = await _keys(config, settings, pool, access)
-        with db.translate_errors():
-            async with (
-                pool.acquire() as conn,
-                conn.transaction(readonly=access is Access.READ),
-            ):
-                team_id, team_name = await _team(conn, team, access) if team else ("", "")
-                yield CliContext(conn=conn, keys=keys, team_id=team_id, team_name=team_name)
+        async with db.transaction(pool, readonly=access is Access.READ) as conn:
+            team_id, team_name = await _team(conn, team, access) if team else ("", "")
+            yield CliContext(conn=conn, keys=keys, team_id=team_id, team_name=team_name)

@@ -220,11 +220,8 @@ def rewrap_dek_command(jwk_file: Path, kek_id: str | None, install: bool) -> Non
             if install:
                 if old_raw is None:
                     raise enclave.CustodyError("rewrap", "no wrapped DEK is stored to replace")
-                with db.translate_errors():
-                    async with pool.acquire() as conn:
-                        swapped = await custody.replace_wrapped_key(
-                            conn, old_raw, record.to_bytes()
-                        )
+                async with db.connection(pool) as conn:
+                    swapped = await custody.replace_wrapped_key(conn, old_raw, record.to_bytes())
                 if not swapped:
                     raise enclave.CustodyError(
                         "rewrap", "the stored record changed meanwhile; nothing was replaced"
