@@ -9,14 +9,18 @@ from typing import Any
 
 import pytest
 
+from tests.support.fake_resend import FakeResend
 from tests.support.postgres import create_database, start_cluster
+from tests.support.upstream import Upstream
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # No test may see the developer's TAP settings.
     for name in list(os.environ):
-        if name.startswith(("TAP_", "DANGEROUS_TAP_", "POSTGRES_", "TELEGRAM_", "MATRIX_", "RESEND_", "WEBAUTHN_")):
+        if name.startswith(
+            ("TAP_", "DANGEROUS_TAP_", "POSTGRES_", "TELEGRAM_", "MATRIX_", "RESEND_", "WEBAUTHN_")
+        ):
             monkeypatch.delenv(name)
 
 
@@ -36,3 +40,19 @@ def database_url(pg_cluster: Any) -> str:
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    """A recording upstream on loopback (what TAP forwarded, byte for byte)."""
+    server = Upstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def resend() -> Iterator[FakeResend]:
+    """A fake email API on loopback that keeps every message TAP sent."""
+    fake = FakeResend().start()
+    yield fake
+    fake.stop()

@@ -11,7 +11,7 @@ quorum. Agents hold no session, so an agent key can never reach this module.
 
 from __future__ import annotations
 
-from typing import Literal
+import uuid
 
 from quart import Blueprint, Response
 
@@ -19,6 +19,7 @@ from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.schemas import ApprovalList, ApprovalOut, VoteOut
 from app.approvals import decisions
+from app.approvals.decisions import Decision, Via
 from app.errors import ApprovalNotFound
 from app.store import db, members
 from app.store.db import Conn
@@ -29,7 +30,7 @@ blueprint = Blueprint("approvals", __name__)
 _TXN = {"txn_id": "^[0-9a-fA-F-]{32,36}$"}
 
 
-async def _eligible(conn: Conn, caller: Caller, pending: decisions.PendingApproval) -> bool:
+async def can_decide(conn: Conn, caller: Caller, pending: decisions.PendingApproval) -> bool:
     if pending.allowed_approvers and caller.email.lower() not in {
         a.lower() for a in pending.allowed_approvers
     }:
@@ -61,11 +62,18 @@ def approval_out(pending: decisions.PendingApproval) -> ApprovalOut:
 async def list_approvals(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         pending = await decisions.list_pending(conn, caller.team_id)
-        visible = [p for p in pending if await _eligible(conn, caller, p)]
+        visible = [p for p in pending if await can_decide(conn, caller, p)]
     return respond(ApprovalList(approvals=[approval_out(p) for p in visible]))
 
 
-async def _decide(caller: Caller, raw_txn: str, decision: Literal["approve", "deny"]) -> Response:
+async def cast_vote(
+    caller: Caller, raw_txn: str, decision: Decision, *, via: Via
+) -> tuple[uuid.UUID, decisions.VoteResult]:
+    """A member's vote with their session alone (no passkey step), on any surface.
+
+    Raises ApprovalNotFound (no such request, or one the caller may not see),
+    AlreadyDecided, NotAnApprover, or PasskeyRequired.
+    """
     txn_id = decisions.parse_txn_id(raw_txn)
     async with db.transaction(runtime().pool) as conn:
         pending = await decisions.get_pending(conn, caller.team_id, txn_id)
@@ -78,8 +86,13 @@ async def _decide(caller: Caller, raw_txn: str, decision: Literal["approve", "de
             txn_id=txn_id,
             voter=caller.email,
             decision=decision,
-            via="api",
+            via=via,
         )
+    return txn_id, result
+
+
+async def _decide(caller: Caller, raw_txn: str, decision: Decision) -> Response:
+    txn_id, result = await cast_vote(caller, raw_txn, decision, via="api")
     return respond(
         VoteOut(
             txn_id=str(txn_id),

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 from quart import Blueprint, Response, request
 
-from app.admin.approvals import _eligible
+from app.admin.approvals import can_decide, cast_vote
 from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.passkey_schemas import (
@@ -82,7 +82,7 @@ async def _decidable(conn: Conn, caller: Caller, raw_txn: str) -> decisions.Pend
         pending = await decisions.get_pending(conn, caller.team_id, txn_id)
     except (ApprovalNotFound, AlreadyDecided):
         raise ApprovalGone("this request expired or was already resolved") from None
-    if not await _eligible(conn, caller, pending):
+    if not await can_decide(conn, caller, pending):
         raise NotAllowedToDecide("you may not decide this request")
     return pending
 
@@ -269,22 +269,10 @@ async def _approve_with_passkey(
 async def _session_decision(
     caller: Caller, raw_txn: str, decision: Literal["approve", "deny"]
 ) -> Response:
-    txn_id = decisions.parse_txn_id(raw_txn)
-    async with db.transaction(runtime().pool) as conn:
-        try:
-            pending = await decisions.get_pending(conn, caller.team_id, txn_id)
-        except ApprovalNotFound:
-            raise ApprovalGone("this request expired or no longer exists") from None
-        if not await _eligible(conn, caller, pending):
-            raise NotAllowedToDecide("you may not decide this request")
-        result = await decisions.vote(
-            conn,
-            team_id=caller.team_id,
-            txn_id=txn_id,
-            voter=caller.email,
-            decision=decision,
-            via="dashboard",
-        )
+    try:
+        txn_id, result = await cast_vote(caller, raw_txn, decision, via="dashboard")
+    except ApprovalNotFound:
+        raise ApprovalGone("this request expired or no longer exists") from None
     return respond(
         Decided(
             txn_id=str(txn_id),
@@ -351,7 +339,7 @@ async def pending(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         items = []
         for row in await decisions.list_pending(conn, caller.team_id):
-            if not await _eligible(conn, caller, row):
+            if not await can_decide(conn, caller, row):
                 continue
             items.append(
                 PendingItem(

@@ -19,20 +19,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def resend() -> Iterator[FakeResend]:
-    fake = FakeResend().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def proxy(tmp_path: Path, database_url: str, resend: FakeResend) -> Iterator[ProxyProcess]:
     # The browser sees TAP at http://localhost:PORT: a secure context, so WebAuthn runs.
     port = free_port()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,13 +29,6 @@ from tests.support.upstream import Upstream
 
 SECRET = "sk-live-hsm-RoundTrip-0123456789"
 ENV_FINGERPRINT = key_fingerprint(bytes.fromhex(TEST_KEY))
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
 
 
 def _forward(url: str, agent_key: str, upstream: Upstream) -> None:

@@ -6,31 +6,17 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.fake_resend import FakeResend
+from tests.support.http_client import Client
 from tests.support.proxy import ProxyProcess, base_env, start_proxy
 from tests.support.upstream import Upstream
 
 PASSWORD = "correct horse battery staple"
 SECRET = "sk_live_story_0123456789"
-
-
-@pytest.fixture
-def resend() -> Iterator[FakeResend]:
-    fake = FakeResend().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -45,26 +31,6 @@ def proxy(tmp_path: Path, database_url: str, resend: FakeResend) -> Iterator[Pro
     running = start_proxy(tmp_path, env)
     yield running
     assert running.stop() == 0, running.log()
-
-
-class Client:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def call(
-        self, method: str, path: str, token: str | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        headers = kwargs.pop("headers", {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
-
-    def ok(
-        self, method: str, path: str, token: str | None = None, status: int = 200, **kwargs: Any
-    ) -> Any:
-        response = self.call(method, path, token, **kwargs)
-        assert response.status_code == status, (method, path, response.status_code, response.text)
-        return response.json()
 
 
 def test_signup_to_forwarded_with_two_approvers(

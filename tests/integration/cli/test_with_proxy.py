@@ -16,13 +16,6 @@ SECRET = "sk-live-breakglass-0123456789"
 
 
 @pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def tap(tmp_path: Path, database_url: str) -> Iterator[Tap]:
     running = start_tap(tmp_path, database_url, TAP_APPROVAL_TIMEOUT_SECS="60")
     yield running

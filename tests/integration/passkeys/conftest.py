@@ -13,8 +13,8 @@ import pytest
 
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.fake_resend import FakeResend
+from tests.support.http_client import Client as HttpClient
 from tests.support.proxy import ProxyProcess, base_env, start_proxy
-from tests.support.upstream import Upstream
 
 PASSWORD = "correct horse battery staple"
 SECRET = "sk_live_passkey_0123456789"
@@ -29,31 +29,8 @@ class Person:
     authenticator: SoftAuthenticator
 
 
-class Client:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def call(
-        self, method: str, path: str, token: str | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        headers = kwargs.pop("headers", {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
-
-    def ok(
-        self, method: str, path: str, token: str | None = None, status: int = 200, **kwargs: Any
-    ) -> Any:
-        response = self.call(method, path, token, **kwargs)
-        assert response.status_code == status, (method, path, response.status_code, response.text)
-        return response.json()
-
-    def refused(
-        self, method: str, path: str, token: str | None, status: int, code: str, **kwargs: Any
-    ) -> Any:
-        response = self.call(method, path, token, **kwargs)
-        assert (response.status_code, response.json().get("error")) == (status, code), response.text
-        return response.json()
+class Client(HttpClient):
+    """The HTTP client, plus people who sign in with passkeys."""
 
     # People -------------------------------------------------------------------------
 
@@ -91,20 +68,6 @@ class Client:
         self.enrol(verified["passkey_setup_token"], authenticator)
         session = self.sign_in(email, authenticator)
         return Person(email, session["session_token"], session["user_id"], authenticator)
-
-
-@pytest.fixture
-def resend() -> Iterator[FakeResend]:
-    fake = FakeResend().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
 
 
 def passkey_env(tmp: Path, database_url: str, resend: FakeResend) -> dict[str, str]:

@@ -6,14 +6,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.tap import Tap, start_tap
-from tests.support.upstream import Upstream
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
