@@ -419,7 +419,15 @@ async def reset(user_id: str, body: AssertionBody, caller: Caller) -> Response:
     return respond(MemberReset(reset=removed))
 
 
-@blueprint.get("/.well-known/webauthn")
+@operation(
+    blueprint,
+    "GET",
+    "/.well-known/webauthn",
+    summary="Related origins: every origin allowed to use this deployment's passkeys.",
+    responses={200: WellKnownWebauthn},
+    authenticated=False,
+    errors=(404,),
+)
 async def well_known() -> Response:
     """Related origins: every origin allowed to use this RP ID (public)."""
     rp = relying_party()
