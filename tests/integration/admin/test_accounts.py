@@ -340,7 +340,11 @@ async def test_password_reset_by_code_ends_every_session(api: Api) -> None:
 
 
 async def test_setup_scope_session_reaches_nothing_else(tmp_path: Path, database_url: str) -> None:
-    env = {"WEBAUTHN_RP_ID": "localhost", "WEBAUTHN_RP_ORIGIN": "http://localhost:3100"}
+    env = {
+        "WEBAUTHN_RP_ID": "localhost",
+        "WEBAUTHN_RP_ORIGIN": "http://localhost:3100",
+        "TAP_APP_URL": "http://localhost:3100",
+    }
     async with running_api(tmp_path, database_url, **env) as api:
         await api.call(
             "POST",
