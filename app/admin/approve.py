@@ -269,6 +269,7 @@ async def _approve_with_passkey(
 async def _session_decision(
     caller: Caller, raw_txn: str, decision: Literal["approve", "deny"]
 ) -> Response:
+    decisions.parse_txn_id(raw_txn)  # not an id at all: 404, like every other route
     try:
         txn_id, result = await cast_vote(caller, raw_txn, decision, via="dashboard")
     except ApprovalNotFound:
