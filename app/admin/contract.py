@@ -145,7 +145,17 @@ async def parse_body(model: type[M]) -> M:
 
 
 def parse_query(model: type[M]) -> M:
-    """The query string as ``model`` (first value of each parameter). Raises ValidationFailed."""
+    """The query string as ``model``. Raises ValidationFailed.
+
+    NOTE: a parameter given twice is refused rather than read one way here and
+    another way by a proxy in front.
+    """
+    repeated = sorted(key for key in request.args if len(request.args.getlist(key)) > 1)
+    if repeated:
+        raise ValidationFailed(
+            "the query string is invalid",
+            problems=[{"field": key, "problem": "given more than once"} for key in repeated],
+        )
     try:
         return model.model_validate({key: request.args.get(key) for key in request.args})
     except ValidationError as exc:

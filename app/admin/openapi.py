@@ -136,7 +136,12 @@ def _operation(op: Operation, ref: Any) -> dict[str, Any]:
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             parameters.append(
-                {"name": name, "in": "query", "required": name in required, "schema": prop}
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "schema": _query_schema(prop),
+                }
             )
     if parameters:
         document["parameters"] = parameters
@@ -172,3 +177,19 @@ async def openapi_document() -> Response:
     if _DOCUMENT is None:
         _DOCUMENT = build_document()
     return jsonify(_DOCUMENT)
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: present with a value, or absent.
+
+    NOTE: a query string has no null, so an optional field's ``anyOf [X, null]``
+    is published as ``X``; otherwise a client (or a fuzzer) would read ``null``
+    as a value the server could be sent.
+    """
+    options = prop.get("anyOf")
+    if isinstance(options, list):
+        kept = [option for option in options if option.get("type") != "null"]
+        if len(kept) == 1:
+            extra = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+            return {**kept[0], **extra}
+    return prop

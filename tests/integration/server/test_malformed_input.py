@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from app.json_body import MAX_JSON_BODY_BYTES
+from tests.support.admin_api import running_api
 from tests.support.served_team import CREDENTIAL, ServedTeam, served_team
 
 # (case name, raw body, expected status, expected error code)
@@ -271,3 +272,12 @@ def test_attestation_refusals_share_the_rendering_and_are_not_cached(team: Serve
     reply = httpx.get(team.url + "/attestation?nonce=" + "ab" * 16)
     assert reply.status_code == 404 and reply.json()["error"] == "not_found"
     assert reply.headers["cache-control"] == "no-store"
+
+
+async def test_a_query_parameter_given_twice_is_refused(tmp_path: Path, database_url: str) -> None:
+    async with running_api(tmp_path, database_url) as api:
+        owner = await api.signup("acme", "ann@example.com")
+        reply = await api.call("GET", "/team/audit?credential=a&credential=b", owner.token)
+        assert reply.status == 400 and reply.body["error"] == "invalid_input"
+        assert reply.body["problems"] == [{"field": "credential", "problem": "given more than once"}]
+        assert (await api.call("GET", "/team/audit?credential=a", owner.token)).status == 200
