@@ -23,7 +23,7 @@ from tools.cli.run import run
 
 def _agent_json(agent: Agent) -> dict[str, Any]:
     return {
-        "name": agent.id,
+        "id": agent.id,
         "description": agent.description,
         "enabled": agent.enabled,
         "rate_limit_per_hour": agent.rate_limit_per_hour,
@@ -158,7 +158,7 @@ def agent_show(name: str, as_json: bool) -> None:
         emit_json(_agent_json(agent))
         return
     data = _agent_json(agent)
-    for key in ("name", "description", "enabled", "rate_limit_per_hour"):
+    for key in ("id", "description", "enabled", "rate_limit_per_hour"):
         click.echo(f"{key}: {data[key]}")
     click.echo(f"roles: {', '.join(agent.roles) or '-'}")
     click.echo(f"direct credentials: {', '.join(agent.direct_credentials) or '-'}")

@@ -75,6 +75,7 @@ def test_credential_agent_role_policy_round_trip(run) -> None:  # type: ignore[n
     assert len(key_lines) == 1
     shown = json.loads(run("agent", "show", "bot", "--json").output)
     assert shown["effective_credentials"] == ["github", "slack"]
+    assert shown["id"] == "bot"  # one word per idea: the API calls it id too
     assert run("role", "remove-credential", "reader", "slack").exit_code == 0
     assert json.loads(run("agent", "show", "bot", "--json").output)["effective_credentials"] == [
         "github"
