@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import Any, Final, Literal
 
 from quart import Blueprint, Response, request
@@ -214,9 +215,13 @@ async def finish(txn_id: str, caller: Caller) -> Response:
             raise StaleChallenge("no approval in progress for this request; begin again")
         result = await _approve_with_passkey(conn, rp, caller, pending, slot, credential)
     logger.info("request %s approved with a passkey by user %s", pending.txn_id, caller.user_id)
+    return _decided(pending.txn_id, caller, result)
+
+
+def _decided(txn_id: uuid.UUID, caller: Caller, result: decisions.VoteResult) -> Response:
     return respond(
         Decided(
-            txn_id=str(pending.txn_id),
+            txn_id=str(txn_id),
             status=result.status,
             approver=caller.email,
             approvals=result.approvals,
@@ -274,15 +279,7 @@ async def _session_decision(
         txn_id, result = await cast_vote(caller, raw_txn, decision, via="dashboard")
     except ApprovalNotFound:
         raise ApprovalGone("this request expired or no longer exists") from None
-    return respond(
-        Decided(
-            txn_id=str(txn_id),
-            status=result.status,
-            approver=caller.email,
-            approvals=result.approvals,
-            needed=result.needed,
-        )
-    )
+    return _decided(txn_id, caller, result)
 
 
 @operation(

@@ -226,9 +226,8 @@ async def list_passkeys(caller: Caller) -> Response:
 )
 async def delete_passkey(passkey_id: str, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
-        if await passkeys.count(conn, caller.user_id) <= 1 and any(
-            p.id == passkey_id for p in await passkeys.of_user(conn, caller.user_id)
-        ):
+        mine = [p.id for p in await passkeys.of_user(conn, caller.user_id)]
+        if mine == [passkey_id]:
             raise LastPasskey("this is your last passkey; register another one first")
         if not await passkeys.delete(conn, caller.user_id, passkey_id):
             raise ResourceNotFound("no such passkey")

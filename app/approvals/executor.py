@@ -123,6 +123,7 @@ class Executor:
         ctx = await self._context(stored)
         ctx.approval_status = "approved"
         try:
+            await self._bind_evidence(ctx, stored)
             _check_still_valid(ctx, stored)
             ctx = await pipeline.run(ctx, pipeline.AFTER_APPROVAL)
             ctx.outcome = "forwarded"
@@ -171,14 +172,17 @@ class Executor:
         async with self._rt.pool.acquire() as conn:
             with contextlib.suppress(TapError):
                 ctx.agent = await agents.get(conn, stored.team_id, stored.agent_id)
-            votes = await evidence.of_request(conn, stored.team_id, stored.txn_id)
+        ctx.agents = [ctx.agent] if ctx.agent is not None else []
+        return ctx
+
+    async def _bind_evidence(self, ctx: ForwardContext, stored: StoredRequest) -> None:
+        """What passkey approvals signed: the target they allow, and the digest to audit."""
+        votes = await evidence.of_request(self._rt.pool, stored.team_id, stored.txn_id)
         if votes:
             ctx.signed_targets = tuple(
                 CanonicalRequest.parse(v.canonical_request).target_url for v in votes
             )
             ctx.evidence_sha256 = digest([PasskeyVote.of(v) for v in votes])
-        ctx.agents = [ctx.agent] if ctx.agent is not None else []
-        return ctx
 
     async def _audit_closed(
         self, stored: StoredRequest, *, outcome: str, approval_status: str
