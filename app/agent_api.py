@@ -18,6 +18,7 @@ from quart import Blueprint, Response, jsonify, redirect, request
 from app import audit_record
 from app.admin.contract import operation
 from app.admin.schemas import Binding, Host, LongText, RequestModel, ShortText
+from app.credential_kinds import KINDS
 from app.errors import (
     AgentNotConfigured,
     InvalidCredentialName,
@@ -81,12 +82,64 @@ async def _listable(agent: Agent) -> list[Credential]:
     return [c for c in every if c.name in agent.effective_credentials]
 
 
+def _public_api_base(cred: Credential) -> str | None:
+    """``api_base`` where an agent may see it: never a sidecar's (an internal URL)."""
+    return cred.api_base if cred.connector == "direct" else None
+
+
 def _target_placeholder(cred: Credential) -> str:
     if cred.relative_target:
         return "<relative path like /resource?limit=10>"
-    if cred.api_base:
-        return f"{cred.api_base.rstrip('/')}/<path>"
+    base = _public_api_base(cred)
+    if base:
+        return f"{base.rstrip('/')}/<path>"
     return "<full upstream url>"
+
+
+# How each way of injecting shows to an agent: (auth_mode, headers TAP sets, how to call it).
+_HOW_TO_CALL: Final[dict[str, tuple[str, list[str], str]]] = {
+    "oauth1": (
+        "oauth1_signature",
+        ["Authorization"],
+        "TAP signs each request with OAuth 1.0a (method, URL, query and form body). "
+        "Send the final request as the upstream should see it; X-TAP-Auth-Mode: bearer "
+        "or oauth1 picks the scheme when the credential has both.",
+    ),
+    "aws-sigv4": (
+        "aws_sigv4_signature",
+        ["Authorization", "X-Amz-Date", "X-Amz-Content-SHA256", "X-Amz-Security-Token"],
+        "TAP signs each request with AWS Signature V4 (payload hash included). Send the "
+        "final request; do not send Authorization or X-Amz-Date yourself.",
+    ),
+    "oauth2": (
+        "oauth2_bearer",
+        ["Authorization"],
+        "TAP obtains and refreshes the OAuth 2 access token and sends it as a Bearer token.",
+    ),
+    "sidecar": (
+        "oauth_sidecar",
+        [],
+        "A connector service next to TAP authenticates the request; send the target as "
+        "target_placeholder shows.",
+    ),
+}
+
+
+def _auth(cred: Credential) -> tuple[str, list[str], str]:
+    kind = KINDS.get(cred.auth_type, KINDS["api-key"])
+    if kind.injection in _HOW_TO_CALL:
+        return _HOW_TO_CALL[kind.injection]
+    if cred.auth_bindings:
+        return (
+            "custom_headers",
+            [b.header for b in cred.auth_bindings],
+            "TAP sets the named headers; do not send them yourself.",
+        )
+    return (
+        "authorization_header",
+        ["Authorization"],
+        "TAP sets the Authorization header; do not send it yourself.",
+    )
 
 
 def _approval_rules(policy: Policy | None, team_mode: str) -> list[dict[str, Any]]:
@@ -143,12 +196,14 @@ def _service(cred: Credential, policy: Policy | None, team_mode: str) -> dict[st
         "X-TAP-Target": placeholder,
         "X-TAP-Method": "GET|POST|PUT|PATCH|DELETE",
     }
+    auth_mode, header_names, how = _auth(cred)
     entry: dict[str, Any] = {
         "description": cred.description,
+        "kind": {"name": cred.auth_type, "how_to_call": how},
         "target_shape": "relative_path" if cred.relative_target else "full_url",
         "target_placeholder": placeholder,
-        "auth_mode": "custom_headers" if cred.auth_bindings else "authorization_header",
-        "auth_header_names": [b.header for b in cred.auth_bindings] or ["Authorization"],
+        "auth_mode": auth_mode,
+        "auth_header_names": header_names,
         "allowed_hosts": list(cred.allowed_hosts),
         "request_template": {
             "method": "POST",
@@ -168,8 +223,8 @@ def _service(cred: Credential, policy: Policy | None, team_mode: str) -> dict[st
     }
     if cred.relative_target:
         entry["target_is_relative_path"] = True
-    elif cred.api_base:
-        entry["target_base"] = cred.api_base
+    elif _public_api_base(cred):
+        entry["target_base"] = _public_api_base(cred)
     return entry
 
 
@@ -334,7 +389,7 @@ async def agent_config() -> Response:
         {
             "agent_id": agent.id,
             "credentials": [
-                {"name": c.name, "description": c.description, "api_base": c.api_base}
+                {"name": c.name, "description": c.description, "api_base": _public_api_base(c)}
                 for c in creds
             ],
         }

@@ -5,6 +5,7 @@ The tree::
     TapError
     ├── ConfigError            a setting is missing or malformed (start-up, exit 2)
     ├── InvalidInput           an operator- or admin-supplied value is malformed
+    │   └── InvalidCredentialValue a credential value does not fit its kind
     ├── StoreError             the database cannot do what was asked
     │   ├── DatabaseUnavailable    it cannot be reached at all
     │   ├── NotFound               a row that must exist does not
@@ -13,7 +14,8 @@ The tree::
     ├── CryptoError            a ciphertext does not open, or a key is malformed
     └── ApiError               an HTTP request is refused (the one JSON rendering)
         ├── the request's shape, any endpoint (400/404/405/408/413/415/431)
-        │   InvalidJson, JsonNotObject, ValidationFailed, MalformedRequest, RouteNotFound,
+        │   InvalidJson, JsonNotObject, ValidationFailed, CredentialValueRejected,
+        │   MalformedRequest, RouteNotFound,
         │   MethodNotAllowed, RequestTimeout, PayloadTooLarge, UnsupportedMediaType,
         │   HeadersTooLarge
         ├── GET /attestation: InvalidNonce (400), AttestationUnavailable (503)
@@ -60,6 +62,14 @@ class InvalidInput(TapError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class InvalidCredentialValue(InvalidInput):
+    """A credential value does not fit its kind (:mod:`app.credential_kinds`).
+
+    ``field`` names the value's field (``value.secret_access_key``), or
+    ``value`` for the whole value. NOTE: the problem never quotes the value.
+    """
 
 
 class StoreError(TapError):
@@ -156,6 +166,12 @@ class ValidationFailed(ApiError):
     """
 
     code = "invalid_input"
+
+
+class CredentialValueRejected(ApiError):
+    """A credential value does not fit its kind; ``field`` names the field (never its value)."""
+
+    code = "invalid_credential_value"
 
 
 class RouteNotFound(ApiError):
@@ -619,6 +635,21 @@ class CredentialMisconfigured(ProxyError):
 
     code = "credential_misconfigured"
     agent_action = "Ask a human to fix this credential's configuration; retrying will not help."
+
+
+class AuthModeUnavailable(ProxyError):
+    """``X-TAP-Auth-Mode`` asks for a scheme this credential cannot use (its fields are missing)."""
+
+    code = "auth_mode_unavailable"
+    agent_action = "Drop X-TAP-Auth-Mode (or send auto); /agent/services names what this credential does."
+
+
+class RequestNotSignable(ProxyError):
+    """The request cannot be signed as its credential's kind requires (e.g. a form body that
+    is not ``application/x-www-form-urlencoded`` text)."""
+
+    code = "request_not_signable"
+    agent_action = "Send a body the upstream's signature scheme can cover; see /agent/services."
 
 
 # Approval decisions (app.approvals.decisions) -----------------------------------

@@ -22,8 +22,10 @@ from app.config import Config
 from app.errors import (
     AlreadyExists,
     ApiError,
+    CredentialValueRejected,
     DatabaseUnavailable,
     HeadersTooLarge,
+    InvalidCredentialValue,
     InvalidInput,
     MalformedRequest,
     MethodNotAllowed,
@@ -124,6 +126,8 @@ def as_api_error(error: HTTPException | StoreError | InvalidInput) -> ApiError |
             return None
         kind = _HTTP_ERRORS.get(status, MalformedRequest)
         return kind(error.description or kind.code)
+    if isinstance(error, InvalidCredentialValue):
+        return CredentialValueRejected(str(error), field=error.field)
     if isinstance(error, InvalidInput):
         return ValidationFailed(str(error), field=error.field)
     if isinstance(error, NotFound):

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from app.store.models import AuthType
+
 MemberRoleName = Literal["owner", "admin", "approver"]
 
 TEAM_NAME_PATTERN: Final = r"^[a-z0-9-]{3,64}$"
@@ -224,7 +226,10 @@ ValueObject = dict[
 class CredentialCreateBody(RequestModel):
     name: Name
     description: LongText = ""
-    auth_type: Literal["api-key", "basic", "oauth2", "oauth1", "custom"] = "api-key"
+    auth_type: AuthType = Field(
+        default="api-key",
+        description="The credential's kind; a structured kind takes value as a JSON object of its fields.",
+    )
     api_base: ShortText | None = None
     relative_target: bool = False
     auth_header_format: ShortText | None = None

@@ -15,11 +15,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from app.audit_record import AuditRecord, body_for_audit, headers_for_audit
 from app.runtime import Runtime
 from app.secret import Secret, SecretPairs
 from app.store.models import Agent, Credential, Policy
+
+AuthMode = Literal["auto", "bearer", "oauth1"]
 
 
 @dataclass(slots=True, repr=False)
@@ -47,6 +50,8 @@ class ForwardContext:
     """What the agent asked to send upstream: no ``X-TAP-*``, no hop-by-hop headers."""
     placeholder_names: list[str] = field(default_factory=list)
     """Placeholder mode: the credentials referenced, in order."""
+    auth_mode: AuthMode = "auto"
+    """``X-TAP-Auth-Mode``, canonical: which scheme an oauth1 credential with a bearer token uses."""
 
     # agent stage
     agents: list[Agent] = field(default_factory=list)

@@ -23,7 +23,7 @@ from app.errors import (
     TargetTooLong,
     UnknownTapHeader,
 )
-from app.proxy.context import ForwardContext
+from app.proxy.context import AuthMode, ForwardContext
 from app.proxy.placeholders import find_placeholders
 from app.proxy.policy import normalize_method
 from app.secret import Secret
@@ -57,9 +57,15 @@ CLIENT_IDENTITY: Final = frozenset(
     }
 )  # fmt: skip
 CLIENT_IDENTITY_PREFIXES: Final = ("x-forwarded-",)
-_AUTH_MODES: Final = frozenset(
-    {"", "auto", "bearer", "app", "app-only", "app_only", "oauth1", "oauth1a", "user"}
-)
+_AUTH_MODES: Final[dict[str, AuthMode]] = {
+    "": "auto",
+    "auto": "auto",
+    **dict.fromkeys(("bearer", "app", "app-only", "app_only"), "bearer"),
+    **dict.fromkeys(
+        ("oauth1", "oauth1a", "oauth-1.0a", "user", "user-context", "user_context"), "oauth1"
+    ),
+}
+"""Every spelling of ``X-TAP-Auth-Mode`` (case-insensitive, trimmed) and the mode it names."""
 MAX_TARGET_LENGTH: Final = 8192
 
 
@@ -108,11 +114,13 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     ctx.api_key = Secret(key)
     if "x-tap-end-user" in control:
         raise EndUserNotSupported("X-TAP-End-User is not supported by this TAP deployment.")
-    if control.get("x-tap-auth-mode", "").lower() not in _AUTH_MODES:
+    mode = _AUTH_MODES.get(control.get("x-tap-auth-mode", "").lower())
+    if mode is None:
         raise InvalidAuthMode(
             "X-TAP-Auth-Mode must be one of: auto, bearer, oauth1",
             received=control["x-tap-auth-mode"][:64],
         )
+    ctx.auth_mode = mode
     target = control.get("x-tap-target", "")
     if not target:
         raise MissingTarget("Missing X-TAP-Target header.", services_url="/agent/services")

@@ -1,4 +1,9 @@
-"""Put a credential's secret into the outgoing headers (direct connector).
+"""Put a credential's secret into the outgoing headers.
+
+Header kinds (``api-key``, ``basic``, ``custom``) are rendered here; signing
+kinds (``oauth1``, ``aws-sigv4``) and sidecars go through
+:mod:`app.proxy.kind_headers`, chosen by the credential's kind
+(:mod:`app.credential_kinds`). For header kinds:
 
 * No ``auth_bindings``: every agent ``Authorization`` header is removed and
   ``Authorization: <auth_header_format>`` is added (``Bearer {value}`` when no
@@ -36,7 +41,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from app.credential_kinds import KINDS, CredentialKind
 from app.errors import (
+    AuthModeUnavailable,
     CredentialFieldMissing,
     CredentialMisconfigured,
     CredentialNotConfigured,
@@ -46,6 +53,14 @@ from app.errors import (
 )
 from app.proxy.context import ForwardContext
 from app.proxy.credential_value import CredentialValue, unsafe_in_header
+from app.proxy.kind_headers import (
+    SIDECAR_HEADERS,
+    OutgoingRequest,
+    fields_of,
+    oauth1_headers,
+    sidecar_headers,
+    sigv4_headers,
+)
 from app.proxy.placeholders import substitute
 from app.proxy.sanitize import credential_secret_pairs
 from app.secret import Secret, SecretPairs
@@ -75,8 +90,13 @@ class Injection:
 
 
 def injected_header_names(credential: Credential) -> tuple[str, ...]:
-    """The headers :func:`inject` sets for ``credential`` (what an approver is told TAP adds)."""
-    if credential.auth_bindings:
+    """The headers injection sets for ``credential`` (what an approver is told TAP adds)."""
+    injection = kind_of(credential).injection
+    if injection == "aws-sigv4":
+        return ("X-Amz-Content-SHA256", "X-Amz-Date", "X-Amz-Security-Token", "Authorization")
+    if injection == "sidecar":
+        return SIDECAR_HEADERS
+    if credential.auth_bindings and injection == "header":
         return tuple(binding.header for binding in credential.auth_bindings)
     return ("Authorization",)
 
@@ -237,14 +257,58 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: the secret goes in here, and only here."""
     values = {credential.name: _open(ctx, credential) for credential in ctx.credentials}
     secrets: list[tuple[str, str]] = []
-    for name, value in values.items():
-        secrets += credential_secret_pairs(name, value.reveal())
+    for credential in ctx.credentials:
+        kind = kind_of(credential)
+        secrets += credential_secret_pairs(
+            credential.name, values[credential.name].reveal(), kind.public_fields()
+        )
     if ctx.credential_name is not None:
         credential = ctx.credentials[0]
-        injection = inject(ctx.forward_headers, credential, values[credential.name])
+        injection = _inject_kind(ctx, credential, values[credential.name])
         ctx.upstream_headers, injected = injection.headers, injection.injected
     else:
         substitution = substitute(ctx.forward_headers, values)
         ctx.upstream_headers, injected = substitution.headers, substitution.injected
     ctx.secrets = SecretPairs([*secrets, *injected])
     return ctx
+
+
+def kind_of(credential: Credential) -> CredentialKind:
+    """The credential's kind; a label this build does not know injects as a plain header."""
+    return KINDS.get(credential.auth_type, KINDS["api-key"])
+
+
+def _inject_kind(ctx: ForwardContext, credential: Credential, value: Secret) -> Injection:
+    """Unified mode: the injector the credential's kind names (:mod:`app.credential_kinds`)."""
+    kind = kind_of(credential)
+    if kind.injection == "header":
+        if ctx.auth_mode == "oauth1":
+            raise AuthModeUnavailable(
+                f"Credential '{credential.name}' is a {kind.name} credential; it cannot sign with OAuth 1",
+                credential=credential.name,
+            )
+        return inject(ctx.forward_headers, credential, value)
+    raw = value.reveal()
+    if not raw:
+        raise CredentialNotConfigured(
+            f"Credential '{credential.name}' has no value", credential=credential.name
+        )
+    request = OutgoingRequest(ctx.method, ctx.target_url, ctx.forward_headers, ctx.body)
+    if kind.injection == "sidecar":
+        agent_target = None if credential.relative_target else ctx.raw_target
+        headers, injected = sidecar_headers(credential, raw, request, agent_target)
+    elif kind.injection == "oauth1":
+        fields = fields_of(credential, kind, raw)
+        headers, injected = oauth1_headers(credential, fields, request, ctx.auth_mode)
+    elif kind.injection == "aws-sigv4":
+        fields = fields_of(credential, kind, raw)
+        headers, injected = sigv4_headers(credential, fields, request)
+    else:
+        # NOTE: OAuth 2 (token exchange and refresh) plugs in here; until then
+        # the bundle is never sent as it is.
+        raise CredentialMisconfigured(
+            f"Credential '{credential.name}' is an OAuth 2 credential; this TAP cannot exchange its token",
+            credential=credential.name,
+        )
+    logger.debug("%s injection for credential %s", kind.injection, credential.name)
+    return Injection(headers=SecretPairs(headers), injected=SecretPairs(dict.fromkeys(injected)))

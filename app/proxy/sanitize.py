@@ -63,7 +63,7 @@ import importlib.util
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import quote, quote_plus
@@ -262,12 +262,16 @@ class Sanitizer:
         return b"".join(pieces)
 
 
-def credential_secret_pairs(name: str, raw_value: str) -> list[tuple[str, str]]:
+def credential_secret_pairs(
+    name: str, raw_value: str, public_fields: Collection[str] = ()
+) -> list[tuple[str, str]]:
     """The pairs to scrub for a whole stored value.
 
     The raw value as ``name`` first, then, for a JSON object, each string
     member as ``name.field`` (sorted by field), so fields that were never
-    injected are scrubbed too.
+    injected are scrubbed too. ``public_fields`` are the fields its kind
+    declares public (a region, a service name, a client id): scrubbing
+    ``us-east-1`` or ``s3`` out of every answer would only mangle it.
     """
     pairs = [(name, raw_value)]
     if raw_value.lstrip().startswith("{"):
@@ -279,7 +283,7 @@ def credential_secret_pairs(name: str, raw_value: str) -> list[tuple[str, str]]:
             pairs.extend(
                 (f"{name}.{key}", value)
                 for key, value in sorted(loaded.items())
-                if isinstance(value, str) and value
+                if isinstance(value, str) and value and key not in public_fields
             )
     return pairs
 

@@ -84,6 +84,8 @@ def resolve_target(raw_target: str, credential: Credential) -> ResolvedTarget:
     _check_text(raw_target)
     if credential.relative_target:
         target = _resolve_relative(raw_target, credential)
+    elif credential.connector == "sidecar":
+        return _resolve_through_sidecar(raw_target, credential)
     else:
         if not _SCHEME_PREFIX.match(raw_target):
             raise InvalidTarget(
@@ -323,6 +325,27 @@ def _resolve_relative(raw: str, credential: Credential) -> ResolvedTarget:
     if query:
         url = f"{url}?{query}"
     return ResolvedTarget(url=url, scheme=base.scheme, host=base.host, port=base.port, display=url)
+
+
+def _resolve_through_sidecar(raw: str, credential: Credential) -> ResolvedTarget:
+    """An absolute target handed to a sidecar: TAP connects to ``api_base`` exactly and
+    tells the sidecar the target (``X-OAuth-Target``); policies see the target.
+
+    NOTE: the target is still parsed and held to ``allowed_hosts``; the
+    sidecar's own address is what the SSRF stage checks, like any host.
+    """
+    if not _SCHEME_PREFIX.match(raw):
+        raise InvalidTarget(
+            f"Credential '{credential.name}' takes a full http(s) URL, not a relative path",
+            received=raw,
+        )
+    wanted = _parse_absolute(raw)
+    check_allowed_host(wanted.host, credential.allowed_hosts, credential=credential.name)
+    base = _parse_api_base(credential)
+    url = f"{base.scheme}://{_netloc(base)}{base.path.rstrip('/') or '/'}"
+    return ResolvedTarget(
+        url=url, scheme=base.scheme, host=base.host, port=base.port, display=wanted.url
+    )
 
 
 @dataclass(frozen=True, slots=True)

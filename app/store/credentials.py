@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from app.credential_kinds import KINDS, CredentialKind, kind_named
 from app.crypto import KeyRing, value_hint
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.secret import Secret
@@ -173,11 +174,16 @@ async def create(
     value: Secret | None = None,
     allow_unscannable_responses: bool = False,
 ) -> Credential:
-    """Create a credential. Raises InvalidInput, or AlreadyExists for a taken name."""
+    """Create a credential. Raises InvalidInput (InvalidCredentialValue naming the
+    value's field), or AlreadyExists for a taken name."""
     name = normalize_name(name)
     if auth_type not in AUTH_TYPES:
         raise InvalidInput("auth", f"expected one of {', '.join(AUTH_TYPES)}")
+    kind = kind_named(auth_type)
     base = normalize_api_base(api_base)
+    if kind.connector == "sidecar" and base is None:
+        raise InvalidInput("api_base", "a sidecar credential needs the sidecar's URL as api_base")
+    value = checked_value(kind, value)
     if relative_target and base is None:
         raise InvalidInput("api_base", "a relative-target credential needs an api_base")
     if auth_header_format is not None and "{value" not in auth_header_format:
@@ -189,8 +195,8 @@ async def create(
         row = await conn.fetchrow(
             f"INSERT INTO credentials (team_id, name, description, auth_type, api_base, relative_target,"
             f" auth_header_format, auth_bindings, allowed_hosts, allow_http, sealed_value, key_version,"
-            f" value_hint, allow_unscannable_responses)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, 1, $11, $12)"
+            f" value_hint, allow_unscannable_responses, connector)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, 1, $11, $12, $14)"
             f" RETURNING {_COLUMNS}",
             team_id,
             name,
@@ -205,12 +211,25 @@ async def create(
             hint,
             allow_unscannable_responses,
             allow_http,
+            kind.connector,
         )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(f"a credential named {name!r} already exists") from None
     assert row is not None  # INSERT ... RETURNING always yields the row
     await events.team_changed(conn, team_id)
     return from_row(row)
+
+
+def checked_value(kind: CredentialKind, value: Secret | None) -> Secret | None:
+    """``value`` once it fits ``kind``; a structured value comes back as its checked fields.
+
+    Raises:
+        InvalidCredentialValue: naming the field that does not fit.
+    """
+    if value is None:
+        return None
+    fields = kind.validate(value.reveal())
+    return value if fields is None else Secret(json.dumps(fields))
 
 
 def _seal(
@@ -225,14 +244,21 @@ def _seal(
 
 
 async def set_value(conn: Conn, keys: KeyRing, team_id: str, name: str, value: Secret) -> None:
-    """Replace a credential's value (sealed afresh). Raises NotFound."""
-    version = await conn.fetchval(
-        "SELECT key_version FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
+    """Replace a credential's value (sealed afresh), checked against its kind.
+
+    Raises NotFound, or InvalidCredentialValue naming the field that does not fit.
+    """
+    row = await conn.fetchrow(
+        "SELECT key_version, auth_type FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
         team_id,
         name,
     )
-    if version is None:
+    if row is None:
         raise NotFound(f"credential {name!r} does not exist")
+    version = row["key_version"]
+    checked = checked_value(KINDS.get(row["auth_type"], KINDS["api-key"]), value)
+    assert checked is not None
+    value = checked
     sealed, hint = _seal(keys, team_id, name, version, value)
     await conn.execute(
         "UPDATE credentials SET sealed_value = $3, value_hint = $4, updated_at = now()"

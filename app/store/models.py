@@ -14,8 +14,17 @@ from typing import Literal
 ApprovalMode = Literal["gated", "autonomous"]
 APPROVAL_MODES: tuple[ApprovalMode, ...] = ("gated", "autonomous")
 
-AuthType = Literal["api-key", "basic", "oauth2", "oauth1", "custom"]
-AUTH_TYPES: tuple[AuthType, ...] = ("api-key", "basic", "oauth2", "oauth1", "custom")
+AuthType = Literal["api-key", "basic", "custom", "oauth1", "aws-sigv4", "oauth2", "sidecar"]
+AUTH_TYPES: tuple[AuthType, ...] = (
+    "api-key",
+    "basic",
+    "custom",
+    "oauth1",
+    "aws-sigv4",
+    "oauth2",
+    "sidecar",
+)
+"""The kinds of :mod:`app.credential_kinds`, in its order (a unit test holds them equal)."""
 
 
 @dataclass(frozen=True, slots=True)
