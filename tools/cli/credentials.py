@@ -7,13 +7,14 @@ asked for or written, so the CLI cannot create what the API would refuse: no
 credential without allowed hosts (unless it is relative to its api_base), and
 none without a value.
 
-NOTE: a value never comes from argv (other processes can read it). It comes
-from ``--value-file FILE`` (``-`` for stdin) or a hidden prompt at a terminal.
+NOTE: a value never comes from argv (other processes can read it); see
+:mod:`tools.cli.value_input`. ``tap add --auth KIND`` asks for exactly the
+fields of that kind (:mod:`app.credential_kinds`).
 """
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,57 +22,51 @@ import click
 from pydantic import ValidationError
 
 from app.admin.schemas import CredentialCreateBody, CredentialSecretBody, CredentialUpdateBody
+from app.credential_kinds import KIND_NAMES, KINDS, kind_named
 from app.secret import Secret
 from app.store import credentials
-from app.store.models import AUTH_TYPES, Credential
+from app.store.models import Credential
 from tools.cli.context import Access, CliContext
 from tools.cli.errors import CliError, describe_validation, exit_on_error
 from tools.cli.listing import list_command
 from tools.cli.render import split_list
 from tools.cli.run import run
-
-MAX_VALUE_FILE_BYTES: Final = 1024 * 1024
+from tools.cli.value_input import prompt, read_fields, read_value
 
 _VALUE_FILE = click.option(
     "--value-file",
     type=click.Path(path_type=Path, allow_dash=True, dir_okay=False),
-    help="Read the secret from FILE, or - for stdin (default: a hidden prompt).",
+    help="Read the secret from FILE, or - for stdin (default: a hidden prompt). Structured "
+    "kinds read a JSON object of their secret fields.",
+)
+
+# One flag per public field of any structured kind (--consumer-key, --region, ...).
+_PUBLIC_FIELDS: Final = tuple(
+    dict.fromkeys(name for kind in KINDS.values() for name in kind.public_fields())
 )
 
 
-def _prompt(text: str, **kwargs: Any) -> Any:
-    """``click.prompt``, with end of input as one clear line instead of 'Aborted!'."""
-    try:
-        return click.prompt(text, **kwargs)
-    except click.Abort:
-        raise CliError(f"input ended before {text.lower()} was given") from None
+def _field_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    for name in reversed(_PUBLIC_FIELDS):
+        owners = [k.name for k in KINDS.values() if name in k.public_fields()]
+        spec = next(k.field(name) for k in KINDS.values() if k.field(name) is not None)
+        assert spec is not None
+        command = click.option(
+            "--" + name.replace("_", "-"),
+            name,
+            help=f"{spec.help} (--auth {'|'.join(owners)})",
+        )(command)
+    return command
 
 
-def read_value(value_file: Path | None, *, prompt: bool = False) -> Secret:
-    """The secret from ``--value-file``, else a hidden prompt (at a terminal, or when ``prompt``).
-
-    Raises CliError; NOTE: never echoes the value.
-    """
-    if value_file is not None:
-        try:
-            if str(value_file) == "-":
-                text = sys.stdin.read(MAX_VALUE_FILE_BYTES + 1)
-            else:
-                with value_file.open() as handle:
-                    text = handle.read(MAX_VALUE_FILE_BYTES + 1)
-        except OSError as exc:
-            raise CliError(f"cannot read the value file {value_file}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise CliError(f"the value file {value_file} is not UTF-8 text") from None
-        if len(text) > MAX_VALUE_FILE_BYTES:
-            raise CliError(f"the value file {value_file} is larger than a credential value can be")
-        return Secret(text.strip())
-    if not prompt and not sys.stdin.isatty():
+def parse_binding(text: str) -> dict[str, str]:
+    """``"X-Api-Key: {value.key}"`` -> ``{"header": "X-Api-Key", "format": "{value.key}"}``."""
+    header, colon, template = text.partition(":")
+    if not colon or not header.strip() or not template.strip():
         raise CliError(
-            "no value given: use --value-file FILE (or - to read stdin), or run in a terminal "
-            "to be prompted"
+            f"--binding {text!r}: expected 'Header-Name: format', e.g. 'X-Api-Key: {{value}}'"
         )
-    return Secret(_prompt("Value (hidden)", hide_input=True))
+    return {"header": header.strip(), "format": template.strip()}
 
 
 def checked_value(secret: Secret) -> Secret:
@@ -116,19 +111,31 @@ def _credential_json(cred: Credential) -> dict[str, Any]:
 @click.option("--name", help="Credential name (lowercase letters, digits, hyphens).")
 @click.option("--description", help="Human-readable description.")
 @click.option(
-    "--auth", "auth_type", type=click.Choice(AUTH_TYPES), help="How the secret is injected."
+    "--auth",
+    "auth_type",
+    type=click.Choice(KIND_NAMES),
+    help="The credential's kind: how TAP authenticates to the upstream.",
 )
-@click.option("--api-base", help="Base URL; relative targets are resolved under it.")
+@click.option(
+    "--api-base", help="Base URL; relative targets are resolved under it (sidecar: its URL)."
+)
 @click.option(
     "--relative-target", is_flag=True, help="Agents send paths under --api-base, not URLs."
 )
 @click.option("--header-format", help='Authorization template, e.g. "Bearer {value}".')
+@click.option(
+    "--binding",
+    "bindings",
+    multiple=True,
+    help="Custom header binding 'Header-Name: format', e.g. 'X-Api-Key: {value.key}' (repeatable).",
+)
 @click.option(
     "--allowed-host",
     "allowed_hosts",
     multiple=True,
     help="Host the secret may be sent to (repeatable; required unless --relative-target).",
 )
+@_field_flags
 @_VALUE_FILE
 @click.option(
     "--allow-unscannable-responses",
@@ -142,35 +149,54 @@ def add(
     api_base: str | None,
     relative_target: bool,
     header_format: str | None,
+    bindings: tuple[str, ...],
     allowed_hosts: tuple[str, ...],
     value_file: Path | None,
     allow_unscannable_responses: bool,
+    **field_flags: str | None,
 ) -> None:
-    """Add a credential; prompts for every required field when --name is omitted."""
+    """Add a credential; prompts for every required field when --name is omitted.
+
+    Structured kinds (oauth1, aws-sigv4, oauth2) take their public fields as
+    flags and their secret fields from --value-file (a JSON object) or hidden
+    prompts, never from the command line.
+    """
     with exit_on_error():
         hosts = list(allowed_hosts)
         interactive = name is None
         if name is None:
-            name = _prompt("Name")
+            name = prompt("Name")
             if description is None:
-                description = _prompt("Description", default="")
+                description = prompt("Description", default="")
             if auth_type is None:
-                auth_type = _prompt("Auth type", type=click.Choice(AUTH_TYPES), default="api-key")
+                auth_type = prompt("Auth type", type=click.Choice(KIND_NAMES), default="api-key")
             if not hosts and not relative_target:
-                hosts = split_list(_prompt("Allowed hosts (comma-separated)"))
+                hosts = split_list(prompt("Allowed hosts (comma-separated)"))
+        kind = kind_named(auth_type or "api-key")
+        given = {k: v for k, v in field_flags.items() if v is not None}
+        stray = sorted(set(given) - set(kind.public_fields()))
+        if stray:
+            flags = ", ".join("--" + f.replace("_", "-") for f in stray)
+            raise CliError(f"{flags}: not a field of a {kind.name} credential", exit_code=2)
         body = _check_create(
             {
                 "name": name,
                 "description": description or "",
-                "auth_type": auth_type or "api-key",
+                "auth_type": kind.name,
                 "api_base": api_base,
                 "relative_target": relative_target,
                 "auth_header_format": header_format,
+                "auth_bindings": [parse_binding(b) for b in bindings],
                 "allowed_hosts": hosts,
                 "allow_unscannable_responses": allow_unscannable_responses,
             }
         )
-        secret = checked_value(read_value(value_file, prompt=interactive))
+        if kind.connector == "sidecar" and body.api_base is None:
+            raise CliError("a sidecar credential needs --api-base (the sidecar's URL)", exit_code=2)
+        if kind.structured:
+            secret = read_fields(kind, given, value_file, ask=interactive)
+        else:
+            secret = checked_value(read_value(value_file, ask=interactive))
 
     async def action(ctx: CliContext) -> Credential:
         return await credentials.create(
@@ -183,13 +209,14 @@ def add(
             api_base=body.api_base,
             relative_target=body.relative_target,
             auth_header_format=body.auth_header_format,
+            auth_bindings=[b.model_dump() for b in body.auth_bindings],
             allowed_hosts=body.allowed_hosts,
             value=secret,
             allow_unscannable_responses=body.allow_unscannable_responses,
         )
 
     cred = run(action, Access.WRITE)
-    click.echo(f"Added credential {cred.name} (value {cred.value_hint})")
+    click.echo(f"Added credential {cred.name} ({cred.auth_type}, value {cred.value_hint})")
     if cred.allow_unscannable_responses:
         click.echo(
             "warning: responses TAP cannot scan for this secret will be passed on (audited)",
