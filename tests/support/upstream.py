@@ -24,6 +24,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    raw_path: str = ""
+    """The path and query exactly as sent (percent-escapes kept), for signature checks."""
 
 
 Handler = Callable[[Received], Awaitable[web.StreamResponse] | web.StreamResponse]
@@ -48,7 +50,11 @@ class Upstream:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         received = Received(
-            request.method, request.path_qs, dict(request.headers), await request.read()
+            request.method,
+            request.path_qs,
+            dict(request.headers),
+            await request.read(),
+            raw_path=request.raw_path,
         )
         self.received.append(received)
         result: Any = self.handler(received)
