@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.admin_api import Api, running_api
 from tests.support.tap import Tap, start_tap
 from tests.support.upstream import Upstream
 
@@ -54,3 +55,10 @@ def served() -> Iterator[Callable[..., Upstream]]:
     yield start
     for upstream in started:
         upstream.stop()
+
+
+@pytest.fixture
+async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    """The admin API in-process (the app's startup and shutdown run)."""
+    async with running_api(tmp_path, database_url) as running:
+        yield running
