@@ -301,6 +301,11 @@ def _inject_kind(ctx: ForwardContext, credential: Credential, value: Secret) -> 
         fields = fields_of(credential, kind, raw)
         headers, injected = oauth1_headers(credential, fields, request, ctx.auth_mode)
     elif kind.injection == "aws-sigv4":
+        if ctx.auth_mode != "auto":
+            raise AuthModeUnavailable(
+                f"Credential '{credential.name}' signs with AWS SigV4 only; drop X-TAP-Auth-Mode",
+                credential=credential.name,
+            )
         fields = fields_of(credential, kind, raw)
         headers, injected = sigv4_headers(credential, fields, request)
     else:

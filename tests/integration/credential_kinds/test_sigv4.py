@@ -3,6 +3,7 @@ that verifies the signature (payload hash included) with its own code."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from tests.support.fake_s3 import FakeS3
@@ -93,3 +94,37 @@ def test_the_cli_refuses_a_value_missing_a_field(tap: Tap) -> None:
         "--allowed-host", "127.0.0.1", "--value-file", "-", input="k",
     )  # fmt: skip
     assert stray.exit_code == 2 and "--region" in stray.stderr
+
+
+def test_an_approved_write_is_signed_when_it_is_forwarded(
+    tap: Tap, add_kind: Callable[..., None], served: Callable[..., Upstream]
+) -> None:
+    """Signing happens at forward time, after the human's decision, over the stored request."""
+    s3 = FakeS3(keys={ACCESS_KEY: SECRET_KEY})
+    upstream = served(s3.handle)
+    _add(add_kind, {"secret_access_key": SECRET_KEY})
+    key = tap.agent("bot", "--credentials", "s3")
+    parked = tap.forward(
+        key, "s3", upstream.url + "/bucket/k", method="PUT", content=b"approved body"
+    )
+    assert parked.status_code == 202, parked.text
+    assert upstream.received == []
+    tap.ok("approve", parked.json()["txn_id"])
+    deadline = time.monotonic() + 30
+    while (status := tap.get(parked.json()["poll_url"], key).json())["status"] == "pending":
+        assert time.monotonic() < deadline, "the approved request was not forwarded"
+        time.sleep(0.1)
+    assert status["status"] == "forwarded", status
+    assert s3.refused == [] and [m for _, m, _ in s3.verified] == ["PUT"]
+    assert upstream.received[0].body == b"approved body"
+
+
+def test_a_forced_auth_mode_is_refused(
+    tap: Tap, add_kind: Callable[..., None], served: Callable[..., Upstream]
+) -> None:
+    upstream = served(FakeS3(keys={ACCESS_KEY: SECRET_KEY}).handle)
+    _add(add_kind, {"secret_access_key": SECRET_KEY})
+    key = tap.agent("bot", "--credentials", "s3")
+    response = tap.forward(key, "s3", upstream.url + "/b", headers={"X-TAP-Auth-Mode": "bearer"})
+    assert response.status_code == 400 and response.json()["error"] == "auth_mode_unavailable"
+    assert upstream.received == []
