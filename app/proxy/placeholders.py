@@ -7,6 +7,8 @@ not a placeholder and is forwarded literally. A header may hold several.
 Where they may stand (:func:`check_positions`):
 
 * a field reference (``name.field``) in any header;
+* never a credential TAP signs with (``oauth1``, ``aws-sigv4``, ``oauth2``,
+  ``sidecar``): those are used only through ``X-TAP-Credential``;
 * a plain reference (``name``) only in an auth header: ``Authorization``,
   ``X-Api-Key`` or ``X-Auth-Token``; if the credential has ``auth_bindings``,
   only in its bound headers instead;
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from typing import Final, NoReturn
 from urllib.parse import unquote, unquote_plus
 
+from app.credential_kinds import KINDS
 from app.errors import CredentialMisconfigured, PlaceholderViolation
 from app.proxy.context import ForwardContext
 from app.proxy.credential_value import CredentialValue, unsafe_in_header
@@ -96,6 +99,7 @@ def check_positions(
         for name, _field in find_placeholders(header):
             _violation(name, f"the name of header '{header}'")
         for name, field in find_placeholders(value):
+            _refuse_signing_kind(credentials.get(name))
             if field is None and header.lower() not in _plain_positions(credentials.get(name)):
                 _violation(name, f"header '{header}', which is not an allowed auth header for it")
             refs.append(PlaceholderRef(name=name, field=field, header=header))
@@ -151,6 +155,26 @@ def substitute(headers: Sequence[tuple[str, str]], values: Mapping[str, Secret])
 
 
 # -- internals -----------------------------------------------------------------------
+
+
+def _refuse_signing_kind(credential: Credential | None) -> None:
+    """Refuse any reference to a credential TAP signs or authenticates with.
+
+    NOTE: an oauth1, aws-sigv4, oauth2 or sidecar credential is used by TAP,
+    never handed out: a field placed in a header would travel unsigned to any
+    allowed host, e.g. into the metadata of an attacker's public bucket on the
+    same S3 endpoint. Only header kinds (api-key, basic, custom) may be placed.
+    """
+    if credential is None:
+        return
+    kind = KINDS.get(credential.auth_type)
+    if kind is not None and kind.injection != "header":
+        raise PlaceholderViolation(
+            f"Credential '{credential.name}' is a {kind.name} credential; TAP signs with it "
+            "and never places its fields. Name it in X-TAP-Credential instead.",
+            credential=credential.name,
+            location="header",
+        )
 
 
 def _plain_positions(credential: Credential | None) -> frozenset[str]:
