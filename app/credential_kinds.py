@@ -21,16 +21,20 @@ JSON object), and a JSON object of string fields for the structured ones.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from app.errors import InvalidCredentialValue
+from app.proxy.signing.oauth1 import check_rsa_key
 
 Injection = Literal["header", "oauth1", "aws-sigv4", "oauth2", "sidecar"]
 """How a kind's secret reaches the upstream (which injector :mod:`app.proxy.inject` runs)."""
 
 Connector = Literal["direct", "sidecar"]
+
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,9 @@ class KindField:
     required: bool = True
     help: str = ""
     choices: tuple[str, ...] = ()
+    multiline: bool = False
+    """Only a multi-line field (a PEM key) may hold line breaks; every other field ends up
+    in a header, where a CR or LF would split it."""
 
 
 Check = Callable[[Mapping[str, str]], None]
@@ -108,6 +115,10 @@ class CredentialKind:
                 )
             if not isinstance(item, str):
                 raise InvalidCredentialValue(f"value.{key}", "must be a string")
+            if not spec.multiline and _CONTROL.search(item):
+                raise InvalidCredentialValue(
+                    f"value.{key}", "must not contain control characters (CR, LF, ...)"
+                )
             if item.strip():
                 fields[spec.name] = item.strip() if not spec.secret else item
         for spec in self.fields:
@@ -140,9 +151,6 @@ def _check_oauth1(fields: Mapping[str, str]) -> None:
             raise InvalidCredentialValue(
                 "value.rsa_private_key", "is required with signature_method RSA-SHA1"
             )
-        # Imported here: the signer imports this registry for the field names.
-        from app.proxy.signing.oauth1 import check_rsa_key
-
         check_rsa_key(fields["rsa_private_key"])
     elif "consumer_secret" not in fields:
         raise InvalidCredentialValue(
@@ -156,6 +164,8 @@ def _check_oauth1(fields: Mapping[str, str]) -> None:
 
 
 def _check_sigv4(fields: Mapping[str, str]) -> None:
+    if not fields["access_key_id"].isalnum():
+        raise InvalidCredentialValue("value.access_key_id", "letters and digits only (AKIA...)")
     for name in ("region", "service"):
         text = fields[name]
         if not all(c.isalnum() or c in "-_" for c in text):

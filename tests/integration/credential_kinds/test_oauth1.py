@@ -66,6 +66,8 @@ def test_reads_and_writes_are_signed_and_verified(
     assert write.status_code == 200, write.text
     assert provider.refused == []
     assert provider.verified == [("ck-demo", TOKEN, method)] * 2
+    service = tap.get("/agent/services", key).json()["services"]["x"]
+    assert service["kind"]["name"] == "oauth1" and service["auth_mode"] == "oauth1_signature"
     sent = upstream.received[-1].headers["Authorization"]
     assert sent.startswith("OAuth ") and "forged" not in sent
     for secret in (CONSUMER_SECRET, TOKEN_SECRET):

@@ -62,6 +62,8 @@ def test_put_and_get_are_signed_over_the_payload(
     sent = upstream.received[0].headers
     assert "forged" not in sent["Authorization"] and sent["X-Amz-Date"] != "20000101T000000Z"
     assert "x-amz-meta-owner" in sent["Authorization"]  # the agent's x-amz-* headers are signed
+    service = tap.get("/agent/services", key).json()["services"]["s3"]
+    assert service["kind"]["name"] == "aws-sigv4" and service["auth_mode"] == "aws_sigv4_signature"
     for answer in (put, listed):
         # Secret fields are scrubbed; the public region is left alone.
         assert SECRET_KEY not in answer.text and SESSION_TOKEN not in answer.text

@@ -42,6 +42,9 @@ def test_which_fields_are_secret(kind: str, secret: set[str], public: set[str]) 
         ({**AWS, "bucket": "b"}, "value.bucket"),
         ({**AWS, "region": 1}, "value.region"),
         ({**AWS, "secret_access_key": "   "}, "value.secret_access_key"),
+        # a line break would split the header it ends up in
+        ({**AWS, "session_token": "tok\r\nX-Evil: 1"}, "value.session_token"),
+        ({**AWS, "access_key_id": "AK ID"}, "value.access_key_id"),
     ],
 )
 def test_a_value_that_does_not_fit_names_the_field(value: Any, field: str) -> None:
