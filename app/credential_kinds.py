@@ -230,6 +230,7 @@ KINDS: Final[dict[str, CredentialKind]] = {
                     secret=True,
                     required=False,
                     help="PEM private key (RSA-SHA1).",
+                    multiline=True,
                 ),
                 KindField(
                     "bearer_token",

@@ -65,6 +65,11 @@ def test_a_valid_value_is_trimmed_where_public_and_kept_where_secret() -> None:
     assert KINDS["api-key"].validate("anything") is None
 
 
+def test_only_a_pem_key_may_span_lines() -> None:
+    multiline = {f.name for kind in KINDS.values() for f in kind.fields if f.multiline}
+    assert multiline == {"rsa_private_key"}
+
+
 def test_unknown_kind() -> None:
     with pytest.raises(InvalidCredentialValue):
         kind_named("kerberos")
