@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import time
@@ -38,8 +37,8 @@ from typing import Final
 
 import asyncpg
 
-from app.audit_chain import Chained, Checkpoint, CheckpointPolicy
-from app.audit_record import AuditRecord, now_iso, render
+from app.audit_chain import Chained, Checkpoint, CheckpointPolicy, file_line
+from app.audit_record import AuditRecord, now_iso
 from app.audit_spool import AuditSpool
 from app.errors import DatabaseUnavailable, StoreError
 from app.store import audit as audit_store
@@ -160,17 +159,10 @@ class AuditWriter:
         """Append committed records and checkpoints to the file (and checkpoints to the sink)."""
         if not written:
             return
-        lines = []
-        checkpoints = []
-        for item in written:
-            if isinstance(item, Checkpoint):
-                line = json.dumps({"checkpoint": item.to_json()}, separators=(",", ":")) + "\n"
-                checkpoints.append(line)
-            else:
-                shown = render(item.record)
-                shown["chain"] = item.link.to_json()
-                line = json.dumps(shown, separators=(",", ":")) + "\n"
-            lines.append(line)
+        lines = [file_line(item) for item in written]
+        checkpoints = [
+            line for item, line in zip(written, lines, strict=True) if isinstance(item, Checkpoint)
+        ]
         try:
             await asyncio.to_thread(_append_lines, self._path, "".join(lines), sync=False)
         except OSError:

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from app.audit_record import AuditRecord
+from app.audit_record import AuditRecord, render
 from app.crypto import AuditSigner
 
 GENESIS: Final = bytes(32)
@@ -214,6 +214,15 @@ class CheckpointPolicy:
             count - signed_count >= self.every_records
             or (now - signed_at).total_seconds() >= self.every_secs
         )
+
+
+def file_line(item: Chained | Checkpoint) -> str:
+    """The JSONL audit file's line for a committed record (its public shape plus ``chain``) or a checkpoint."""
+    if isinstance(item, Checkpoint):
+        return json.dumps({"checkpoint": item.to_json()}, separators=(",", ":")) + "\n"
+    shown = render(item.record)
+    shown["chain"] = item.link.to_json()
+    return json.dumps(shown, separators=(",", ":")) + "\n"
 
 
 def _checkpoint_message(team_id: str, count: int, head: bytes, time: str, key_id: str) -> bytes:
