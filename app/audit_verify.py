@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from app.audit_chain import GENESIS, Checkpoint, Link, link_hash, normalized
 from app.audit_record import parse_rendered
@@ -37,6 +37,8 @@ from app.errors import CryptoError
 from app.store import audit as audit_store
 from app.store.db import Queryable
 
+BreakKind = Literal["changed", "removed", "inserted", "reordered", "unreadable", "checkpoint"]
+"""What happened where the chain breaks (``checkpoint``: a checkpoint is forged or wrong)."""
 CHANGED: Final = "changed"
 REMOVED: Final = "removed"
 INSERTED: Final = "inserted"
@@ -48,7 +50,7 @@ BAD_CHECKPOINT: Final = "checkpoint"
 class ChainBroken(Exception):
     """The chain does not hold at ``index`` (a file line or a record position, from 1)."""
 
-    def __init__(self, index: int, team_id: str, kind: str, detail: str) -> None:
+    def __init__(self, index: int, team_id: str, kind: BreakKind, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
         self.index = index
         self.team_id = team_id
@@ -83,6 +85,8 @@ class TeamSummary:
     head: bytes = GENESIS
     signed: int = 0
     """Records covered by the last checkpoint."""
+    unchained: int = 0
+    """Rows written before the chain existed (database only)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -185,7 +189,7 @@ class TeamChain:
             )
         self._broken(pending.index, REMOVED, f"record {pending.expected} is missing")
 
-    def _broken(self, index: int, kind: str, detail: str) -> None:
+    def _broken(self, index: int, kind: BreakKind, detail: str) -> None:
         raise ChainBroken(index, self.team_id, kind, detail)
 
 
@@ -250,7 +254,7 @@ def _entry(index: int, line: str) -> dict[str, Any]:
 
 
 class DatabaseChain:
-    """One team's chain as Postgres rows, fed in insertion order (see :func:`app.store.audit_chain.rows`)."""
+    """One team's chain as Postgres rows, fed in insertion order (:func:`app.store.audit.chain_rows`)."""
 
     def __init__(
         self, team_id: str, checkpoints: Iterable[Checkpoint], trusted: TrustedKeys
@@ -279,6 +283,7 @@ class DatabaseChain:
     def finish(self) -> TeamSummary:
         """No more rows: every checkpoint must have been met. Raises ChainBroken."""
         self._chain.finish()
+        self._chain.summary.unchained = self.unchained
         if self._checkpoints:
             missing = min(self._checkpoints)
             raise ChainBroken(
@@ -308,5 +313,7 @@ async def verify_database(conn: Queryable, trusted: TrustedKeys) -> Verification
     """Verify every team's chain in Postgres. Raises ChainBroken or StoreError."""
     result = Verification()
     for team_id in await audit_store.chained_teams(conn):
-        result.teams[team_id] = await verify_database_team(conn, team_id, trusted)
+        summary = await verify_database_team(conn, team_id, trusted)
+        result.teams[team_id] = summary
+        result.unchained += summary.unchained
     return result

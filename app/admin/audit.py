@@ -116,7 +116,7 @@ async def team_audit_verify(caller: Caller) -> Response:
                     head=None,
                     broken=AuditBreak(
                         record=broken.index,
-                        kind=broken.kind,  # type: ignore[arg-type]
+                        kind=broken.kind,
                         detail=broken.detail,
                     ),
                 )

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from app.audit_verify import BreakKind
+
 MemberRoleName = Literal["owner", "admin", "approver"]
 
 TEAM_NAME_PATTERN: Final = r"^[a-z0-9-]{3,64}$"
@@ -471,7 +473,7 @@ class AuditPublicKey(AuditKey):
 
 class AuditBreak(BaseModel):
     record: int = Field(description="1-based position of the record where the chain breaks.")
-    kind: Literal["changed", "removed", "inserted", "reordered", "unreadable", "checkpoint"]
+    kind: BreakKind
     detail: str
 
 
