@@ -117,7 +117,7 @@ class AuditWriter:
                     await self._sign_due()
             except Exception:
                 # NOTE: the writer must outlive any single failure, or every later record
-                # would wait forever; what failed is in the JSONL file and the log.
+                # would wait forever; what failed is in the spool or the log.
                 logger.exception("audit writer failed on a batch of %d records", len(batch))
             finally:
                 for _ in batch:

@@ -331,6 +331,8 @@ class Bench:
 
     def create_bench_agent(self, database_url: str) -> str:
         """The ``bench`` credential and agent, made with the ``tap`` CLI; returns the agent's key."""
+        # Only `tap init` creates the schema and binds the key; every other command needs both.
+        self.tap_cli(["init"], database_url=database_url)
         self.tap_cli(
             ["add", "--name", "bench", "--value-file", "-", "--allowed-host", "127.0.0.1"],
             stdin=self.secret,

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from app.audit_chain import CheckpointPolicy
+from app.audit_verify import TrustedKeys, verify_database
 from app.crypto import KeyRing
 from app.store import audit as audit_store
 from tests.support.admin_api import Api, running_api
@@ -100,4 +101,34 @@ async def test_the_public_key_is_published_without_a_session(api: Api) -> None:
         "key_id": SIGNER.key_id,
         "public_key": base64.b64encode(SIGNER.public_key).decode(),
         "trusted_keys": [],
+    }
+
+
+async def test_rows_from_before_the_chain_are_counted_and_the_chain_starts_after_them(
+    api: Api, database_url: str
+) -> None:
+    owner = await api.signup("acme", "ann@example.com")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO audit_log (request_id, team_id, agent_id, outcome)"
+            " VALUES (gen_random_uuid(), $1, 'bot', 'forwarded')",
+            owner.team_id,
+        )
+        await _audit(database_url, owner.team_id, 2)
+        result = await verify_database(conn, TrustedKeys.of(SIGNER.public_key))
+        assert result.unchained == 1 and result.teams[owner.team_id].records == 2
+        # A row outside the chain after it started is an insertion.
+        await conn.execute(
+            "INSERT INTO audit_log (request_id, team_id, agent_id, outcome)"
+            " VALUES (gen_random_uuid(), $1, 'bot', 'forwarded')",
+            owner.team_id,
+        )
+    finally:
+        await conn.close()
+    reply = await api.call("GET", "/team/audit/verify", owner.token)
+    assert reply.body["broken"] == {
+        "record": 3,
+        "kind": "inserted",
+        "detail": "a record outside the chain",
     }
