@@ -83,9 +83,12 @@ class AuditWriter:
 
     async def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(
-            self._path.with_name(self._path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600
-        )
+        lock_path = self._path.with_name(self._path.name + ".lock")
+        try:
+            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            # Like an unwritable audit file: said loudly, and Postgres still gets every record.
+            logger.exception("cannot open %s; the audit file may leave chain order", lock_path)
         self._spool.open()
         self._task = asyncio.create_task(self._run(), name="tap-audit-writer")
 
@@ -149,7 +152,11 @@ class AuditWriter:
         if fd is None:
             yield
             return
-        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Another worker is between its commit and its append: wait off the event loop.
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -192,17 +199,22 @@ class AuditWriter:
         if not batch:
             return
         try:
-            await self._insert(batch)
+            await self._insert(batch, fresh=True)
         except DatabaseUnavailable:
             self._database_down()
             await self._keep(batch)
 
-    async def _insert(self, records: list[AuditRecord]) -> None:
-        """Raises DatabaseUnavailable; records the database refuses are set aside."""
+    async def _insert(self, records: list[AuditRecord], *, fresh: bool = False) -> None:
+        """Raises DatabaseUnavailable; records the database refuses are set aside.
+
+        ``fresh``: the batch comes straight from the queue, never offered to the database.
+        """
         try:
             async with self._file_lock():
-                appended = await audit_store.append(self._pool, records, self._policy)
+                appended = await audit_store.append(self._pool, records, self._policy, fresh=fresh)
                 await self._write(appended.written)
+            if appended.interrupted:
+                raise DatabaseUnavailable("the database went away during the batch")
         except DatabaseUnavailable:
             raise
         except Exception as exc:

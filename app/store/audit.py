@@ -80,6 +80,8 @@ class Appended:
     written: list[Chained | Checkpoint]
     """Each team's new records, each followed by the checkpoint signed over it, if any."""
     refused: list[Rejected]
+    interrupted: bool = False
+    """The database went away while records were stored one by one: some were not."""
 
 
 def _row(record: AuditRecord, link: Link) -> tuple[Any, ...]:
@@ -106,13 +108,19 @@ def _prepared(record: AuditRecord) -> AuditRecord:
 
 
 async def append(
-    pool: asyncpg.Pool, records: Sequence[AuditRecord], policy: CheckpointPolicy
+    pool: asyncpg.Pool,
+    records: Sequence[AuditRecord],
+    policy: CheckpointPolicy,
+    *,
+    fresh: bool = False,
 ) -> Appended:
     """Append ``records`` to their teams' chains; return what was committed and what was refused.
 
     A record already stored (same ``record_id``) is skipped, so writing a batch
-    again is safe. Raises DatabaseUnavailable when the database cannot be
-    reached: then nothing is known to be stored.
+    again is safe. ``fresh`` says no record of the batch was ever offered to
+    the database before, so that look-up is left out (the unique ``record_id``
+    still refuses a duplicate). Raises DatabaseUnavailable when the database
+    cannot be reached: then nothing is known to be stored.
     """
     rejected: list[Rejected] = []
     prepared: dict[str, AuditRecord] = {}
@@ -128,7 +136,7 @@ async def append(
     batch = list(prepared.values())
     try:
         async with db.transaction(pool) as conn:
-            return Appended(await _append(conn, batch, policy), rejected)
+            return Appended(await _append(conn, batch, policy, fresh=fresh), rejected)
     except DatabaseUnavailable:
         raise
     except StoreError:
@@ -137,16 +145,20 @@ async def append(
     for record in batch:
         try:
             async with db.transaction(pool) as conn:
-                written.extend(await _append(conn, [record], policy))
+                written.extend(await _append(conn, [record], policy, fresh=fresh))
         except DatabaseUnavailable:
-            raise
+            if not written:
+                raise
+            # NOTE: what was committed is returned so it reaches the file; the caller
+            # writes the batch again later, and the stored records are then skipped.
+            return Appended(written, rejected, interrupted=True)
         except StoreError as exc:
             rejected.append(Rejected(record, type(exc.__cause__ or exc).__name__))
     return Appended(written, rejected)
 
 
 async def _append(
-    conn: Conn, records: list[AuditRecord], policy: CheckpointPolicy
+    conn: Conn, records: list[AuditRecord], policy: CheckpointPolicy, *, fresh: bool
 ) -> list[Chained | Checkpoint]:
     by_team: dict[str, list[AuditRecord]] = {}
     for record in records:
@@ -158,13 +170,15 @@ async def _append(
         assert head is not None
         # NOTE: read under the lock, so a record another writer committed meanwhile is seen
         # and not chained twice.
-        present = {
-            str(row[0])
-            for row in await conn.fetch(
-                "SELECT record_id FROM audit_log WHERE record_id = ANY($1::uuid[])",
-                [uuid.UUID(r["record_id"]) for r in by_team[team_id]],
-            )
-        }
+        present: set[str] = set()
+        if not fresh:
+            present = {
+                str(row[0])
+                for row in await conn.fetch(
+                    "SELECT record_id FROM audit_log WHERE record_id = ANY($1::uuid[])",
+                    [uuid.UUID(r["record_id"]) for r in by_team[team_id]],
+                )
+            }
         count, prev = int(head["count"]), bytes(head["head"])
         chained: list[Chained] = []
         for record in by_team[team_id]:
