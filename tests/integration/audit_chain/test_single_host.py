@@ -215,3 +215,11 @@ def _copy_of(server: Any, url: str) -> str:
     query(server.get_uri(), f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
     copy: str = server.get_uri(database=name)
     return copy
+
+
+def test_tap_logs_shows_records_not_checkpoints(chained: tuple[Tap, list[str]]) -> None:
+    tap, _ = chained
+    result = run_cli(tap.tmp, tap.database_url, "logs", "--json", "--tail", str(COUNT))
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert len(shown) == COUNT and all("checkpoint" not in entry for entry in shown)

@@ -23,41 +23,10 @@ from app.audit_chain import (
 from app.audit_record import parse_rendered, render
 from app.crypto import KeyRing, verify_audit_signature
 from app.errors import CryptoError
+from tests.support.factories import AUDIT_TIME as T0
+from tests.support.factories import make_audit_record as record
 
 KEYS = KeyRing.from_master_key(bytes(range(32)))
-T0 = dt.datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=dt.UTC)
-
-
-def record(**fields: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "record_id": str(uuid.uuid4()),
-        "request_id": str(uuid.uuid4()),
-        "team_id": "acme",
-        "agent_id": "bot",
-        "credential_names": ["stripe"],
-        "target_url": "https://api.example/v1",
-        "method": "POST",
-        "outcome": "forwarded",
-        "approval_status": None,
-        "upstream_status": 200,
-        "total_latency_ms": 12,
-        "approval_latency_ms": None,
-        "upstream_latency_ms": 9,
-        "response_sanitized": False,
-        "request_headers": [(b"Content-Type", b"application/json")],
-        "request_body": b'{"a":1}',
-        "request_body_truncated": False,
-        "policy_reason": None,
-        "require_passkey": False,
-        "approver_identity": None,
-        "error": None,
-        "timestamp": T0.isoformat(),
-        "response_unscannable": None,
-        "response_unscannable_allowed": False,
-        "approval_evidence_sha256": None,
-    }
-    base.update(fields)
-    return base
 
 
 def test_the_hash_covers_every_field_the_place_and_the_predecessor() -> None:

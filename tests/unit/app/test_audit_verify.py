@@ -12,7 +12,8 @@ from app.audit_chain import Chained, Link, file_line, link_hash, normalized, sig
 from app.audit_verify import ChainBroken, DatabaseChain, TrustedKeys, verify_lines
 from app.crypto import KeyRing
 from tests.support import audit_tamper
-from tests.unit.app.test_audit_chain import T0, record
+from tests.support.factories import AUDIT_TIME as T0
+from tests.support.factories import make_audit_record as record
 
 SIGNER = KeyRing.from_master_key(bytes(range(32))).audit_signer()
 TRUSTED = TrustedKeys.of(SIGNER.public_key)
