@@ -6,11 +6,11 @@ record ids and a head update, and per record a SHA-256 over its canonical
 form (plus, every N records, one Ed25519 signature). This phase times
 :func:`app.store.audit.append` (the real chained write) against the write the
 audit did before the chain (the same rows, one ``executemany`` into a copy of
-``audit_log``), in interleaved rounds of batches on one connection. The extra
-wall time per record, an upper bound of the CPU it costs the worker and
-Postgres together, is then set against TAP's CPU time per request from the
-same ``make bench`` run (worker plus Postgres at 200 req/s): that share is
-the throughput the chain costs.
+``audit_log``), in interleaved rounds of batches on one connection each. The
+extra CPU time per record, of this process and of the Postgres backend
+together, is then set against TAP's CPU time per request from the same
+``make bench`` run (worker plus Postgres at 200 req/s): that share is the
+throughput the chain costs. Wall times are reported beside it.
 
 Run alone (``python -m tools.bench.audit_chain [--cpu-ms-per-request X]``) it
 starts its own embedded Postgres.
@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import secrets
-import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,11 +39,12 @@ from app.crypto import KeyRing
 from app.store import audit as audit_store
 from app.store import db
 from app.store.migrate import migrate
+from tools.bench.processes import TreeCpu
 
 BATCH: Final = 50
 """About what one worker's writer collects in its 50 ms linger at TAP's saturation."""
 BATCHES_PER_ROUND: Final = 20
-ROUNDS: Final = 5
+ROUNDS: Final = 6
 CHECKPOINT_EVERY: Final = 1000
 _COLUMNS: Final = ("record_id", *audit_store.COLUMNS)
 _PLAIN_TABLE: Final = (
@@ -100,8 +103,35 @@ def _plain_row(record: AuditRecord) -> tuple[Any, ...]:
     return tuple(values)
 
 
+@dataclass
+class _Spent:
+    """Wall and CPU time (this process plus one Postgres backend) over the records written."""
+
+    wall: float = 0.0
+    cpu: float = 0.0
+    records: int = 0
+
+    def us_per_record(self, what: str) -> float:
+        return round((self.wall if what == "wall" else self.cpu) / self.records * 1e6, 1)
+
+
+@contextlib.contextmanager
+def _timed(spent: _Spent, backend: int, records: int) -> Iterator[None]:
+    started, cpu = time.perf_counter(), time.process_time()
+    with TreeCpu([backend]) as server:
+        yield
+    spent.wall += time.perf_counter() - started
+    spent.cpu += time.process_time() - cpu + server.seconds
+    spent.records += records
+
+
 async def measure(database_url: str) -> dict[str, Any]:
-    """Microseconds per record: chained append, the write before the chain, and hashing alone."""
+    """Per record: the chained append, the write before the chain, and hashing alone.
+
+    CPU time (this process plus the Postgres backend it talks to) is what the
+    share is computed from: unlike wall time, it hardly moves when other work
+    shares the cores.
+    """
     policy = CheckpointPolicy(
         KeyRing.from_master_key(secrets.token_bytes(32)).audit_signer(), CHECKPOINT_EVERY, 3600
     )
@@ -114,7 +144,11 @@ async def measure(database_url: str) -> dict[str, Any]:
         counter += BATCH
         return [_record(counter + i) for i in range(BATCH)]
 
+    chained, plain = _Spent(), _Spent()
     try:
+        async with pool.acquire() as conn:
+            chained_backend = conn.get_server_pid()
+        plain_backend = plain_conn.get_server_pid()
         # A logged table with the indexes audit_log had before the chain.
         for statement in _PLAIN_TABLE:
             await plain_conn.execute(statement)
@@ -123,40 +157,38 @@ async def measure(database_url: str) -> dict[str, Any]:
             f"VALUES ({', '.join(f'${i}' for i in range(1, len(_COLUMNS) + 1))}) "
             "ON CONFLICT (record_id) DO NOTHING"
         )
-        chained: list[float] = []
-        plain: list[float] = []
-        for _ in range(ROUNDS + 1):  # the first round warms both paths and is dropped
+        for round_ in range(ROUNDS + 1):  # the first round warms both paths and is not counted
+            counted = round_ > 0
             records = [batch() for _ in range(BATCHES_PER_ROUND)]
-            started = time.perf_counter()
-            for records_ in records:
-                await audit_store.append(pool, records_, policy, fresh=True)
-            chained.append((time.perf_counter() - started) / (BATCH * BATCHES_PER_ROUND))
+            with _timed(chained if counted else _Spent(), chained_backend, BATCH * len(records)):
+                for records_ in records:
+                    await audit_store.append(pool, records_, policy, fresh=True)
             records = [batch() for _ in range(BATCHES_PER_ROUND)]
-            started = time.perf_counter()
-            for records_ in records:
-                # The write before the chain: normalize, one atomic executemany per batch.
-                rows = [_plain_row(r) for r in records_]
-                async with plain_conn.transaction():
-                    await plain_conn.executemany(insert, rows)
-            plain.append((time.perf_counter() - started) / (BATCH * BATCHES_PER_ROUND))
+            with _timed(plain if counted else _Spent(), plain_backend, BATCH * len(records)):
+                for records_ in records:
+                    # The write before the chain: normalize, one atomic executemany per batch.
+                    rows = [_plain_row(r) for r in records_]
+                    async with plain_conn.transaction():
+                        await plain_conn.executemany(insert, rows)
         alone = batch()
-        started = time.perf_counter()
+        started = time.process_time()
         prev = bytes(32)
         for seq, record in enumerate(alone, 1):
             prev = link_hash(prev, seq, normalized(record))
-        hashing = (time.perf_counter() - started) / BATCH
+        hashing = (time.process_time() - started) / BATCH
     finally:
         await plain_conn.execute("DROP TABLE IF EXISTS audit_plain")
         await plain_conn.close()
         await pool.close()
-    chained_us = statistics.median(chained[1:]) * 1e6
-    plain_us = statistics.median(plain[1:]) * 1e6
+    chained_cpu, plain_cpu = chained.us_per_record("cpu"), plain.us_per_record("cpu")
     return {
         "batch": BATCH,
-        "records": BATCH * BATCHES_PER_ROUND * ROUNDS,
-        "chained_us_per_record": round(chained_us, 1),
-        "plain_us_per_record": round(plain_us, 1),
-        "extra_us_per_record": round(chained_us - plain_us, 1),
+        "records": chained.records,
+        "chained_us_per_record": chained_cpu,
+        "plain_us_per_record": plain_cpu,
+        "extra_us_per_record": round(chained_cpu - plain_cpu, 1),
+        "chained_wall_us_per_record": chained.us_per_record("wall"),
+        "plain_wall_us_per_record": plain.us_per_record("wall"),
         "hash_us_per_record": round(hashing * 1e6, 1),
     }
 
