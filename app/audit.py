@@ -1,12 +1,18 @@
 """The audit trail: one record per outcome, to a JSONL file and to Postgres.
 
 Records are queued by the request and written by a background task in
-batches, so the hot path never waits on disk or the database. Every record is
-appended to the JSONL file first, then stored in Postgres:
+batches, so the hot path never waits on disk or the database. Each batch is
+appended to its teams' hash chains in Postgres (:mod:`app.store.audit`), and
+what the database committed (each record with its link, and any checkpoint
+signed over them) is then appended to the JSONL file. The writers of one host
+take an exclusive lock on ``<file>.lock`` around commit and append, so the
+file holds its records in chain order. Checkpoints are also signed every
+``TAP_AUDIT_CHECKPOINT_SECS`` for chains that stopped growing, and copied to
+``TAP_AUDIT_CHECKPOINT_LOG`` when set.
 
 - A record the database *refuses* (something in it, not an outage) is tried
   alone, set aside in the spool's ``rejected/`` folder and logged by request
-  id; the rest of its batch is stored.
+  id; the rest of its batch is stored. It is in no chain and not in the file.
 - When the database *cannot be reached*, the batch goes to the disk spool
   (:mod:`app.audit_spool`) and is written once the database is back, oldest
   first, retried with a growing delay. While the spool has files, new batches
@@ -21,17 +27,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import fcntl
 import logging
+import os
 import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Final
 
 import asyncpg
 
-from app.audit_record import AuditRecord, now_iso, render
+from app.audit_chain import Chained, Checkpoint, CheckpointPolicy, file_line
+from app.audit_record import AuditRecord, now_iso
 from app.audit_spool import AuditSpool
-from app.errors import DatabaseUnavailable
+from app.errors import DatabaseUnavailable, StoreError
 from app.store import audit as audit_store
 
 __all__ = ["AuditWriter", "now_iso"]
@@ -48,10 +57,21 @@ RETRY_MAX_SECS: Final = 15.0
 class AuditWriter:
     """Background writer for audit records. ``record()`` is what requests call."""
 
-    def __init__(self, pool: asyncpg.Pool, path: Path, spool: AuditSpool) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        path: Path,
+        spool: AuditSpool,
+        policy: CheckpointPolicy,
+        checkpoint_log: Path | None = None,
+    ) -> None:
         self._pool = pool
         self._path = path
         self._spool = spool
+        self._policy = policy
+        self._checkpoint_log = checkpoint_log
+        self._lock_fd: int | None = None
+        self._next_sign = time.monotonic() + policy.every_secs
         self._queue: asyncio.Queue[AuditRecord] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
@@ -63,6 +83,12 @@ class AuditWriter:
 
     async def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self._path.with_name(self._path.name + ".lock")
+        try:
+            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            # Like an unwritable audit file: said loudly, and Postgres still gets every record.
+            logger.exception("cannot open %s; the audit file may leave chain order", lock_path)
         self._spool.open()
         self._task = asyncio.create_task(self._run(), name="tap-audit-writer")
 
@@ -81,17 +107,20 @@ class AuditWriter:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     async def _run(self) -> None:
         while True:
             batch = await self._collect()
             try:
-                if batch:
-                    await self._append(batch)
                 await self._store(batch)
+                if time.monotonic() >= self._next_sign:
+                    await self._sign_due()
             except Exception:
                 # NOTE: the writer must outlive any single failure, or every later record
-                # would wait forever; what failed is in the JSONL file and the log.
+                # would wait forever; what failed is in the spool or the log.
                 logger.exception("audit writer failed on a batch of %d records", len(batch))
             finally:
                 for _ in batch:
@@ -99,9 +128,10 @@ class AuditWriter:
 
     async def _collect(self) -> list[AuditRecord]:
         """The next batch; empty when it is time to retry the spool and nothing arrived."""
-        timeout = None
+        wake = self._next_sign
         if self._spool_pending:
-            timeout = max(0.0, self._next_retry - time.monotonic())
+            wake = min(wake, self._next_retry)
+        timeout = max(0.0, wake - time.monotonic())
         try:
             first = await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
@@ -115,16 +145,51 @@ class AuditWriter:
             batch.append(self._queue.get_nowait())
         return batch
 
-    async def _append(self, batch: list[AuditRecord]) -> None:
-        lines = "".join(json.dumps(render(entry), separators=(",", ":")) + "\n" for entry in batch)
+    @contextlib.asynccontextmanager
+    async def _file_lock(self) -> AsyncIterator[None]:
+        """Hold the host-wide lock around a commit and its append, so the file keeps chain order."""
+        fd = self._lock_fd
+        if fd is None:
+            yield
+            return
         try:
-            await asyncio.to_thread(self._append_lines, lines)
-        except OSError:
-            logger.exception("cannot append %d audit records to %s", len(batch), self._path)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Another worker is between its commit and its append: wait off the event loop.
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _append_lines(self, lines: str) -> None:
-        with self._path.open("a", encoding="utf-8") as handle:
-            handle.write(lines)
+    async def _write(self, written: Sequence[Chained | Checkpoint]) -> None:
+        """Append committed records and checkpoints to the file (and checkpoints to the sink)."""
+        if not written:
+            return
+        lines = [file_line(item) for item in written]
+        checkpoints = [
+            line for item, line in zip(written, lines, strict=True) if isinstance(item, Checkpoint)
+        ]
+        try:
+            await asyncio.to_thread(_append_lines, self._path, "".join(lines), sync=False)
+        except OSError:
+            logger.exception("cannot append %d audit lines to %s", len(lines), self._path)
+        if checkpoints and self._checkpoint_log is not None:
+            try:
+                await asyncio.to_thread(
+                    _append_lines, self._checkpoint_log, "".join(checkpoints), sync=True
+                )
+            except OSError:
+                logger.exception("cannot append audit checkpoints to %s", self._checkpoint_log)
+
+    async def _sign_due(self) -> None:
+        """Sign the chains whose newest records waited long enough for a checkpoint."""
+        self._next_sign = time.monotonic() + self._policy.every_secs
+        try:
+            async with self._file_lock():
+                await self._write(await audit_store.sign_due(self._pool, self._policy))
+        except StoreError:
+            logger.warning("cannot sign audit checkpoints now; trying again later")
 
     async def _store(self, batch: list[AuditRecord]) -> None:
         """Put ``batch`` in the database, or failing that in the spool; never drop it."""
@@ -134,15 +199,22 @@ class AuditWriter:
         if not batch:
             return
         try:
-            await self._insert(batch)
+            await self._insert(batch, fresh=True)
         except DatabaseUnavailable:
             self._database_down()
             await self._keep(batch)
 
-    async def _insert(self, records: list[AuditRecord]) -> None:
-        """Raises DatabaseUnavailable; records the database refuses are set aside."""
+    async def _insert(self, records: list[AuditRecord], *, fresh: bool = False) -> None:
+        """Raises DatabaseUnavailable; records the database refuses are set aside.
+
+        ``fresh``: the batch comes straight from the queue, never offered to the database.
+        """
         try:
-            refused = await audit_store.insert_many(self._pool, records)
+            async with self._file_lock():
+                appended = await audit_store.append(self._pool, records, self._policy, fresh=fresh)
+                await self._write(appended.written)
+            if appended.interrupted:
+                raise DatabaseUnavailable("the database went away during the batch")
         except DatabaseUnavailable:
             raise
         except Exception as exc:
@@ -150,7 +222,7 @@ class AuditWriter:
             # and written again later (writes are idempotent), never dropped.
             logger.exception("audit insert failed unexpectedly; keeping %d records", len(records))
             raise DatabaseUnavailable("the audit insert failed") from exc
-        for rejected in refused:
+        for rejected in appended.refused:
             logger.error(
                 "audit record %s refused by the database (%s); kept in %s",
                 rejected.record["request_id"],
@@ -235,3 +307,11 @@ class AuditWriter:
                     return
                 except DatabaseUnavailable:
                     self._database_down()
+
+
+def _append_lines(path: Path, lines: str, *, sync: bool) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(lines)
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())

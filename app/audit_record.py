@@ -10,7 +10,10 @@ file, ``GET /agent/logs`` and ``GET /team/audit``: ``request_body`` is the UTF-8
 text of the body (``null`` when empty, the literal
 ``<binary body, not stored in audit log>`` when it is not UTF-8, as before), and
 ``request_body_base64`` carries the exact bytes whenever the text cannot.
-Header values that are not UTF-8 are shown with ``\\xNN`` escapes.
+Header values that are not UTF-8 are shown with ``\\xNN`` escapes, and then
+``request_headers_base64`` carries every header's exact bytes.
+:func:`parse_rendered` reads the exact record back from that shape (the audit
+file's lines are verified from it).
 
 Records never contain a secret: headers are the ones the agent sent with
 credential-bearing values masked, and the body is what the agent sent (TAP
@@ -131,11 +134,27 @@ def _show(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def render(record: AuditRecord | dict[str, Any]) -> dict[str, Any]:
     """The public JSON shape of a record (JSONL line, agent logs, team audit)."""
     out = {key: value for key, value in record.items() if key != "record_id"}
     body = record["request_body"]
-    out["request_headers"] = [[_show(n), _show(v)] for n, v in record["request_headers"]]
+    headers = record["request_headers"]
+    out["request_headers"] = [[_show(n), _show(v)] for n, v in headers]
+    out["request_headers_base64"] = None
+    if not all(_is_utf8(n) and _is_utf8(v) for n, v in headers):
+        out["request_headers_base64"] = [[_b64(n), _b64(v)] for n, v in headers]
     out["request_body_base64"] = None
     if body is None:
         out["request_body"] = None
@@ -144,5 +163,41 @@ def render(record: AuditRecord | dict[str, Any]) -> dict[str, Any]:
             out["request_body"] = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
             out["request_body"] = BINARY_BODY
-            out["request_body_base64"] = base64.b64encode(body).decode("ascii")
+            out["request_body_base64"] = _b64(body)
     return out
+
+
+class NotARecord(ValueError):
+    """A JSON object that is not the rendered shape of an audit record."""
+
+
+def parse_rendered(shown: dict[str, Any]) -> dict[str, Any]:
+    """The record fields (exact bytes) a :func:`render` output stands for. Raises NotARecord.
+
+    The result has every field of :class:`AuditRecord` but ``record_id``.
+    """
+    try:
+        out = {k: v for k, v in shown.items() if k not in _RENDER_ONLY}
+        if shown["request_headers_base64"] is not None:
+            pairs = shown["request_headers_base64"]
+            out["request_headers"] = [
+                (base64.b64decode(n, validate=True), base64.b64decode(v, validate=True))
+                for n, v in pairs
+            ]
+        else:
+            out["request_headers"] = [
+                (str(n).encode("utf-8"), str(v).encode("utf-8"))
+                for n, v in shown["request_headers"]
+            ]
+        if shown["request_body_base64"] is not None:
+            out["request_body"] = base64.b64decode(shown["request_body_base64"], validate=True)
+        elif shown["request_body"] is not None:
+            out["request_body"] = str(shown["request_body"]).encode("utf-8")
+        else:
+            out["request_body"] = None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NotARecord("not an audit record") from exc
+    return out
+
+
+_RENDER_ONLY: Final = frozenset({"request_headers_base64", "request_body_base64", "chain"})

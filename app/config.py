@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import logging
 import os
@@ -151,6 +152,14 @@ class Config:
     audit_log: Path = Path("audit.jsonl")
     audit_spool_max_bytes: int = 256 * MIB
     """Disk kept for audit records while the database is unreachable (under ``data_dir``)."""
+    audit_checkpoint_records: int = 1000
+    """``TAP_AUDIT_CHECKPOINT_RECORDS``: a team's chain is signed at least every this many records."""
+    audit_checkpoint_secs: float = 60 * SECONDS
+    """``TAP_AUDIT_CHECKPOINT_SECS``: and at most this long after a record that is not yet signed."""
+    audit_checkpoint_log: Path | None = None
+    """``TAP_AUDIT_CHECKPOINT_LOG``: an extra append-only file (another volume) for checkpoints."""
+    audit_trusted_keys: tuple[bytes, ...] = ()
+    """``TAP_AUDIT_TRUSTED_KEYS``: earlier audit public keys (base64) whose checkpoints still verify."""
     allow_private_targets: bool = False
     dev_skip_auth: bool = False
 
@@ -321,6 +330,16 @@ class Config:
                     "TAP_AUDIT_SPOOL_MAX_BYTES", 256 * MIB, minimum=0, maximum=2**50, integer=True
                 )
             ),
+            audit_checkpoint_records=int(
+                env.number(
+                    "TAP_AUDIT_CHECKPOINT_RECORDS", 1000, minimum=1, maximum=10**7, integer=True
+                )
+            ),
+            audit_checkpoint_secs=env.number(
+                "TAP_AUDIT_CHECKPOINT_SECS", 60, minimum=0.1, maximum=86400
+            ),
+            audit_checkpoint_log=env.path("TAP_AUDIT_CHECKPOINT_LOG"),
+            audit_trusted_keys=env.public_keys("TAP_AUDIT_TRUSTED_KEYS"),
             allow_private_targets=env.flag("DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS"),
             dev_skip_auth=env.flag("DANGEROUS_TAP_DEV_SKIP_AUTH"),
             telegram_bot_token=env.secret("TELEGRAM_BOT_TOKEN"),
@@ -413,6 +432,21 @@ class _Reader:
         if raw not in options:
             raise ConfigError(name, f"expected one of {', '.join(options)}, got {raw!r}")
         return raw
+
+    def public_keys(self, name: str) -> tuple[bytes, ...]:
+        """Comma-separated base64 Ed25519 public keys (32 bytes each)."""
+        keys = []
+        for part in (self.text(name) or "").split(","):
+            if not part.strip():
+                continue
+            try:
+                key = base64.b64decode(part.strip(), validate=True)
+            except ValueError:
+                raise ConfigError(name, "expected comma-separated base64 public keys") from None
+            if len(key) != 32:
+                raise ConfigError(name, "each public key must be 32 bytes (Ed25519)")
+            keys.append(key)
+        return tuple(keys)
 
     def path(self, name: str) -> Path | None:
         raw = self.text(name)

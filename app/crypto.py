@@ -8,6 +8,8 @@
 - :func:`new_api_key` / :meth:`KeyRing.hash_api_key`: 256-bit agent keys with a
   ``tap_`` prefix, stored only as HMAC-SHA256.
 - :func:`value_hint`: what the admin side may show of a value.
+- :class:`AuditSigner` / :func:`verify_audit_signature`: Ed25519 signatures on
+  audit checkpoints, the signing key derived from the ``audit_chain`` key.
 
 Every ciphertext starts with a format version byte so the algorithm can change
 later. Verification raises :class:`~app.errors.CryptoError` and never returns a bool.
@@ -23,8 +25,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -35,6 +38,8 @@ NONCE_BYTES: Final = 12
 SEAL_VERSION: Final = b"\x01"
 API_KEY_PREFIX: Final = "tap_"
 API_KEY_RANDOM_BYTES: Final = 32
+ED25519_PUBLIC_KEY_BYTES: Final = 32
+ED25519_SIGNATURE_BYTES: Final = 64
 HINT_MIN_LENGTH: Final = 12
 
 # HKDF labels: one per purpose. Changing one invalidates everything it protects.
@@ -44,6 +49,7 @@ LABEL_API_KEY: Final = b"tap agent api-key hmac v1"
 LABEL_SESSION: Final = b"tap session-token hmac v1"
 LABEL_AUDIT: Final = b"tap audit chain v1"
 LABEL_FINGERPRINT: Final = b"tap master-key fingerprint v1"
+LABEL_AUDIT_SIGNING: Final = b"tap audit checkpoint ed25519 v1"
 
 # Associated data layout: a purpose tag, then length-prefixed fields.
 _AAD_CREDENTIAL: Final = b"tap.credential.v1"
@@ -107,6 +113,10 @@ class KeyRing:
         except UnicodeDecodeError:
             raise CryptoError() from None
 
+    def audit_signer(self) -> AuditSigner:
+        """The Ed25519 key that signs audit checkpoints (derived from the audit-chain key)."""
+        return AuditSigner(derive_key(self.audit_chain, label=LABEL_AUDIT_SIGNING))
+
     def seal_canary(self) -> bytes:
         return seal(self.sealing, _AAD_CANARY, _AAD_CANARY)
 
@@ -114,6 +124,41 @@ class KeyRing:
         """Raise CryptoError unless ``blob`` was sealed by this key ring's master key."""
         if not hmac.compare_digest(unseal(self.sealing, blob, _AAD_CANARY), _AAD_CANARY):
             raise CryptoError()
+
+
+class AuditSigner:
+    """Signs audit checkpoints. Its repr shows only the public key's id."""
+
+    __slots__ = ("_private", "public_key", "key_id")
+
+    def __init__(self, seed: bytes) -> None:
+        self._private = Ed25519PrivateKey.from_private_bytes(seed)
+        self.public_key: bytes = self._private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        """The raw 32-byte Ed25519 public key."""
+        self.key_id: str = audit_key_id(self.public_key)
+
+    def __repr__(self) -> str:
+        return f"AuditSigner(key_id={self.key_id!r})"
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+
+def audit_key_id(public_key: bytes) -> str:
+    """A short name for an audit public key: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def verify_audit_signature(public_key: bytes, message: bytes, signature: bytes) -> None:
+    """Raise CryptoError unless ``signature`` is ``public_key``'s Ed25519 signature of ``message``."""
+    if len(public_key) != ED25519_PUBLIC_KEY_BYTES or len(signature) != ED25519_SIGNATURE_BYTES:
+        raise CryptoError()
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise CryptoError() from None
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:

@@ -19,6 +19,7 @@ import asyncpg
 
 import enclave
 from app.audit import AuditWriter
+from app.audit_chain import CheckpointPolicy
 from app.audit_spool import AuditSpool
 from app.cache import LruCache, TeamCache, invalidate_on_change
 from app.config import Config
@@ -82,7 +83,14 @@ class Runtime:
             ),
         )
         spool = AuditSpool(self.config.data_dir / "audit-spool", self.config.audit_spool_max_bytes)
-        self.audit = AuditWriter(self.pool, self.config.audit_log, spool)
+        policy = CheckpointPolicy(
+            signer=self.keys.audit_signer(),
+            every_records=self.config.audit_checkpoint_records,
+            every_secs=self.config.audit_checkpoint_secs,
+        )
+        self.audit = AuditWriter(
+            self.pool, self.config.audit_log, spool, policy, self.config.audit_checkpoint_log
+        )
         await self.audit.start()
         self.listener = Listener(self.database_url)
         await invalidate_on_change(self.listener, [self.agent_cache, self.config_cache])

@@ -2,10 +2,15 @@
 
 ``next_before`` is an opaque cursor; pass it back as ``before`` for the next
 (older) page. It is ``null`` on the last page.
+
+``GET /team/audit/verify`` checks the team's hash chain and checkpoints in the
+database (:mod:`app.audit_verify`); ``GET /audit/public-key`` publishes the
+key checkpoints are signed with, for anyone who verifies them elsewhere.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from typing import Final
@@ -14,8 +19,17 @@ from quart import Blueprint, Response
 
 from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
-from app.admin.schemas import AuditPage, AuditQuery
+from app.admin.schemas import (
+    AuditBreak,
+    AuditKey,
+    AuditPage,
+    AuditPublicKey,
+    AuditQuery,
+    AuditVerification,
+)
 from app.audit_record import render
+from app.audit_verify import ChainBroken, TrustedKeys, verify_database_team
+from app.crypto import audit_key_id
 from app.errors import ValidationFailed
 from app.store import audit as audit_store
 from app.store import db
@@ -73,5 +87,74 @@ async def team_audit(query: AuditQuery, caller: Caller) -> Response:
         AuditPage(
             entries=[render(entry) for entry in page.entries],
             next_before=encode_cursor(page.next_cursor) if page.next_cursor else None,
+        )
+    )
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/team/audit/verify",
+    summary="Check the team's audit hash chain and signed checkpoints; name the first break.",
+    responses={200: AuditVerification},
+    errors=SESSION_ERRORS,
+    permission="view_audit",
+)
+async def team_audit_verify(caller: Caller) -> Response:
+    rt = runtime()
+    trusted = TrustedKeys.of(rt.keys.audit_signer().public_key, *rt.config.audit_trusted_keys)
+    async with db.transaction(rt.pool, readonly=True) as conn:
+        try:
+            summary = await verify_database_team(conn, caller.team_id, trusted)
+        except ChainBroken as broken:
+            return respond(
+                AuditVerification(
+                    valid=False,
+                    records=0,
+                    checkpoints=0,
+                    signed_records=0,
+                    head=None,
+                    broken=AuditBreak(
+                        record=broken.index,
+                        kind=broken.kind,
+                        detail=broken.detail,
+                    ),
+                )
+            )
+    return respond(
+        AuditVerification(
+            valid=True,
+            records=summary.records,
+            checkpoints=summary.checkpoints,
+            signed_records=summary.signed,
+            head=summary.head.hex(),
+            broken=None,
+        )
+    )
+
+
+def _key(public_key: bytes) -> AuditKey:
+    return AuditKey(
+        key_id=audit_key_id(public_key), public_key=base64.b64encode(public_key).decode("ascii")
+    )
+
+
+@operation(
+    blueprint,
+    "GET",
+    "/audit/public-key",
+    summary="The Ed25519 public key that signs audit checkpoints (and earlier trusted keys).",
+    responses={200: AuditPublicKey},
+    authenticated=False,
+)
+async def audit_public_key() -> Response:
+    rt = runtime()
+    current = _key(rt.keys.audit_signer().public_key)
+    return respond(
+        AuditPublicKey(
+            algorithm="Ed25519",
+            key_id=current.key_id,
+            public_key=current.public_key,
+            trusted_keys=[_key(key) for key in rt.config.audit_trusted_keys],
         )
     )

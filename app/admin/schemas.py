@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from app.audit_verify import BreakKind
 from app.store.models import AuthType
 
 MemberRoleName = Literal["owner", "admin", "approver"]
@@ -460,6 +461,33 @@ class AuditQuery(QueryModel):
 class AuditPage(BaseModel):
     entries: list[dict[str, Any]]
     next_before: str | None
+
+
+class AuditKey(BaseModel):
+    key_id: str = Field(description="First 16 hex digits of the SHA-256 of the public key.")
+    public_key: str = Field(description="The raw 32-byte Ed25519 public key, base64.")
+
+
+class AuditPublicKey(AuditKey):
+    algorithm: Literal["Ed25519"]
+    trusted_keys: list[AuditKey] = Field(
+        description="Earlier keys (TAP_AUDIT_TRUSTED_KEYS) whose checkpoints still verify."
+    )
+
+
+class AuditBreak(BaseModel):
+    record: int = Field(description="1-based position of the record where the chain breaks.")
+    kind: BreakKind
+    detail: str
+
+
+class AuditVerification(BaseModel):
+    valid: bool
+    records: int
+    checkpoints: int
+    signed_records: int = Field(description="Records covered by the last checkpoint.")
+    head: str | None = Field(description="Hash of the last record (hex); null when broken.")
+    broken: AuditBreak | None
 
 
 # Members and invites --------------------------------------------------------------

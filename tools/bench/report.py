@@ -124,6 +124,16 @@ def targets(results: dict[str, Any]) -> list[Target]:
             None if approval is None else approval <= 50.0 and not missing,
         )
     )
+    chain = results.get("audit_chain") or {}
+    share = chain.get("share_pct")
+    out.append(
+        Target(
+            "Audit hash chain costs <= 5% of throughput",
+            f"+{_f(chain.get('extra_us_per_record'), 1)} us/record vs "
+            f"{_f(chain.get('tap_cpu_ms_per_request'), 3)} ms CPU/request = {_f(share, 2)}%",
+            None if share is None else share <= 5.0,
+        )
+    )
     rss = _get(results, "systems", "tap", "rss", "largest_process_bytes")
     out.append(
         Target(
@@ -341,6 +351,7 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
     settings = meta.get("settings", {})
     profile = results.get("profile") or {}
     approval = results.get("approval") or {}
+    chain = results.get("audit_chain") or {}
     lines = [
         "# Performance",
         "",
@@ -429,6 +440,19 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
         f"p50 {_f(approval.get('p50_ms'), 1)} ms, p90 {_f(approval.get('p90_ms'), 1)} ms, "
         f"p99 {_f(approval.get('p99_ms'), 1)} ms, max {_f(approval.get('max_ms'), 1)} ms, "
         f"{approval.get('missing', 'n/a')} not delivered within 5 s.",
+        "",
+        "## Audit hash chain",
+        "",
+        f"{chain.get('records', 'n/a')} records in batches of {chain.get('batch', 'n/a')}, "
+        "interleaved rounds (`tools/bench/audit_chain.py`). CPU time per record, of the "
+        "writing process and its Postgres backend together: the chained append "
+        f"{_f(chain.get('chained_us_per_record'), 1)} us, the write before the chain "
+        f"{_f(chain.get('plain_us_per_record'), 1)} us (wall "
+        f"{_f(chain.get('chained_wall_us_per_record'), 1)} and "
+        f"{_f(chain.get('plain_wall_us_per_record'), 1)} us; hashing alone "
+        f"{_f(chain.get('hash_us_per_record'), 1)} us). The difference is "
+        f"{_f(chain.get('share_pct'), 2)}% of TAP's CPU time per request (worker plus "
+        "Postgres, at 200 req/s): the throughput the chain costs.",
         "",
         "## Targets",
         "",

@@ -13,7 +13,8 @@ Phases, in order (each one bounded in time and request count):
    of TAP's saturation (``hey``), sampling memory throughout;
 3. response sizes 1 KiB .. 10 MiB, direct and through TAP, and the sanitizer
    timed in-process on the same bodies;
-4. the approval path (decision to upstream);
+4. the approval path (decision to upstream), and the audit hash chain's cost
+   per record against TAP's CPU per request (in-process, same Postgres);
 5. a py-spy profile of TAP's workers at saturation;
 6. TAP under Uvicorn;
 7. lookups with 10 and with 10,000 agents and credentials, cache on and off.
@@ -46,7 +47,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tools.bench import approval_path, loadgen, nginx, processes, profile, report, seed
+from tools.bench import (
+    approval_path,
+    audit_chain,
+    loadgen,
+    nginx,
+    processes,
+    profile,
+    report,
+    seed,
+)
 from tools.bench.processes import CpuMonitor, RssPeak, RssSampler, Service, TreeCpu
 
 HERE: Final = Path(__file__).resolve().parent
@@ -321,6 +331,8 @@ class Bench:
 
     def create_bench_agent(self, database_url: str) -> str:
         """The ``bench`` credential and agent, made with the ``tap`` CLI; returns the agent's key."""
+        # Only `tap init` creates the schema and binds the key; every other command needs both.
+        self.tap_cli(["init"], database_url=database_url)
         self.tap_cli(
             ["add", "--name", "bench", "--value-file", "-", "--allowed-host", "127.0.0.1"],
             stdin=self.secret,
@@ -523,6 +535,21 @@ class Bench:
         )
         self.results["approval"] = result.to_json()
         log(f"  p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.missing} missing")
+
+    def audit_chain(self) -> None:
+        log("audit chain (chained append against the write before the chain)")
+        result = asyncio.run(audit_chain.measure(self.database_url))
+        cpu = self.results["systems"].get("tap", {}).get("cpu", {}).get("200") or {}
+        per_request = None
+        if cpu.get("cpu_ms_per_request"):
+            per_request = cpu["cpu_ms_per_request"] + (cpu.get("postgres_cpu_ms_per_request") or 0)
+        result["tap_cpu_ms_per_request"] = per_request
+        result["share_pct"] = audit_chain.share_pct(result, per_request)
+        self.results["audit_chain"] = result
+        log(
+            f"  {result['chained_us_per_record']} us/record chained, "
+            f"{result['plain_us_per_record']} before the chain, share {result['share_pct']}%"
+        )
 
     def profile(self) -> None:
         py_spy = TOOLS_DIR / "pydeps" / "bin" / "py-spy"
@@ -767,6 +794,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.systems()
             bench.guard("response sizes", bench.sizes)
             bench.guard("approval path", bench.approvals)
+            bench.guard("audit chain", bench.audit_chain)
             bench.guard("profile", bench.profile)
             bench.guard("agent scaling", bench.scale)
         except KeyboardInterrupt:

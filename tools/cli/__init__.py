@@ -2,7 +2,8 @@
 
 Management commands work directly on the server's database with the server's
 key (see :mod:`tools.cli.context`), on one team per command; ``tap status``
-asks a running proxy; ``tap logs`` reads the JSONL audit file. Each command
+asks a running proxy; ``tap logs`` reads the JSONL audit file;
+``tap audit verify`` checks its hash chain, or the database's. Each command
 group is one module: it parses, validates with the admin API's own models,
 calls the store or the shared approval rules, and renders. Errors end as one
 line on stderr and a non-zero exit (``--verbose`` adds the traceback); see
@@ -20,6 +21,7 @@ import click
 
 from tools.cli.agents import agent_group
 from tools.cli.approvals import approvals_group, approve, deny
+from tools.cli.audit import audit_group
 from tools.cli.credentials import add, credential_group
 from tools.cli.enclave import enclave_group
 from tools.cli.initialize import init
@@ -72,6 +74,7 @@ for command in (
     team_group,
     status,
     logs,
+    audit_group,
     enclave_group,
 ):
     main.add_command(command)

@@ -10,13 +10,15 @@ import json
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from tools.cli.errors import EXIT_FAILURE, exit_on_error
 from tools.cli.render import emit_json
 from tools.cli.run import settings
+
+CHECKPOINT_LINE: Final = '{"checkpoint":'
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -47,7 +49,10 @@ def logs(log_file: Path | None, tail: int, as_json: bool) -> None:
         path = log_file or settings().config.audit_log
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
-            lines = deque(handle, maxlen=tail)
+            # Checkpoint lines sign the chain; they are not records.
+            lines = deque(
+                (line for line in handle if not line.startswith(CHECKPOINT_LINE)), maxlen=tail
+            )
     except OSError as exc:
         click.echo(f"error: cannot read {path}: {(exc.strerror or 'unreadable').lower()}", err=True)
         sys.exit(EXIT_FAILURE)

@@ -8,6 +8,8 @@ import uuid
 
 import asyncpg
 
+from app.audit_chain import CheckpointPolicy
+from app.crypto import KeyRing
 from app.store import audit as audit_store
 from tests.support.admin_api import Api, Member
 
@@ -289,11 +291,12 @@ async def test_audit_filters_and_pages(api: Api, database_url: str) -> None:
             "timestamp": stamp,
         }
     )
-    conn = await asyncpg.connect(database_url)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
-        await audit_store.insert_many(conn, rows)
+        signer = KeyRing.from_master_key(bytes(32)).audit_signer()
+        await audit_store.append(pool, rows, CheckpointPolicy(signer, 1000, 60))
     finally:
-        await conn.close()
+        await pool.close()
 
     seen: list[str] = []
     before = None

@@ -6,11 +6,8 @@ database, the JSONL file and ``/agent/logs`` hold afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +18,11 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.audit_outage import outage_with_records_in_flight, query
 from tests.support.postgres import (
     create_database,
     restart_server,
     start_cluster,
-    stop_server,
 )
 from tests.support.tap import Tap, start_tap
 from tests.support.upstream import Upstream
@@ -46,17 +43,6 @@ def _demo(tap: Tap) -> str:
     return tap.agent("bot", "--credentials", "demo")
 
 
-def _query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(url)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
-
-
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_SECS) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -66,7 +52,7 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLIN
 
 
 def _rows(url: str) -> list[asyncpg.Record]:
-    return _query(
+    return query(
         url,
         "SELECT record_id, request_id, target_url, request_headers, request_body FROM audit_log",
     )
@@ -164,7 +150,7 @@ def test_a_refused_record_does_not_take_its_batch_with_it(
 ) -> None:
     # A rule in the database that refuses one record for what it holds (as a constraint,
     # a full column or a bad value would).
-    _query(
+    query(
         tap.database_url,
         """
         CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -174,7 +160,7 @@ def test_a_refused_record_does_not_take_its_batch_with_it(
         END $$;
         """,
     )
-    _query(
+    query(
         tap.database_url,
         "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log"
         " FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
@@ -190,8 +176,10 @@ def test_a_refused_record_does_not_take_its_batch_with_it(
     _wait_for(lambda: len(_rows(tap.database_url)) == 5, "the 5 good records")
     targets = sorted(row["target_url"].rsplit("/", 1)[1] for row in _rows(tap.database_url))
     assert targets == [f"fine{i}" for i in range(5)]
-    # The refused record is kept, not dropped: in the JSONL file and set aside for an operator.
-    assert "poison" in {e["target_url"].rsplit("/", 1)[1] for e in _jsonl(tap)}
+    # The refused record is kept, not dropped: set aside for an operator. The JSONL file holds
+    # what the database committed, in chain order, so the refused record is not in it.
+    _wait_for(lambda: len(_jsonl(tap)) == 5, "the 5 good records in the file")
+    assert "poison" not in {e["target_url"].rsplit("/", 1)[1] for e in _jsonl(tap)}
     rejected = tap.tmp / "data" / "audit-spool" / "rejected"
     _wait_for(lambda: any(rejected.glob("*.jsonl")), "the refused record set aside")
     assert "poison" in "".join(p.read_text() for p in rejected.glob("*.jsonl"))
@@ -222,46 +210,6 @@ def _spooled(tap: Tap) -> list[Path]:
     return sorted((tap.tmp / "data" / "audit-spool").glob("*.jsonl"))
 
 
-@contextlib.contextmanager
-def _audit_table_locked(url: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``audit_log`` (inserts wait) until the database stops."""
-    locked = threading.Event()
-    backend: list[int] = []
-
-    async def hold() -> None:
-        conn = await asyncpg.connect(url)
-        await conn.execute("BEGIN; LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
-        backend.append(conn.get_server_pid())
-        locked.set()
-        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
-            # Returns when the server shuts down and drops this connection.
-            await conn.execute("SELECT pg_sleep(3600)")
-        conn.terminate()
-
-    thread = threading.Thread(target=asyncio.run, args=(hold(),), daemon=True)
-    thread.start()
-    assert locked.wait(DEADLINE_SECS)
-    try:
-        yield
-    finally:
-        if thread.is_alive():
-            # The test stopped early: let go of the table.
-            _query(url, "SELECT pg_terminate_backend($1)", backend[0])
-        thread.join(DEADLINE_SECS)
-
-
-def _outage_with_records_in_flight(tap: Tap, server: Any, send: Callable[[], None]) -> None:
-    """Send while audit inserts wait on a lock, then stop the database under them.
-
-    Requests need the database to be served at all, so the outage starts once
-    they are answered: each request queued its record before its answer, and
-    no insert can have finished, so every record is in the writer's hands.
-    """
-    with _audit_table_locked(tap.database_url):
-        send()
-        stop_server(server)
-
-
 def test_outage_spools_records_and_writes_them_once_the_database_is_back(
     tmp_path: Path, own_cluster: Any, upstream: Upstream
 ) -> None:
@@ -275,7 +223,7 @@ def test_outage_spools_records_and_writes_them_once_the_database_is_back(
                 )
                 assert response.status_code == 200, response.text
 
-        _outage_with_records_in_flight(tap, own_cluster, send)
+        outage_with_records_in_flight(tap, own_cluster, send)
         _wait_for(lambda: bool(_spooled(tap)), "spool files")
         spooled = "".join(p.read_text() for p in _spooled(tap))
         assert all(f"/down{i}" in spooled for i in range(6))
@@ -310,7 +258,7 @@ def test_a_full_spool_says_so_and_still_loses_nothing(
                 )
                 assert response.status_code == 200, response.text
 
-        _outage_with_records_in_flight(tap, own_cluster, send)
+        outage_with_records_in_flight(tap, own_cluster, send)
         _wait_for(lambda: "audit spool full" in tap.proxy.log(), "the spool-full error")
         assert sum(p.stat().st_size for p in _spooled(tap)) <= 1500
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,20 @@ def test_values_are_parsed() -> None:
     assert config.webauthn_additional_origins == ("https://a.example", "https://b.example")
     assert config.allow_private_targets
     assert not config.embedded_database
+
+
+def test_audit_checkpoint_settings() -> None:
+    assert Config.from_env({}).audit_checkpoint_records == 1000
+    assert Config.from_env({}).audit_checkpoint_secs == 60
+    key = bytes(range(32))
+    config = Config.from_env(
+        {
+            "TAP_AUDIT_TRUSTED_KEYS": f" {base64.b64encode(key).decode()} ,",
+            "TAP_AUDIT_CHECKPOINT_LOG": "/mnt/ship/checkpoints.jsonl",
+        }
+    )
+    assert config.audit_trusted_keys == (key,)
+    assert config.audit_checkpoint_log == Path("/mnt/ship/checkpoints.jsonl")
 
 
 def test_key_is_normalised_and_masked() -> None:
@@ -147,6 +162,11 @@ def test_key_is_normalised_and_masked() -> None:
         ),
         # Trusted proxies are addresses or networks.
         ({"TAP_TRUSTED_PROXIES": "nginx"}, "TAP_TRUSTED_PROXIES", "CIDRs"),
+        # Audit keys are base64 Ed25519 public keys; checkpoints need a positive rhythm.
+        ({"TAP_AUDIT_TRUSTED_KEYS": "not-base64!"}, "TAP_AUDIT_TRUSTED_KEYS", "base64"),
+        ({"TAP_AUDIT_TRUSTED_KEYS": "AAAA"}, "TAP_AUDIT_TRUSTED_KEYS", "32 bytes"),
+        ({"TAP_AUDIT_CHECKPOINT_RECORDS": "0"}, "TAP_AUDIT_CHECKPOINT_RECORDS", "from 1"),
+        ({"TAP_AUDIT_CHECKPOINT_SECS": "0"}, "TAP_AUDIT_CHECKPOINT_SECS", "from 0.1"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str, fragment: str) -> None:
@@ -199,7 +219,10 @@ def test_skr_release_path_defaults_to_the_sidecar() -> None:
 
 def test_skr_release_via_key_vault_with_a_user_assigned_identity() -> None:
     skr = Config.from_env(
-        {"TAP_SKR_RELEASE_VIA": "KeyVault", "TAP_SKR_CLIENT_ID": "11111111-2222-3333-4444-555555555555"}
+        {
+            "TAP_SKR_RELEASE_VIA": "KeyVault",
+            "TAP_SKR_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+        }
     ).skr
     assert skr.release_via == "keyvault"
     assert skr.client_id == "11111111-2222-3333-4444-555555555555"
