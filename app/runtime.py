@@ -9,6 +9,7 @@ derived, and the database's key canary must open with them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class Runtime:
     agent_cache: TeamCache[str, Any] = field(init=False)
     config_cache: TeamCache[tuple[str, str], Any] = field(init=False)
     sanitizers: LruCache[bytes, Any] = field(init=False)
+    oauth2_tokens: TeamCache[tuple[str, str], Any] = field(init=False)
+    """OAuth 2 access tokens by (team, credential) (:mod:`app.oauth2.tokens`)."""
+    oauth2_refreshing: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict)
+    """The refresh under way per (team, credential), shared by the requests that need it."""
     """Built sanitizers by a digest of the secrets they scrub (building one costs ~0.3 ms)."""
     http: aiohttp.ClientSession | None = None
     audit: AuditWriter | None = None
@@ -57,6 +62,7 @@ class Runtime:
         self.agent_cache = TeamCache(self.config.cache_ttl_secs)
         self.config_cache = TeamCache(self.config.cache_ttl_secs)
         self.sanitizers = LruCache(SANITIZER_CACHE_ENTRIES)
+        self.oauth2_tokens = TeamCache(self.config.cache_ttl_secs)
 
     async def start_serving(self) -> None:
         """Open what request handling needs: the upstream session, the audit writer, the cache listener."""
@@ -85,7 +91,9 @@ class Runtime:
         self.audit = AuditWriter(self.pool, self.config.audit_log, spool)
         await self.audit.start()
         self.listener = Listener(self.database_url)
-        await invalidate_on_change(self.listener, [self.agent_cache, self.config_cache])
+        await invalidate_on_change(
+            self.listener, [self.agent_cache, self.config_cache, self.oauth2_tokens]
+        )
         await self.listener.start()
 
     async def close(self) -> None:

@@ -215,9 +215,11 @@ class Binding(RequestModel):
 
 
 Host = Annotated[str, StringConstraints(max_length=253), AfterValidator(_safe_text)]
+# A field is a string, or a short list of strings (an OAuth 2 value's "scopes"); each
+# kind's own validation says which fields it takes and of which shape.
 ValueObject = dict[
     Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_safe_text)],
-    SecretValue,
+    SecretValue | Annotated[list[ShortText], Field(max_length=64)],
 ]
 
 
@@ -304,6 +306,18 @@ class CredentialChanged(BaseModel):
     name: str
     updated: bool
     value_hint: str | None
+
+
+class CredentialVerified(BaseModel):
+    """What ``POST /team/credentials/{name}/verify`` found. Never a secret, never the upstream's body."""
+
+    name: str
+    kind: str
+    check: str
+    """What was tried: ``token_refresh`` for oauth2."""
+    ok: bool
+    error: str | None
+    """When not ok: the upstream's error code (e.g. ``invalid_grant``) or TAP's own code."""
 
 
 class Deleted(BaseModel):

@@ -43,7 +43,9 @@ from app.errors import (
     CredentialUnreadable,
     CryptoError,
     MultiSecretUnbound,
+    PlaceholderViolation,
 )
+from app.oauth2 import tokens as oauth2_tokens
 from app.proxy.context import ForwardContext
 from app.proxy.credential_value import CredentialValue, unsafe_in_header
 from app.proxy.placeholders import substitute
@@ -234,17 +236,63 @@ def _open(ctx: ForwardContext, credential: Credential) -> Secret:
 
 
 async def run(ctx: ForwardContext) -> ForwardContext:
-    """Pipeline stage: the secret goes in here, and only here."""
+    """Pipeline stage: the secret goes in here, and only here.
+
+    An OAuth 2 credential's value is a bundle that never leaves TAP except to
+    its token endpoint: what goes upstream is its access token, rendered like
+    any value (``Bearer {value}`` unless a format or binding says otherwise).
+    """
     values = {credential.name: _open(ctx, credential) for credential in ctx.credentials}
     secrets: list[tuple[str, str]] = []
-    for name, value in values.items():
-        secrets += credential_secret_pairs(name, value.reveal())
+    for credential in ctx.credentials:
+        value = values[credential.name]
+        if credential.auth_type == "oauth2":
+            secrets += oauth2_tokens.secret_pairs(credential, value)
+        else:
+            secrets += credential_secret_pairs(credential.name, value.reveal())
     if ctx.credential_name is not None:
         credential = ctx.credentials[0]
-        injection = inject(ctx.forward_headers, credential, values[credential.name])
+        value = values[credential.name]
+        if credential.auth_type == "oauth2":
+            token = await oauth2_tokens.current_token(ctx.rt, credential)
+            ctx.oauth2_token = value = token.value
+            secrets += token.bundle_secrets
+        injection = inject(ctx.forward_headers, credential, value)
         ctx.upstream_headers, injected = injection.headers, injection.injected
     else:
+        for credential in ctx.credentials:
+            if credential.auth_type == "oauth2":
+                # NOTE: a placeholder would paste the whole bundle (client secret,
+                # refresh token) into a header; OAuth 2 goes through X-TAP-Credential.
+                raise PlaceholderViolation(
+                    f"Credential '{credential.name}' is an OAuth 2 credential; call it with "
+                    "X-TAP-Credential, not a placeholder",
+                    credential=credential.name,
+                )
         substitution = substitute(ctx.forward_headers, values)
         ctx.upstream_headers, injected = substitution.headers, substitution.injected
     ctx.secrets = SecretPairs([*secrets, *injected])
     return ctx
+
+
+async def reauthorize(ctx: ForwardContext) -> bool:
+    """After an upstream 401 to an injected OAuth 2 token, inject a replacement, once.
+
+    Returns whether the request should be sent again. The rejected token is
+    still scrubbed from the response.
+
+    Raises:
+        OAuthRefreshFailed: the token endpoint refused a new token.
+    """
+    rejected = ctx.oauth2_token
+    if rejected is None or ctx.credential_name is None:
+        return False
+    # NOTE: cleared first, so a second 401 can never lead to a second retry.
+    ctx.oauth2_token = None
+    credential = ctx.credentials[0]
+    token = await oauth2_tokens.refresh_after_rejection(ctx.rt, credential, rejected=rejected)
+    injection = inject(ctx.forward_headers, credential, token.value)
+    ctx.upstream_headers = injection.headers
+    ctx.secrets = SecretPairs([*ctx.secrets, *token.bundle_secrets, *injection.injected])
+    logger.info("credential %s: upstream said 401; retrying once with a new token", credential.name)
+    return True
