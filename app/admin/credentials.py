@@ -37,6 +37,7 @@ from app.errors import (
 )
 from app.oauth2 import tokens as oauth2_tokens
 from app.oauth2.bundle import oauth2_value
+from app.proxy.probe import check_verify_url, probe
 from app.secret import Secret
 from app.store import credentials as credentials_store
 from app.store import db, members
@@ -67,6 +68,7 @@ def credential_out(credential: Credential) -> CredentialOut:
         has_value=credential.sealed_value is not None,
         value_hint=credential.value_hint,
         allow_unscannable_responses=credential.allow_unscannable_responses,
+        verify_url=credential.verify_url,
         created_at=credential.created_at,
         updated_at=credential.updated_at,
     )
@@ -144,6 +146,11 @@ async def create_credential(body: CredentialCreateBody, caller: Caller) -> Respo
             else None,
             allow_unscannable_responses=body.allow_unscannable_responses,
         )
+        if body.verify_url is not None:
+            check_verify_url(body.verify_url, credential)
+            await credentials_store.set_verify_url(
+                conn, caller.team_id, credential.name, body.verify_url
+            )
         await team_changed(conn, caller.team_id)
     return respond(
         CredentialCreated(name=credential.name, created=True, value_hint=credential.value_hint), 201
@@ -202,6 +209,11 @@ async def update_credential(name: str, body: CredentialUpdateBody, caller: Calle
             allow_unscannable_responses=body.allow_unscannable_responses,
             allow_http=body.allow_http,
         )
+        if "verify_url" in sent:
+            if body.verify_url is not None:
+                check_verify_url(body.verify_url, credential)
+            await credentials_store.set_verify_url(conn, caller.team_id, name, body.verify_url)
+            credential = await credentials_store.get(conn, caller.team_id, name)
         await team_changed(conn, caller.team_id)
     return respond(credential_out(credential))
 
@@ -254,8 +266,8 @@ async def replace_secret(name: str, body: CredentialSecretBody, caller: Caller) 
     blueprint,
     "POST",
     "/team/credentials/<name>/verify",
-    summary="Check a credential against its upstream (oauth2: obtain a new token). Reports ok or "
-    "the upstream's error code; never a secret.",
+    summary="Check a credential against its upstream: oauth2 obtains a new token, other kinds "
+    "call their verify_url. Reports ok or the upstream's error code; never a secret.",
     responses={200: CredentialVerified},
     errors=(400, 404, *SESSION_ERRORS),
     path_patterns=_NAME,
@@ -269,11 +281,23 @@ async def verify_credential(name: str, caller: Caller) -> Response:
     if credential is None:
         raise ResourceNotFound(f"credential {name!r} does not exist")
     if credential.auth_type != "oauth2":
-        raise VerifyUnsupported(
-            f"credential {name!r} is {credential.auth_type}; TAP has no check for this kind",
-            credential=name,
+        if credential.verify_url is None:
+            raise VerifyUnsupported(
+                f"credential {name!r} names no verify_url, and TAP has no check of its own "
+                f"for {credential.auth_type} credentials",
+                credential=name,
+            )
+        error = await probe(state, credential)
+        return respond(
+            CredentialVerified(
+                name=name,
+                kind=credential.auth_type,
+                check="verify_url",
+                ok=error is None,
+                error=error,
+            )
         )
-    error: str | None = None
+    error = None
     try:
         await oauth2_tokens.verify(state, credential)
     except OAuthRefreshFailed as exc:

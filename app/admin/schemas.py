@@ -241,6 +241,10 @@ class CredentialCreateBody(RequestModel):
     allow_unscannable_responses: StrictBool = False
     """Pass on responses that cannot be scanned for secrets (binary downloads) instead of
     withholding them; each use is recorded in the audit."""
+    verify_url: ShortText | None = Field(
+        default=None,
+        description="A cheap documented GET that proves the credential works (for /verify).",
+    )
 
     def destination_problem(self) -> str | None:
         """Why this credential may not be created as it stands, or None.
@@ -262,6 +266,7 @@ class CredentialUpdateBody(RequestModel):
     allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
     allow_unscannable_responses: StrictBool | None = None
     allow_http: StrictBool | None = None
+    verify_url: ShortText | None = None
 
 
 class CredentialSecretBody(RequestModel):
@@ -288,6 +293,7 @@ class CredentialOut(BaseModel):
     has_value: bool
     value_hint: str | None
     allow_unscannable_responses: bool
+    verify_url: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -1,3 +1,7 @@
+-- A cheap documented call that proves a credential works (GET, credential
+-- injected), for POST /team/credentials/{name}/verify on header kinds.
+ALTER TABLE credentials ADD COLUMN verify_url text;
+
 -- OAuth 2 access tokens TAP obtained for a credential: one row per credential.
 --
 -- sealed_access_token is sealed with the credential sealing (AES-256-GCM)

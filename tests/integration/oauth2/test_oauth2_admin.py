@@ -11,6 +11,7 @@ from tests.integration.oauth2.conftest import CREDENTIAL, OAuthTeam, bundle
 from tests.support.fake_oauth2 import FakeAuthorizationServer
 from tests.support.served_team import CREDENTIAL as API_KEY_CREDENTIAL
 from tests.support.served_team import ServedTeam
+from tests.support.upstream import Upstream
 
 
 def _create(team: ServedTeam, value: Any, **extra: Any) -> httpx.Response:
@@ -112,3 +113,54 @@ def test_verify_an_unknown_credential(served: ServedTeam) -> None:
     answer = httpx.post(served.url + "/team/credentials/nope/verify", headers=served.admin_headers)
 
     assert answer.status_code == 404
+
+
+def _header_credential(served: ServedTeam, verify_url: str) -> httpx.Response:
+    return httpx.post(
+        served.url + "/team/credentials",
+        headers=served.admin_headers,
+        json={
+            "name": "gh",
+            "allowed_hosts": ["127.0.0.1"],
+            "value": "ghp_verify_secret_value",
+            "verify_url": verify_url,
+        },
+    )
+
+
+def test_verify_calls_a_header_credentials_verify_url(
+    served: ServedTeam, upstream: Upstream, auth: FakeAuthorizationServer
+) -> None:
+    assert _header_credential(served, upstream.url + "/user").status_code == 201
+
+    answer = httpx.post(served.url + "/team/credentials/gh/verify", headers=served.admin_headers)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "name": "gh",
+        "kind": "api-key",
+        "check": "verify_url",
+        "ok": True,
+        "error": None,
+    }
+    (call,) = upstream.received
+    assert (call.method, call.path) == ("GET", "/user")
+    assert call.headers["Authorization"] == "Bearer ghp_verify_secret_value"
+    # An upstream that refuses: its status, never its body.
+    patched = httpx.patch(
+        served.url + "/team/credentials/gh",
+        headers=served.admin_headers,
+        json={"verify_url": auth.url + "/api/me"},
+    )
+    assert patched.status_code == 200, patched.text
+    refused = httpx.post(served.url + "/team/credentials/gh/verify", headers=served.admin_headers)
+    assert refused.json()["ok"] is False
+    assert refused.json()["error"] == "http_401"
+    assert "invalid_token" not in refused.text
+
+
+def test_a_verify_url_outside_allowed_hosts_is_refused(served: ServedTeam) -> None:
+    answer = _header_credential(served, "https://api.example.com/user")
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == "verify_url"
