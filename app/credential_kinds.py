@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from app.errors import InvalidCredentialValue
+from app.oauth2.bundle import Bundle
 from app.proxy.signing.oauth1 import check_rsa_key
 
 Injection = Literal["header", "oauth1", "aws-sigv4", "oauth2", "sidecar"]
@@ -175,9 +176,7 @@ def _check_sigv4(fields: Mapping[str, str]) -> None:
 
 
 def _check_oauth2(fields: Mapping[str, str]) -> None:
-    # NOTE: when OAuth 2 lands, its bundle validation replaces this one line.
-    if not fields["token_url"].startswith(("https://", "http://")):
-        raise InvalidCredentialValue("value.token_url", "must be an http(s) URL")
+    Bundle.from_input(fields)
 
 
 # -- the registry ----------------------------------------------------------------------
@@ -274,6 +273,12 @@ KINDS: Final[dict[str, CredentialKind]] = {
                 ),
                 KindField("token_url", secret=False, help="Token endpoint URL."),
                 KindField("scopes", secret=False, required=False, help="Space-separated scopes."),
+                KindField(
+                    "client_auth",
+                    secret=False,
+                    required=False,
+                    help="client_secret_basic (default) or client_secret_post.",
+                ),
             ),
             check=_check_oauth2,
         ),

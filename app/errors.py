@@ -25,7 +25,7 @@ The tree::
         │   ├── 403   Forbidden, CredentialNotAllowed, TargetNotAllowed, HostNotAllowed
         │   ├── 404   NotFoundError: CredentialNotFound, AgentNotConfigured, TransactionNotFound
         │   ├── 429   RateLimited, TooManyPending
-        │   └── 5xx   CredentialUnreadable, UpstreamError, ServiceUnavailable
+        │   └── 5xx   CredentialUnreadable, UpstreamError, OAuthRefreshFailed, ServiceUnavailable
         └── AdminError         a person's request to the admin API is refused (tree below)
 
 Every :class:`ApiError` carries its HTTP ``status`` and a stable ``code`` (the
@@ -486,6 +486,24 @@ class UpstreamDnsError(UpstreamError):
     safe_to_retry = True
 
 
+class OAuthRefreshFailed(ProxyError):
+    """An OAuth 2 credential's token endpoint refused, or could not be reached for, a new token.
+
+    ``oauth_error`` names the endpoint's RFC 6749 error code (``invalid_grant``,
+    ``invalid_client``, ...) or what went wrong on the way (``unreachable``,
+    ``invalid_response``). NOTE: never the endpoint's body or its
+    ``error_description``: an authorization server may echo the client secret
+    or the refresh token back in them.
+    """
+
+    status = 502
+    code = "oauth_refresh_failed"
+    agent_action = (
+        "The credential's authorization was refused or is unavailable; ask a human to "
+        "re-authorize it (POST /team/credentials/<name>/verify shows the cause)."
+    )
+
+
 class ServiceUnavailable(ProxyError):
     """TAP cannot reach its database; nothing was forwarded."""
 
@@ -516,6 +534,8 @@ class AttestationUnavailable(ApiError):
 #   AdminError                 a person's request to the admin API is refused
 #   ├── InvalidApprovalMode (400)  default_approval_mode is not a mode
 #   ├── InvalidCode (400)          an emailed code is wrong, expired or used up
+#   ├── InvalidCredentialValue (400) a field of a multi-field credential value is wrong
+#   ├── VerifyUnsupported (400)    no verification exists for this credential's kind
 #   ├── Unauthenticated (401)      no session, or an unknown or expired one
 #   │   └── InvalidCredentials         wrong email or password (one message for both)
 #   ├── Forbidden403 family (403)  PermissionDenied, EmailNotVerified, SessionScopeDenied,
@@ -650,6 +670,12 @@ class RequestNotSignable(ProxyError):
 
     code = "request_not_signable"
     agent_action = "Send a body the upstream's signature scheme can cover; see /agent/services."
+
+
+class VerifyUnsupported(AdminError):
+    """``POST /team/credentials/{name}/verify`` has no check for this credential's kind."""
+
+    code = "verify_unsupported"
 
 
 # Approval decisions (app.approvals.decisions) -----------------------------------

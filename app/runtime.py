@@ -9,6 +9,7 @@ derived, and the database's key canary must open with them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ class Runtime:
     agent_cache: TeamCache[str, Any] = field(init=False)
     config_cache: TeamCache[tuple[str, str], Any] = field(init=False)
     sanitizers: LruCache[bytes, Any] = field(init=False)
+    oauth2_tokens: TeamCache[tuple[str, str], Any] = field(init=False)
+    """OAuth 2 access tokens by (team, credential) (:mod:`app.oauth2.tokens`)."""
+    oauth2_refreshing: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict)
+    """The refresh under way per (team, credential), shared by the requests that need it."""
     """Built sanitizers by a digest of the secrets they scrub (building one costs ~0.3 ms)."""
     http: aiohttp.ClientSession | None = None
     audit: AuditWriter | None = None
@@ -58,6 +63,7 @@ class Runtime:
         self.agent_cache = TeamCache(self.config.cache_ttl_secs)
         self.config_cache = TeamCache(self.config.cache_ttl_secs)
         self.sanitizers = LruCache(SANITIZER_CACHE_ENTRIES)
+        self.oauth2_tokens = TeamCache(self.config.cache_ttl_secs)
 
     async def start_serving(self) -> None:
         """Open what request handling needs: the upstream session, the audit writer, the cache listener."""
@@ -93,7 +99,9 @@ class Runtime:
         )
         await self.audit.start()
         self.listener = Listener(self.database_url)
-        await invalidate_on_change(self.listener, [self.agent_cache, self.config_cache])
+        await invalidate_on_change(
+            self.listener, [self.agent_cache, self.config_cache, self.oauth2_tokens]
+        )
         await self.listener.start()
 
     async def close(self) -> None:

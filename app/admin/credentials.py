@@ -8,6 +8,7 @@ name that does not exist, so they cannot even learn which names exist.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from quart import Blueprint, Response
@@ -23,9 +24,20 @@ from app.admin.schemas import (
     CredentialOut,
     CredentialSecretBody,
     CredentialUpdateBody,
+    CredentialVerified,
     Deleted,
 )
-from app.errors import InvalidInput, ResourceNotFound, ValidationFailed
+from app.errors import (
+    InvalidInput,
+    OAuthRefreshFailed,
+    ProxyError,
+    ResourceNotFound,
+    ValidationFailed,
+    VerifyUnsupported,
+)
+from app.oauth2 import tokens as oauth2_tokens
+from app.oauth2.bundle import oauth2_value
+from app.proxy.probe import check_verify_url, probe
 from app.secret import Secret
 from app.store import credentials as credentials_store
 from app.store import db, members
@@ -56,6 +68,7 @@ def credential_out(credential: Credential) -> CredentialOut:
         has_value=credential.sealed_value is not None,
         value_hint=credential.value_hint,
         allow_unscannable_responses=credential.allow_unscannable_responses,
+        verify_url=credential.verify_url,
         created_at=credential.created_at,
         updated_at=credential.updated_at,
     )
@@ -73,7 +86,10 @@ def credential_name(raw: str) -> str:
     return path_value(raw, credentials_store.NAME_PATTERN, "credential")
 
 
-def _value(raw: str | dict[str, str]) -> Secret:
+def _value(raw: str | dict[str, Any], auth_type: str, allowed_hosts: Sequence[str] = ()) -> Secret:
+    """The value to store: an OAuth 2 bundle is validated per field and stored canonical."""
+    if auth_type == "oauth2":
+        return Secret(oauth2_value(raw, allowed_hosts))
     return Secret(raw if isinstance(raw, str) else json.dumps(raw))
 
 
@@ -125,9 +141,16 @@ async def create_credential(body: CredentialCreateBody, caller: Caller) -> Respo
             auth_bindings=[b.model_dump() for b in body.auth_bindings],
             allowed_hosts=body.allowed_hosts,
             allow_http=body.allow_http,
-            value=_value(body.value) if body.value is not None else None,
+            value=_value(body.value, body.auth_type, body.allowed_hosts)
+            if body.value is not None
+            else None,
             allow_unscannable_responses=body.allow_unscannable_responses,
         )
+        if body.verify_url is not None:
+            check_verify_url(body.verify_url, credential)
+            await credentials_store.set_verify_url(
+                conn, caller.team_id, credential.name, body.verify_url
+            )
         await team_changed(conn, caller.team_id)
     return respond(
         CredentialCreated(name=credential.name, created=True, value_hint=credential.value_hint), 201
@@ -186,6 +209,11 @@ async def update_credential(name: str, body: CredentialUpdateBody, caller: Calle
             allow_unscannable_responses=body.allow_unscannable_responses,
             allow_http=body.allow_http,
         )
+        if "verify_url" in sent:
+            if body.verify_url is not None:
+                check_verify_url(body.verify_url, credential)
+            await credentials_store.set_verify_url(conn, caller.team_id, name, body.verify_url)
+            credential = await credentials_store.get(conn, caller.team_id, name)
         await team_changed(conn, caller.team_id)
     return respond(credential_out(credential))
 
@@ -224,14 +252,68 @@ async def replace_secret(name: str, body: CredentialSecretBody, caller: Caller) 
                         "the stored value is not a JSON object; replace it with value",
                     )
             merged.update(body.value_patch)
-            new_value = Secret(json.dumps(merged))
+            new_value = _value(merged, current.auth_type, current.allowed_hosts)
         else:
             assert body.value is not None
-            new_value = _value(body.value)
+            new_value = _value(body.value, current.auth_type, current.allowed_hosts)
         await credentials_store.set_value(conn, state.keys, caller.team_id, name, new_value)
         updated = await credentials_store.get(conn, caller.team_id, name)
         await team_changed(conn, caller.team_id)
     return respond(CredentialChanged(name=name, updated=True, value_hint=updated.value_hint))
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/team/credentials/<name>/verify",
+    summary="Check a credential against its upstream: oauth2 obtains a new token, other kinds "
+    "call their verify_url. Reports ok or the upstream's error code; never a secret.",
+    responses={200: CredentialVerified},
+    errors=(400, 404, *SESSION_ERRORS),
+    path_patterns=_NAME,
+    permission="manage_credentials",
+)
+async def verify_credential(name: str, caller: Caller) -> Response:
+    name = credential_name(name)
+    state = runtime()
+    async with db.transaction(state.pool) as conn:
+        credential = await credentials_store.find(conn, caller.team_id, name)
+    if credential is None:
+        raise ResourceNotFound(f"credential {name!r} does not exist")
+    if credential.auth_type != "oauth2":
+        if credential.verify_url is None:
+            raise VerifyUnsupported(
+                f"credential {name!r} names no verify_url, and TAP has no check of its own "
+                f"for {credential.auth_type} credentials",
+                credential=name,
+            )
+        error = await probe(state, credential)
+        return respond(
+            CredentialVerified(
+                name=name,
+                kind=credential.auth_type,
+                check="verify_url",
+                ok=error is None,
+                error=error,
+            )
+        )
+    error = None
+    try:
+        await oauth2_tokens.verify(state, credential)
+    except OAuthRefreshFailed as exc:
+        error = str(exc.extra.get("oauth_error") or exc.code)
+    except ProxyError as exc:
+        # The value is missing, does not open, or is not a bundle: TAP's own code says which.
+        error = exc.code
+    return respond(
+        CredentialVerified(
+            name=name,
+            kind=credential.auth_type,
+            check="token_refresh",
+            ok=error is None,
+            error=error,
+        )
+    )
 
 
 @operation(

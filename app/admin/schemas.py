@@ -218,9 +218,11 @@ class Binding(RequestModel):
 
 
 Host = Annotated[str, StringConstraints(max_length=253), AfterValidator(_safe_text)]
+# A field is a string, or a short list of strings (an OAuth 2 value's "scopes"); each
+# kind's own validation says which fields it takes and of which shape.
 ValueObject = dict[
     Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_safe_text)],
-    SecretValue,
+    SecretValue | Annotated[list[ShortText], Field(max_length=64)],
 ]
 
 
@@ -245,6 +247,10 @@ class CredentialCreateBody(RequestModel):
     allow_unscannable_responses: StrictBool = False
     """Pass on responses that cannot be scanned for secrets (binary downloads) instead of
     withholding them; each use is recorded in the audit."""
+    verify_url: ShortText | None = Field(
+        default=None,
+        description="A cheap documented GET that proves the credential works (for /verify).",
+    )
 
     def destination_problem(self) -> str | None:
         """Why this credential may not be created as it stands, or None.
@@ -266,6 +272,7 @@ class CredentialUpdateBody(RequestModel):
     allowed_hosts: list[Host] | None = Field(default=None, max_length=64)
     allow_unscannable_responses: StrictBool | None = None
     allow_http: StrictBool | None = None
+    verify_url: ShortText | None = None
 
 
 class CredentialSecretBody(RequestModel):
@@ -292,6 +299,7 @@ class CredentialOut(BaseModel):
     has_value: bool
     value_hint: str | None
     allow_unscannable_responses: bool
+    verify_url: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -310,6 +318,18 @@ class CredentialChanged(BaseModel):
     name: str
     updated: bool
     value_hint: str | None
+
+
+class CredentialVerified(BaseModel):
+    """What ``POST /team/credentials/{name}/verify`` found. Never a secret, never the upstream's body."""
+
+    name: str
+    kind: str
+    check: str
+    """What was tried: ``token_refresh`` for oauth2."""
+    ok: bool
+    error: str | None
+    """When not ok: the upstream's error code (e.g. ``invalid_grant``) or TAP's own code."""
 
 
 class Deleted(BaseModel):

@@ -83,6 +83,8 @@ class ForwardContext:
     """What goes upstream: the agent's headers with the credential put in."""
     secrets: SecretPairs = field(default_factory=SecretPairs)
     """``(label, secret text)`` pairs injected; the sanitizer scrubs each."""
+    oauth2_token: Secret | None = None
+    """The OAuth 2 access token injected (inject); the forward stage replaces it once on a 401."""
 
     # forward stage
     upstream_status: int | None = None

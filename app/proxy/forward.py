@@ -7,6 +7,10 @@ unscanned. TAP offers only the codings it can undo and undoes the whole
 ``Content-Encoding`` stack itself (:mod:`app.proxy.decode`); a body it cannot
 decode is kept as received and marked unscannable for the sanitizer. The connector's resolver refuses internal addresses at connect
 time, so the address connected to is always one that was checked.
+
+An OAuth 2 credential's token that the upstream answers 401 to is replaced
+(:func:`app.proxy.inject.reauthorize`) and the request sent once more; never
+twice, whatever the second answer is.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from yarl import URL
 
 from app.errors import TargetNotAllowed, UpstreamDnsError, UpstreamError
 from app.netguard import BlockedAddress
-from app.proxy import decode
+from app.proxy import decode, inject
 from app.proxy.context import ForwardContext
 
 MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
@@ -52,6 +56,14 @@ async def _read_capped(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
 
 
 async def run(ctx: ForwardContext) -> ForwardContext:
+    """Pipeline stage: send, and for an OAuth 2 token the upstream refused, send once more."""
+    await _send(ctx)
+    if ctx.upstream_status == 401 and await inject.reauthorize(ctx):
+        await _send(ctx)
+    return ctx
+
+
+async def _send(ctx: ForwardContext) -> None:
     session = ctx.rt.http
     assert session is not None
     started = time.perf_counter()
@@ -112,4 +124,3 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     ctx.upstream_body = body
     ctx.upstream_unscannable = undecodable
     ctx.response_too_large = too_large or inflated_too_large
-    return ctx

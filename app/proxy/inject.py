@@ -51,6 +51,7 @@ from app.errors import (
     CryptoError,
     MultiSecretUnbound,
 )
+from app.oauth2 import tokens as oauth2_tokens
 from app.proxy.context import ForwardContext
 from app.proxy.credential_value import CredentialValue, unsafe_in_header
 from app.proxy.kind_headers import (
@@ -254,17 +255,32 @@ def _open(ctx: ForwardContext, credential: Credential) -> Secret:
 
 
 async def run(ctx: ForwardContext) -> ForwardContext:
-    """Pipeline stage: the secret goes in here, and only here."""
+    """Pipeline stage: the secret goes in here, and only here.
+
+    An OAuth 2 credential's value is a bundle that never leaves TAP except to
+    its token endpoint: what goes upstream is its access token, rendered like
+    any value (``Bearer {value}`` unless a format or binding says otherwise).
+    """
     values = {credential.name: _open(ctx, credential) for credential in ctx.credentials}
     secrets: list[tuple[str, str]] = []
     for credential in ctx.credentials:
-        kind = kind_of(credential)
-        secrets += credential_secret_pairs(
-            credential.name, values[credential.name].reveal(), kind.public_fields()
-        )
+        value = values[credential.name]
+        if credential.auth_type == "oauth2":
+            secrets += oauth2_tokens.secret_pairs(credential, value)
+        else:
+            secrets += credential_secret_pairs(
+                credential.name, value.reveal(), kind_of(credential).public_fields()
+            )
     if ctx.credential_name is not None:
         credential = ctx.credentials[0]
-        injection = _inject_kind(ctx, credential, values[credential.name])
+        value = values[credential.name]
+        if credential.auth_type == "oauth2":
+            token = await oauth2_tokens.current_token(ctx.rt, credential)
+            ctx.oauth2_token = token.value
+            secrets += token.bundle_secrets
+            injection = inject(ctx.forward_headers, credential, token.value)
+        else:
+            injection = _inject_kind(ctx, credential, value)
         ctx.upstream_headers, injected = injection.headers, injection.injected
     else:
         substitution = substitute(ctx.forward_headers, values)
@@ -309,11 +325,33 @@ def _inject_kind(ctx: ForwardContext, credential: Credential, value: Secret) -> 
         fields = fields_of(credential, kind, raw)
         headers, injected = sigv4_headers(credential, fields, request)
     else:
-        # NOTE: OAuth 2 (token exchange and refresh) plugs in here; until then
-        # the bundle is never sent as it is.
+        # NOTE: OAuth 2 is injected by run() with its access token; its bundle is never sent.
         raise CredentialMisconfigured(
-            f"Credential '{credential.name}' is an OAuth 2 credential; this TAP cannot exchange its token",
+            f"Credential '{credential.name}' has no injector for kind {kind.name}",
             credential=credential.name,
         )
     logger.debug("%s injection for credential %s", kind.injection, credential.name)
     return Injection(headers=SecretPairs(headers), injected=SecretPairs(dict.fromkeys(injected)))
+
+
+async def reauthorize(ctx: ForwardContext) -> bool:
+    """After an upstream 401 to an injected OAuth 2 token, inject a replacement, once.
+
+    Returns whether the request should be sent again. The rejected token is
+    still scrubbed from the response.
+
+    Raises:
+        OAuthRefreshFailed: the token endpoint refused a new token.
+    """
+    rejected = ctx.oauth2_token
+    if rejected is None or ctx.credential_name is None:
+        return False
+    # NOTE: cleared first, so a second 401 can never lead to a second retry.
+    ctx.oauth2_token = None
+    credential = ctx.credentials[0]
+    token = await oauth2_tokens.refresh_after_rejection(ctx.rt, credential, rejected=rejected)
+    injection = inject(ctx.forward_headers, credential, token.value)
+    ctx.upstream_headers = injection.headers
+    ctx.secrets = SecretPairs([*ctx.secrets, *token.bundle_secrets, *injection.injected])
+    logger.info("credential %s: upstream said 401; retrying once with a new token", credential.name)
+    return True

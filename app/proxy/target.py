@@ -100,6 +100,16 @@ def resolve_target(raw_target: str, credential: Credential) -> ResolvedTarget:
     return target
 
 
+def parse_absolute_url(raw: str) -> ResolvedTarget:
+    """Parse an absolute http(s) URL by the same rules as a full-URL ``X-TAP-Target``.
+
+    For URLs TAP calls on a credential's behalf that an agent does not send
+    (an OAuth 2 token endpoint). Raises InvalidTarget.
+    """
+    _check_text(raw)
+    return _parse_absolute(raw)
+
+
 def check_scheme(
     target: ResolvedTarget, credential: Credential, *, allow_loopback_http: bool
 ) -> None:

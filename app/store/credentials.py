@@ -33,7 +33,7 @@ MAX_VALUE_BYTES: Final = 64 * 1024
 _COLUMNS: Final = (
     "team_id, name, description, auth_type, connector, api_base, relative_target, auth_header_format, "
     "auth_bindings, allowed_hosts, allow_http, sealed_value, key_version, value_hint, created_at, updated_at, "
-    "allow_unscannable_responses"
+    "allow_unscannable_responses, verify_url"
 )
 
 
@@ -154,6 +154,7 @@ def from_row(row: asyncpg.Record) -> Credential:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         allow_unscannable_responses=row["allow_unscannable_responses"],
+        verify_url=row["verify_url"],
     )
 
 
@@ -343,6 +344,18 @@ async def update(
         current["allow_http"] if allow_http is None else allow_http,
     )
     return await get(conn, team_id, name)
+
+
+async def set_verify_url(conn: Conn, team_id: str, name: str, verify_url: str | None) -> None:
+    """Set (or clear, with ``None``) the URL verify calls. The caller has checked it. Raises NotFound."""
+    status = await conn.execute(
+        "UPDATE credentials SET verify_url = $3, updated_at = now() WHERE team_id = $1 AND name = $2",
+        team_id,
+        name,
+        verify_url,
+    )
+    if status == "UPDATE 0":
+        raise NotFound(f"credential {name!r} does not exist")
 
 
 async def get(conn: Conn, team_id: str, name: str) -> Credential:

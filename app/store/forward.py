@@ -12,7 +12,7 @@ from app.store.models import ApprovalMode, Credential, Policy
 _CONFIG: Final = """
 SELECT c.team_id, c.name, c.description, c.auth_type, c.connector, c.api_base, c.relative_target,
        c.auth_header_format, c.auth_bindings, c.allowed_hosts, c.allow_http, c.sealed_value, c.key_version,
-       c.value_hint, c.created_at, c.updated_at, c.allow_unscannable_responses,
+       c.value_hint, c.created_at, c.updated_at, c.allow_unscannable_responses, c.verify_url,
        t.default_approval_mode,
        p.credential_name AS policy_credential, p.auto_approve_methods, p.require_approval_methods,
        p.auto_approve_urls, p.require_approval_urls, p.allowed_approvers, p.approval_channel,

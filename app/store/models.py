@@ -70,6 +70,8 @@ class Credential:
     updated_at: dt.datetime
     allow_unscannable_responses: bool = False
     """Pass on responses TAP cannot scan (audited) instead of withholding them."""
+    verify_url: str | None = None
+    """A cheap documented GET (a URL, or a path for relative credentials) that verify calls."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ The upstream answers:
 
 * ``/json`` with :data:`FIXED_JSON` (the body every system under test relays);
 * ``/static/<size>.json`` with a JSON text file of exactly that many bytes;
+* ``POST /oauth2/token`` with :data:`TOKEN_JSON`, a token endpoint for the OAuth 2
+  row (TAP asks it once, then serves the cached token);
 * ``/approval?i=N`` with :data:`FIXED_JSON`, and appends ``<msec> <N>`` to
   ``approval.log`` the moment it answers, which is when the upstream received
   the request to within a millisecond.
@@ -21,6 +23,10 @@ from typing import Final
 
 FIXED_JSON: Final = json.dumps(
     {"id": "chatcmpl-bench", "object": "bench.result", "ok": True, "items": [1, 2, 3]},
+    separators=(",", ":"),
+)
+TOKEN_JSON: Final = json.dumps(
+    {"access_token": "at_bench_cached_token", "token_type": "Bearer", "expires_in": 86400},
     separators=(",", ":"),
 )
 BODY_SIZES: Final = {"1k": 1024, "100k": 100 * 1024, "1m": 1024 * 1024, "10m": 10 * 1024 * 1024}
@@ -43,6 +49,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         location = /json {{ return 200 '{body}'; }}
+        location = /oauth2/token {{ return 200 '{token}'; }}
         location = /approval {{
             access_log {dir}/approval.log stamp;
             return 200 '{body}';
@@ -115,7 +122,11 @@ def write_static(dir_: Path) -> dict[str, Path]:
 def write_upstream_conf(dir_: Path, *, port: int, workers: int = 1) -> Path:
     (dir_ / "tmp").mkdir(parents=True, exist_ok=True)
     conf = dir_ / "upstream.conf"
-    conf.write_text(_UPSTREAM_CONF.format(dir=dir_, port=port, workers=workers, body=FIXED_JSON))
+    conf.write_text(
+        _UPSTREAM_CONF.format(
+            dir=dir_, port=port, workers=workers, body=FIXED_JSON, token=TOKEN_JSON
+        )
+    )
     return conf
 
 

@@ -25,6 +25,7 @@ SYSTEM_LABELS: Final = {
     "floor": "framework floor (Quart+Hypercorn)",
     "floor_uvicorn": "Quart+Uvicorn (for reference)",
     "tap": "TAP (Hypercorn)",
+    "tap_oauth2": "TAP, OAuth 2 (cached token)",
     "tap_uvicorn": "TAP (Uvicorn)",
 }
 
@@ -77,6 +78,15 @@ def targets(results: dict[str, Any]) -> list[Target]:
             f"{_f(sat.get('tap'), 0)} vs {_f(sat.get('mitmproxy_inject'), 0)} req/s = "
             f"{_f(mitm_ratio, 2)}x",
             None if mitm_ratio is None else mitm_ratio > 1.0,
+        )
+    )
+    oauth2_ratio = _ratio(sat.get("tap_oauth2"), sat.get("tap"))
+    out.append(
+        Target(
+            "OAuth 2 credential (cached token) within 10% of an api-key credential",
+            f"{_f(sat.get('tap_oauth2'), 0)} vs {_f(sat.get('tap'), 0)} req/s = "
+            f"{_f(oauth2_ratio and oauth2_ratio * 100, 0)}%",
+            None if oauth2_ratio is None else oauth2_ratio >= 0.9,
         )
     )
     added = results.get("added_latency_200") or {}

@@ -7,7 +7,8 @@ Run from the repository root with the project's virtualenv::
 Phases, in order (each one bounded in time and request count):
 
 1. set-up: a temporary directory, an embedded Postgres, the ``bench``
-   credential and agent through the ``tap`` CLI (plus 9 seeded ones, so the
+   credentials (an api key, and an OAuth 2 client whose token endpoint is the
+   nginx upstream) and agent through the ``tap`` CLI (plus 9 seeded ones, so the
    database holds 10 of each), static bodies, and every server;
 2. saturation (``wrk``) of each system, then latency at 200 req/s and at half
    of TAP's saturation (``hey``), sampling memory throughout;
@@ -74,6 +75,7 @@ APPROVAL_SAMPLES: Final = 30
 SIZE_REQUESTS: Final = {"1k": 200, "100k": 100, "1m": 40, "10m": 12}
 PROFILE_SECS: Final = 8
 QUIET_PCT: Final = 10.0
+OAUTH2_CREDENTIAL: Final = "bench-oauth2"
 
 
 @dataclass(frozen=True)
@@ -185,10 +187,12 @@ class Bench:
             env["TAP_CACHE_TTL_SECS"] = f"{cache_ttl:g}"
         return env
 
-    def tap_headers(self, path: str = "/json", api_key: str = "") -> dict[str, str]:
+    def tap_headers(
+        self, path: str = "/json", api_key: str = "", credential: str = "bench"
+    ) -> dict[str, str]:
         return {
             "X-TAP-Key": api_key or self.api_key,
-            "X-TAP-Credential": "bench",
+            "X-TAP-Credential": credential,
             "X-TAP-Target": f"http://127.0.0.1:{self.upstream_port}{path}",
             "X-TAP-Method": "GET",
         }
@@ -248,9 +252,11 @@ class Bench:
     def setup(self) -> None:
         from app.store import db
 
-        log("starting Postgres and creating the bench credential and agent")
+        log("starting Postgres and creating the bench credentials and agent")
         self.embedded = db.start_embedded(self.work / "pg")
         self.database_url = self.embedded.url
+        # Chosen now: the OAuth 2 credential's token endpoint is on the upstream.
+        self.upstream_port = processes.free_port()
         self.api_key = self.create_bench_agent(self.database_url)
         asyncio.run(
             seed.seed(
@@ -264,7 +270,6 @@ class Bench:
 
         log("starting nginx (upstream, injector), mitmproxy, the framework floor and TAP")
         nginx.write_static(self.nginx_dir)
-        self.upstream_port = processes.free_port()
         conf = nginx.write_upstream_conf(self.nginx_dir, port=self.upstream_port)
         up = self.start(
             "nginx-upstream",
@@ -324,13 +329,24 @@ class Bench:
 
         self.tap_service, self.targets["tap"] = self.start_tap("tap")
         self.check_tap(self.targets["tap"])
+        # The same TAP, through the OAuth 2 credential: a cached token instead of a stored key.
+        self.targets["tap_oauth2"] = Target(
+            self.targets["tap"].url,
+            "POST",
+            self.tap_headers(credential=OAUTH2_CREDENTIAL),
+            [self.tap_service.pid],
+        )
+        self.check_tap(self.targets["tap_oauth2"])
         if self.uvicorn:
             # Both TAPs serve the same database; only one is loaded at a time.
             self.uvicorn_service, self.targets["tap_uvicorn"] = self.start_tap_uvicorn()
             self.check_tap(self.targets["tap_uvicorn"])
 
     def create_bench_agent(self, database_url: str) -> str:
-        """The ``bench`` credential and agent, made with the ``tap`` CLI; returns the agent's key."""
+        """The ``bench`` credentials (api-key, OAuth 2) and agent, made with the ``tap`` CLI.
+
+        Returns the agent's key.
+        """
         # Only `tap init` creates the schema and binds the key; every other command needs both.
         self.tap_cli(["init"], database_url=database_url)
         self.tap_cli(
@@ -338,8 +354,20 @@ class Bench:
             stdin=self.secret,
             database_url=database_url,
         )
+        bundle = {
+            "client_id": "bench",
+            "client_secret": "cs_bench_" + secrets.token_urlsafe(16),
+            "token_url": f"http://127.0.0.1:{self.upstream_port}/oauth2/token",
+        }
+        oauth2 = ["add", "--name", OAUTH2_CREDENTIAL, "--auth", "oauth2", "--value-file", "-"]
+        self.tap_cli(
+            [*oauth2, "--allowed-host", "127.0.0.1"],
+            stdin=json.dumps(bundle),
+            database_url=database_url,
+        )
+        grants = f"bench,{OAUTH2_CREDENTIAL}"
         out = self.tap_cli(
-            ["agent", "create", "--name", "bench", "--credentials", "bench"],
+            ["agent", "create", "--name", "bench", "--credentials", grants],
             database_url=database_url,
         )
         return next(
