@@ -94,7 +94,7 @@ async def test_oauth2_and_sidecar_shapes(api: Api) -> None:
     oauth2 = {
         "name": "graph",
         "auth_type": "oauth2",
-        "allowed_hosts": ["graph.microsoft.com"],
+        "allowed_hosts": ["graph.microsoft.com", "login.example.com"],
         "value": {
             "client_id": "cid",
             "client_secret": "client-secret-0123456789",

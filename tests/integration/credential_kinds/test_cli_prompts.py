@@ -15,12 +15,13 @@ def test_oauth2_fields_are_prompted_for(tap: Tap) -> None:
         "graph",  # Name
         "Microsoft Graph",  # Description
         "oauth2",  # Auth type
-        "graph.microsoft.com",  # Allowed hosts
+        "graph.microsoft.com,login.example.com",  # Allowed hosts (the token endpoint's too)
         "client-123",  # client_id
         CLIENT_SECRET,  # client_secret (hidden)
         "",  # refresh_token (hidden, optional: skipped)
         "https://login.example.com/oauth2/v2.0/token",  # token_url
         "Mail.Read offline_access",  # scopes
+        "",  # client_auth (optional: Basic by default)
     ]
     result = tap.cli("add", input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output

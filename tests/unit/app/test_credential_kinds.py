@@ -23,7 +23,7 @@ def test_the_store_knows_exactly_the_registered_kinds() -> None:
     [
         ("aws-sigv4", {"secret_access_key", "session_token"}, {"access_key_id", "region", "service"}),
         ("oauth1", {"consumer_secret", "access_token", "access_token_secret", "rsa_private_key", "bearer_token"}, {"consumer_key", "signature_method"}),
-        ("oauth2", {"client_secret", "refresh_token"}, {"client_id", "token_url", "scopes"}),
+        ("oauth2", {"client_secret", "refresh_token"}, {"client_id", "token_url", "scopes", "client_auth"}),
     ],
 )  # fmt: skip
 def test_which_fields_are_secret(kind: str, secret: set[str], public: set[str]) -> None:
