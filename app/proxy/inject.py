@@ -223,9 +223,10 @@ def _default_format(credential: Credential, value: CredentialValue) -> str:
     return DEFAULT_AUTH_FORMAT
 
 
-def _open(ctx: ForwardContext, credential: Credential) -> Secret:
+async def _open(ctx: ForwardContext, credential: Credential) -> Secret:
+    keys = await ctx.rt.keys_for(credential.key_version)
     try:
-        value = open_value(ctx.rt.keys, credential)
+        value = open_value(keys, credential)
     except CryptoError:
         raise CredentialUnreadable(f"Credential '{credential.name}' cannot be decrypted.") from None
     if value is None:
@@ -235,7 +236,7 @@ def _open(ctx: ForwardContext, credential: Credential) -> Secret:
 
 async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: the secret goes in here, and only here."""
-    values = {credential.name: _open(ctx, credential) for credential in ctx.credentials}
+    values = {credential.name: await _open(ctx, credential) for credential in ctx.credentials}
     secrets: list[tuple[str, str]] = []
     for name, value in values.items():
         secrets += credential_secret_pairs(name, value.reveal())

@@ -18,7 +18,7 @@ import asyncpg
 from app.crypto import KeyRing, value_hint
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.secret import Secret
-from app.store import events
+from app.store import events, key_versions
 from app.store.db import Conn, Queryable, translated
 from app.store.models import AUTH_TYPES, AuthBinding, Credential
 
@@ -184,13 +184,15 @@ async def create(
         raise InvalidInput("header_format", "the format must contain {value} or {value.<field>}")
     bindings = parse_bindings(auth_bindings)
     hosts = normalize_allowed_hosts(allowed_hosts)
-    sealed, hint = _seal(keys, team_id, name, 1, value)
+    version = await key_versions.write_version(conn)
+    keys = await key_versions.ring_for(conn, keys, version)
+    sealed, hint = _seal(keys, team_id, name, version, value)
     try:
         row = await conn.fetchrow(
             f"INSERT INTO credentials (team_id, name, description, auth_type, api_base, relative_target,"
             f" auth_header_format, auth_bindings, allowed_hosts, allow_http, sealed_value, key_version,"
             f" value_hint, allow_unscannable_responses)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, 1, $11, $12)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, $14, $11, $12)"
             f" RETURNING {_COLUMNS}",
             team_id,
             name,
@@ -205,6 +207,7 @@ async def create(
             hint,
             allow_unscannable_responses,
             allow_http,
+            version,
         )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(f"a credential named {name!r} already exists") from None
@@ -225,22 +228,25 @@ def _seal(
 
 
 async def set_value(conn: Conn, keys: KeyRing, team_id: str, name: str, value: Secret) -> None:
-    """Replace a credential's value (sealed afresh). Raises NotFound."""
-    version = await conn.fetchval(
-        "SELECT key_version FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
+    """Replace a credential's value, sealed afresh under the current key version. Raises NotFound."""
+    found = await conn.fetchval(
+        "SELECT true FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
         team_id,
         name,
     )
-    if version is None:
+    if found is None:
         raise NotFound(f"credential {name!r} does not exist")
+    version = await key_versions.write_version(conn)
+    keys = await key_versions.ring_for(conn, keys, version)
     sealed, hint = _seal(keys, team_id, name, version, value)
     await conn.execute(
-        "UPDATE credentials SET sealed_value = $3, value_hint = $4, updated_at = now()"
-        " WHERE team_id = $1 AND name = $2",
+        "UPDATE credentials SET sealed_value = $3, value_hint = $4, key_version = $5,"
+        " updated_at = now() WHERE team_id = $1 AND name = $2",
         team_id,
         name,
         sealed,
         hint,
+        version,
     )
     await events.team_changed(conn, team_id)
 

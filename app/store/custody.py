@@ -68,6 +68,23 @@ async def has_sealed_data(conn: Conn) -> bool:
     )
 
 
+async def reseal_canary(conn: Conn, keys: KeyRing) -> None:
+    """Seal the canary afresh under ``keys``' write version (a rotation's last step)."""
+    await conn.execute("UPDATE custody SET value = $2 WHERE name = $1", CANARY, keys.seal_canary())
+
+
+async def install_rotated_key(conn: Conn, wrapped: bytes) -> None:
+    """Store a rotation's new wrapped DEK in place of the old one.
+
+    Only inside the transaction that retires the old key version, after the
+    proof that nothing sealed under it remains; the new key was generated and
+    wrapped by custody, so its origin is ``generated``.
+    """
+    await conn.execute(
+        "UPDATE custody SET value = $2, origin = 'generated' WHERE name = $1", WRAPPED_DEK, wrapped
+    )
+
+
 async def dek_origin(conn: Conn) -> str | None:
     """``generated`` or ``migrated``; ``None`` when no DEK is stored or it predates the record."""
     origin: str | None = await conn.fetchval(

@@ -23,6 +23,7 @@ from tools.cli.approvals import approvals_group, approve, deny
 from tools.cli.credentials import add, credential_group
 from tools.cli.enclave import enclave_group
 from tools.cli.initialize import init
+from tools.cli.key import key_group
 from tools.cli.logs import logs
 from tools.cli.policies import policy_group
 from tools.cli.roles import role_group
@@ -73,5 +74,6 @@ for command in (
     status,
     logs,
     enclave_group,
+    key_group,
 ):
     main.add_command(command)
