@@ -141,13 +141,7 @@ async def reseal(
     batch_size: int = BATCH_SIZE,
 ) -> None:
     """Step (2): move every value under the old version to the new one, a batch per transaction."""
-    async with db.connection(pool) as conn:
-        total = 0
-        left = 0
-        for column in SEALED_COLUMNS:
-            total += await sealed.count(conn, column)
-            left += await sealed.count(conn, column, version=rotation.old)
-    done = total - left
+    done, total = await _counts(pool, rotation)
     on_progress(done, total)
     for column in SEALED_COLUMNS:
         while True:
@@ -161,6 +155,18 @@ async def reseal(
                 await sealed.write_resealed(conn, column, resealed, version=rotation.new)
             done += len(batch)
             on_progress(min(done, total), max(total, done))
+    # Writers and deletions ran meanwhile: the last line counts afresh.
+    on_progress(*await _counts(pool, rotation))
+
+
+async def _counts(pool: asyncpg.Pool, rotation: Pending) -> tuple[int, int]:
+    """(values under the new version, values in all)."""
+    done = total = 0
+    async with db.connection(pool) as conn:
+        for column in SEALED_COLUMNS:
+            total += await sealed.count(conn, column)
+            done += await sealed.count(conn, column, version=rotation.new)
+    return done, total
 
 
 def _reseal(rotation: Pending, column: SealedColumn, row: sealed.SealedRow) -> bytes:
