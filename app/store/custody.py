@@ -17,6 +17,7 @@ import asyncpg
 
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
+from app.store import sealed
 from app.store.db import Conn, translate_errors, translated
 from enclave import DekOrigin
 
@@ -61,11 +62,7 @@ async def check_or_create_canary(conn: Conn, keys: KeyRing) -> None:
 
 
 async def has_sealed_data(conn: Conn) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM credentials WHERE sealed_value IS NOT NULL)"
-        )
-    )
+    return await sealed.any_sealed(conn)
 
 
 async def reseal_canary(conn: Conn, keys: KeyRing) -> None:

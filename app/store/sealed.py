@@ -92,6 +92,16 @@ async def count(conn: Conn, column: SealedColumn, *, version: int | None = None)
     return n
 
 
+async def any_sealed(conn: Conn) -> bool:
+    """Whether any listed column holds a sealed value (a new key would orphan it)."""
+    for column in SEALED_COLUMNS:
+        if await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {column.table} WHERE {column.sealed_column} IS NOT NULL)"
+        ):
+            return True
+    return False
+
+
 async def count_not_under(conn: Conn, column: SealedColumn, version: int) -> int:
     """Sealed values in ``column`` under any version but ``version`` (the rotation's proof)."""
     n: int = await conn.fetchval(

@@ -93,7 +93,8 @@ async def _rotate(config: Config, pool: asyncpg.Pool, new_key: bytes | None, bat
         )
     keys = await _keys(config, pool, new_key)
     if keys is None:
-        click.echo(f"the key {key_fingerprint(new_key or b'')} is already current; nothing to do")
+        assert new_key is not None  # only a given new key can be found current
+        click.echo(f"the key {key_fingerprint(new_key)} is already current; nothing to do")
         return
     rotation = await pending(pool, keys)
     if rotation is not None:
@@ -138,11 +139,8 @@ async def _keys(config: Config, pool: asyncpg.Pool, new_key: bytes | None) -> Ke
         if new_key is None:
             raise
         # Custody still yields the old key after a finished rotation: run again, nothing to do.
-        try:
-            async with db.connection(pool) as conn:
-                ring = await key_versions.load_ring(conn, new_key)
-        except WrongEncryptionKey:
-            raise
+        async with db.connection(pool) as conn:
+            ring = await key_versions.load_ring(conn, new_key)
         if len(ring.versions) > 1:
             return ring  # the rotation to new_key is under way; resume it
         return None
