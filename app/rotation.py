@@ -12,7 +12,15 @@ resumed by running it again::
     (3) verify   open every sealed value with the new key alone
     (4) retire   in one transaction: prove no value is under any other version,
                  seal the canary afresh, install the new wrapped data key
-                 (wrapped custody), retire the old version, notify
+                 (wrapped custody), retire the old version and drop both
+                 transfers, notify; then VACUUM FULL the key versions
+
+NOTE: while a rotation runs, the new key's sealing keys are stored sealed
+under the old key (that is how running processes learn them without a
+restart). Someone who holds the old key and reads the database in that
+window learns the new key too. Rotation retires a key that leaked on its
+own; if whoever holds it may also read the database, close that access first.
+Backups taken before the rotation stay readable with the old key.
 
 Step (1) is skipped when a rotation is already under way (it is resumed with
 its own new key), and the whole job is a no-op once the new key is current.
@@ -229,6 +237,15 @@ async def retire(pool: asyncpg.Pool, rotation: Pending) -> None:
             await custody.install_rotated_key(conn, wrapped)
         await key_versions.notify(conn, rotation.new)
     logger.info("key rotation: version %d retired", rotation.old)
+    # NOTE: the new key's transfer was sealed under the old key; rewrite the table so
+    # no dead row version keeps it for someone who holds the old key and a disk image.
+    try:
+        async with db.connection(pool) as conn:
+            await key_versions.compact(conn)
+    except Exception:  # the rotation itself is done; say what is left to do
+        logger.warning(
+            "key rotation: could not run VACUUM FULL key_versions; run it as the table's owner"
+        )
 
 
 def _describe(row: sealed.SealedRow) -> str:

@@ -222,3 +222,12 @@ async def retire(conn: Conn, *, old: int, new: int) -> None:
 async def notify(conn: Conn, version: int) -> None:
     """Tell every process (at commit) that the key versions changed."""
     await conn.execute("SELECT pg_notify($1, $2)", KEYRING_CHANNEL, str(version))
+
+
+async def compact(conn: Conn) -> None:
+    """Rewrite the table so the dropped transfers do not linger in dead row versions.
+
+    Outside any transaction (VACUUM cannot run in one). Raises asyncpg errors;
+    the caller treats a failure as a warning.
+    """
+    await conn.execute("VACUUM FULL key_versions")

@@ -12,14 +12,19 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
-from app.store import db
-from app.store.custody import PostgresWrappedKeyStore
-from enclave.hsm import HsmWrappedDek
+pytest.importorskip("pkcs11", reason="python-pkcs11 is not installed (pip install '.[hsm]')")
+
+from app.store import db  # noqa: E402
+from app.store.custody import PostgresWrappedKeyStore  # noqa: E402
+from enclave.hsm import HsmWrappedDek  # noqa: E402
 from tests.enclave.hsm._boot import start_hsm_proxy
 from tests.enclave.hsm.conftest import SoftHsm
 from tests.integration.rotation._harness import KEY_2, secret_of
 from tests.support.upstream import Upstream
+
+pytestmark = pytest.mark.slow
 
 NAMES = ("alpha", "beta", "gamma")
 
