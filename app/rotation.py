@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -45,8 +45,6 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE: Final = 200
 
-WrapDek = Callable[[bytes], Awaitable[bytes]]
-"""Custody's wrapping of a new data key into the record it stores (wrapped custody only)."""
 OnProgress = Callable[[int, int], None]
 """Called with (values under the new key, values in all) after every batch."""
 
@@ -59,16 +57,6 @@ class Pending:
     new: int
     keys: KeyRing
     """Holds both versions and writes under ``new``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    old: int
-    new: int
-    old_fingerprint: str
-    new_fingerprint: str
-    verified: int
-    """Sealed values proven to open under the new key alone."""
 
 
 async def pending(pool: asyncpg.Pool, keys: KeyRing) -> Pending | None:

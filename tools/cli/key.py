@@ -8,8 +8,9 @@ inside the HSM; it replaces the stored one when the rotation ends.
 
 The command prints ``re-sealed n / total`` as it goes. It can be stopped at any
 point (Ctrl-C, a crash, kill -9): nothing is half-written, and running it again
-resumes where it stopped. Once the new key is current, running it again does
-nothing. :mod:`app.rotation` does the work.
+resumes where it stopped. Once the new key is current, running it again with
+the same new key does nothing (under HSM custody, where the key is made here,
+each completed run is one rotation). :mod:`app.rotation` does the work.
 """
 
 from __future__ import annotations
@@ -135,12 +136,15 @@ async def _keys(config: Config, pool: asyncpg.Pool, new_key: bytes | None) -> Ke
     """The ring of custody's key; ``None`` when custody's key is retired and ``new_key`` is current."""
     try:
         return await load_keys(config, pool)
-    except WrongEncryptionKey:
+    except WrongEncryptionKey as refused:
         if new_key is None:
             raise
         # Custody still yields the old key after a finished rotation: run again, nothing to do.
-        async with db.connection(pool) as conn:
-            ring = await key_versions.load_ring(conn, new_key)
+        try:
+            async with db.connection(pool) as conn:
+                ring = await key_versions.load_ring(conn, new_key)
+        except WrongEncryptionKey:
+            raise refused from None
         if len(ring.versions) > 1:
             return ring  # the rotation to new_key is under way; resume it
         return None

@@ -194,4 +194,8 @@ def test_rotation_needs_a_new_key(tmp_path: Path, database_url: str) -> None:
     code, output = start_rotation(tmp_path, database_url, key=KEY_1, new="00ff").finish()
     assert code == 2
     assert "TAP_ENCRYPTION_KEY_NEW must be 64 hex characters (32 bytes), got 4" in output
+    code, output = start_rotation(tmp_path, database_url, key=KEY_3, new=KEY_2).finish()
+    assert code == 1
+    assert "the encryption key does not match this database" in output
+    assert KEY_2 not in output and KEY_3 not in output
     assert key_version_rows(database_url) == []
