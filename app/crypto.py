@@ -1,7 +1,9 @@
 """TAP's cryptographic recipes. The only module in ``app`` that touches ``cryptography.hazmat``.
 
 - :class:`KeyRing` derives one key per purpose from the 32-byte master key with
-  HKDF-SHA256 and a distinct label, so no key is ever used for two jobs.
+  HKDF-SHA256 and a distinct label, so no key is ever used for two jobs. It
+  holds one :class:`VersionKeys` per live master-key version (two while a
+  rotation runs) and the :class:`PurposeKeys`, which no rotation changes.
 - :func:`seal` / :func:`unseal`: AES-256-GCM with a random 96-bit nonce. The
   associated data binds a ciphertext to its row (team, credential name, key
   version): a ciphertext copied to another row does not open.
@@ -22,7 +24,9 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -50,10 +54,14 @@ LABEL_SESSION: Final = b"tap session-token hmac v1"
 LABEL_AUDIT: Final = b"tap audit chain v1"
 LABEL_FINGERPRINT: Final = b"tap master-key fingerprint v1"
 LABEL_AUDIT_SIGNING: Final = b"tap audit checkpoint ed25519 v1"
+LABEL_KEYRING: Final = b"tap keyring v1"
 
 # Associated data layout: a purpose tag, then length-prefixed fields.
-_AAD_CREDENTIAL: Final = b"tap.credential.v1"
+AAD_CREDENTIAL: Final = b"tap.credential.v1"
+AAD_OAUTH2_TOKEN: Final = b"tap.oauth2-access-token.v1"
 _AAD_CANARY: Final = b"tap.canary.v1"
+_AAD_TRANSFER: Final = b"tap.keyring.transfer.v1"
+_AAD_PURPOSES: Final = b"tap.keyring.purposes.v1"
 
 
 def derive_key(master_key: bytes, *, label: bytes, length: int = 32) -> bytes:
@@ -65,31 +73,120 @@ def derive_key(master_key: bytes, *, label: bytes, length: int = 32) -> bytes:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class KeyRing:
-    """The purpose keys derived from one master key. Its repr shows only a fingerprint."""
+class VersionKeys:
+    """The keys of one master-key version: what rotation changes. Its repr shows only a fingerprint."""
 
     sealing: bytes
-    api_key_hmac: bytes
-    session_hmac: bytes
-    audit_chain: bytes
+    keyring: bytes
+    """Seals the key ring's own material (another version's keys, the purpose keys)."""
     fingerprint: str
 
     @classmethod
-    def from_master_key(cls, master_key: bytes) -> KeyRing:
+    def from_master_key(cls, master_key: bytes) -> VersionKeys:
         return cls(
             sealing=derive_key(master_key, label=LABEL_SEALING),
+            keyring=derive_key(master_key, label=LABEL_KEYRING),
+            fingerprint=key_fingerprint(master_key),
+        )
+
+    def __repr__(self) -> str:
+        return f"VersionKeys(fingerprint={self.fingerprint!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PurposeKeys:
+    """The keys rotation never changes: agent-key and token hashes, the audit chain.
+
+    They are derived from the first master key and, once a database is rotated,
+    carried sealed from version to version, so agent keys, sessions and the
+    audit chain keep working across rotations without a re-hash.
+    """
+
+    api_key_hmac: bytes
+    session_hmac: bytes
+    audit_chain: bytes
+
+    @classmethod
+    def from_master_key(cls, master_key: bytes) -> PurposeKeys:
+        return cls(
             api_key_hmac=derive_key(master_key, label=LABEL_API_KEY),
             session_hmac=derive_key(master_key, label=LABEL_SESSION),
             audit_chain=derive_key(master_key, label=LABEL_AUDIT),
-            fingerprint=key_fingerprint(master_key),
+        )
+
+    def __repr__(self) -> str:
+        return "PurposeKeys(...)"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class KeyRing:
+    """The keys one process holds: one :class:`VersionKeys` per live master-key version.
+
+    New ciphertexts are sealed under ``write_version``; a ciphertext names its
+    version (a column beside it, bound by the associated data) and opens under
+    that version's keys. ``fingerprint`` names the master key custody yielded.
+    Its repr shows only that fingerprint.
+    """
+
+    versions: Mapping[int, VersionKeys]
+    write_version: int
+    purposes: PurposeKeys
+    fingerprint: str
+
+    def __post_init__(self) -> None:
+        if self.write_version not in self.versions:
+            raise CryptoError()
+
+    @classmethod
+    def from_master_key(cls, master_key: bytes, *, version: int = 1) -> KeyRing:
+        """The ring of a database never rotated: one version, purpose keys derived from it."""
+        keys = VersionKeys.from_master_key(master_key)
+        return cls(
+            versions=MappingProxyType({version: keys}),
+            write_version=version,
+            purposes=PurposeKeys.from_master_key(master_key),
+            fingerprint=keys.fingerprint,
         )
 
     def __repr__(self) -> str:
         return f"KeyRing(fingerprint={self.fingerprint!r})"
 
+    @property
+    def sealing(self) -> bytes:
+        """The write version's sealing key."""
+        return self.version(self.write_version).sealing
+
+    @property
+    def api_key_hmac(self) -> bytes:
+        return self.purposes.api_key_hmac
+
+    @property
+    def session_hmac(self) -> bytes:
+        return self.purposes.session_hmac
+
+    @property
+    def audit_chain(self) -> bytes:
+        return self.purposes.audit_chain
+
+    def version(self, version: int) -> VersionKeys:
+        """The keys of ``version``. Raises CryptoError when this ring does not hold it."""
+        keys = self.versions.get(version)
+        if keys is None:
+            raise CryptoError()
+        return keys
+
+    def with_versions(self, versions: Mapping[int, VersionKeys], *, write_version: int) -> KeyRing:
+        """This ring holding exactly ``versions``, writing under ``write_version``."""
+        return KeyRing(
+            versions=MappingProxyType(dict(versions)),
+            write_version=write_version,
+            purposes=self.purposes,
+            fingerprint=self.fingerprint,
+        )
+
     def hash_api_key(self, api_key: str) -> str:
         """The stored form of an agent key: hex HMAC-SHA256 under the api-key purpose key."""
-        return hmac.new(self.api_key_hmac, api_key.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.purposes.api_key_hmac, api_key.encode(), hashlib.sha256).hexdigest()
 
     def verify_api_key(self, api_key: str, stored_hash: str) -> None:
         """Raise CryptoError unless ``api_key`` hashes to ``stored_hash`` (constant time)."""
@@ -98,16 +195,37 @@ class KeyRing:
 
     def hash_token(self, token: str) -> str:
         """Stored form of a session-like bearer token (sessions, invites, resets)."""
-        return hmac.new(self.session_hmac, token.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.purposes.session_hmac, token.encode(), hashlib.sha256).hexdigest()
+
+    def seal_row(
+        self, plaintext: bytes, *, purpose: bytes, parts: Sequence[str], key_version: int
+    ) -> bytes:
+        """Seal a value bound to its row (``purpose`` tag, identifying ``parts``) and version."""
+        aad = row_aad(purpose, parts, key_version)
+        return seal(self.version(key_version).sealing, plaintext, aad)
+
+    def unseal_row(
+        self, blob: bytes, *, purpose: bytes, parts: Sequence[str], key_version: int
+    ) -> bytes:
+        """Inverse of :meth:`seal_row`. Raises CryptoError for another row, version or key."""
+        aad = row_aad(purpose, parts, key_version)
+        return unseal(self.version(key_version).sealing, blob, aad)
 
     def seal_credential(
         self, plaintext: str, *, team_id: str, name: str, key_version: int
     ) -> bytes:
-        return seal(self.sealing, plaintext.encode(), credential_aad(team_id, name, key_version))
+        return self.seal_row(
+            plaintext.encode(),
+            purpose=AAD_CREDENTIAL,
+            parts=(team_id, name),
+            key_version=key_version,
+        )
 
     def unseal_credential(self, blob: bytes, *, team_id: str, name: str, key_version: int) -> str:
         """Open a credential value. Raises CryptoError if it was sealed for another row or key."""
-        plaintext = unseal(self.sealing, blob, credential_aad(team_id, name, key_version))
+        plaintext = self.unseal_row(
+            blob, purpose=AAD_CREDENTIAL, parts=(team_id, name), key_version=key_version
+        )
         try:
             return plaintext.decode()
         except UnicodeDecodeError:
@@ -118,12 +236,59 @@ class KeyRing:
         return AuditSigner(derive_key(self.audit_chain, label=LABEL_AUDIT_SIGNING))
 
     def seal_canary(self) -> bytes:
-        return seal(self.sealing, _AAD_CANARY, _AAD_CANARY)
+        """The canary, under the write version's key."""
+        return seal(self.version(self.write_version).sealing, _AAD_CANARY, _AAD_CANARY)
 
     def check_canary(self, blob: bytes) -> None:
-        """Raise CryptoError unless ``blob`` was sealed by this key ring's master key."""
-        if not hmac.compare_digest(unseal(self.sealing, blob, _AAD_CANARY), _AAD_CANARY):
+        """Raise CryptoError unless ``blob`` was sealed by one of this ring's master keys."""
+        for keys in self.versions.values():
+            try:
+                opened = unseal(keys.sealing, blob, _AAD_CANARY)
+            except CryptoError:
+                continue
+            if hmac.compare_digest(opened, _AAD_CANARY):
+                return
+        raise CryptoError()
+
+    def seal_version_keys(self, of: VersionKeys, *, of_version: int, under: int) -> bytes:
+        """``of``'s keys sealed under version ``under``'s key-ring key (a rotation's transfer)."""
+        return seal(
+            self.version(under).keyring, of.sealing + of.keyring, _transfer_aad(of_version, under)
+        )
+
+    def open_version_keys(
+        self, blob: bytes, *, of_version: int, under: int, fingerprint: str
+    ) -> VersionKeys:
+        """Inverse of :meth:`seal_version_keys`. Raises CryptoError."""
+        raw = unseal(self.version(under).keyring, blob, _transfer_aad(of_version, under))
+        if len(raw) != 2 * MASTER_KEY_BYTES:
             raise CryptoError()
+        return VersionKeys(
+            sealing=raw[:MASTER_KEY_BYTES], keyring=raw[MASTER_KEY_BYTES:], fingerprint=fingerprint
+        )
+
+    def seal_purposes(self, *, under: int) -> bytes:
+        """The purpose keys sealed under version ``under``'s key-ring key."""
+        p = self.purposes
+        raw = p.api_key_hmac + p.session_hmac + p.audit_chain
+        return seal(self.version(under).keyring, raw, _purposes_aad(under))
+
+
+def open_purposes(keys: VersionKeys, blob: bytes, *, version: int) -> PurposeKeys:
+    """The purpose keys a key-version row carries, opened with that version's keys. Raises CryptoError."""
+    raw = unseal(keys.keyring, blob, _purposes_aad(version))
+    if len(raw) != 3 * MASTER_KEY_BYTES:
+        raise CryptoError()
+    n = MASTER_KEY_BYTES
+    return PurposeKeys(api_key_hmac=raw[:n], session_hmac=raw[n : 2 * n], audit_chain=raw[2 * n :])
+
+
+def _transfer_aad(of_version: int, under: int) -> bytes:
+    return _AAD_TRANSFER + _length_prefixed(str(of_version)) + _length_prefixed(str(under))
+
+
+def _purposes_aad(version: int) -> bytes:
+    return _AAD_PURPOSES + _length_prefixed(str(version))
 
 
 class AuditSigner:
@@ -178,11 +343,14 @@ def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
         raise CryptoError() from None
 
 
+def row_aad(purpose: bytes, parts: Sequence[str], key_version: int) -> bytes:
+    """Associated data binding a ciphertext to its table (``purpose``), row and key version."""
+    return purpose + b"".join(_length_prefixed(part) for part in (*parts, str(key_version)))
+
+
 def credential_aad(team_id: str, name: str, key_version: int) -> bytes:
     """Associated data binding a credential ciphertext to its row."""
-    return _AAD_CREDENTIAL + b"".join(
-        _length_prefixed(part) for part in (team_id, name, str(key_version))
-    )
+    return row_aad(AAD_CREDENTIAL, (team_id, name), key_version)
 
 
 def _length_prefixed(text: str) -> bytes:

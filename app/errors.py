@@ -12,6 +12,7 @@ The tree::
     │   ├── AlreadyExists          a unique name is taken
     │   └── WrongEncryptionKey     the key does not open this database's canary
     ├── CryptoError            a ciphertext does not open, or a key is malformed
+    ├── RotationError          a master-key rotation cannot start, go on or finish
     └── ApiError               an HTTP request is refused (the one JSON rendering)
         ├── the request's shape, any endpoint (400/404/405/408/413/415/431)
         │   InvalidJson, JsonNotObject, ValidationFailed, CredentialValueRejected,
@@ -97,6 +98,13 @@ class CryptoError(TapError):
 
     NOTE: like ``cryptography``'s ``InvalidTag`` it says nothing about why, so
     it cannot become an oracle.
+    """
+
+
+class RotationError(TapError):
+    """A master-key rotation cannot start, go on or finish; nothing was retired.
+
+    NOTE: messages name versions, fingerprints and rows, never key material.
     """
 
 

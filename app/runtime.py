@@ -26,8 +26,9 @@ from app.cache import LruCache, TeamCache, invalidate_on_change
 from app.config import Config
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
+from app.key_watcher import KeyWatcher
 from app.listener import Listener
-from app.store import custody, db
+from app.store import custody, db, key_versions
 from app.store.migrate import migrate
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class Runtime:
     http: aiohttp.ClientSession | None = None
     audit: AuditWriter | None = None
     listener: Listener | None = None
-    """The worker's one LISTEN connection (caches, approval executor)."""
+    """The worker's one LISTEN connection (caches, approval executor, key versions)."""
+    _key_watcher: KeyWatcher | None = None
 
     def __post_init__(self) -> None:
         self.agent_cache = TeamCache(self.config.cache_ttl_secs)
@@ -102,9 +104,27 @@ class Runtime:
         await invalidate_on_change(
             self.listener, [self.agent_cache, self.config_cache, self.oauth2_tokens]
         )
+        self._key_watcher = KeyWatcher(self)
+        await self._key_watcher.watch(self.listener)
         await self.listener.start()
 
+    async def keys_for(self, version: int) -> KeyRing:
+        """The key ring, refreshed first if it does not hold ``version`` (a rotation just began)."""
+        if version not in self.keys.versions:
+            async with db.connection(self.pool) as conn:
+                fresh = await key_versions.ring_for(conn, self.keys, version)
+            self.set_keys(fresh)
+        return self.keys
+
+    def set_keys(self, fresh: KeyRing) -> None:
+        """Adopt a refreshed ring; the caches holding sealed values are dropped when a version goes."""
+        if not set(self.keys.versions) <= set(fresh.versions):
+            self.config_cache.clear()
+        self.keys = fresh
+
     async def close(self) -> None:
+        if self._key_watcher is not None:
+            await self._key_watcher.stop()
         if self.listener is not None:
             await self.listener.stop()
         if self.audit is not None:
@@ -123,13 +143,12 @@ async def load_keys(config: Config, pool: asyncpg.Pool) -> KeyRing:
     provider = enclave.load_key_provider(config)
     master_key = await provider.master_key(custody.PostgresWrappedKeyStore(pool))
     try:
-        keys = KeyRing.from_master_key(master_key)
+        async with db.connection(pool) as conn:
+            keys = await key_versions.load_ring(conn, master_key)
     except CryptoError:
         raise WrongEncryptionKey("the key provider returned a key that is not 32 bytes") from None
     finally:
         del master_key
-    async with db.connection(pool) as conn:
-        await custody.check_or_create_canary(conn, keys)
     logger.info("master key loaded from %s (fingerprint %s)", provider.name, keys.fingerprint)
     return keys
 

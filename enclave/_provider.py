@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, runtime_checkable
 
 DekOrigin = Literal["generated", "migrated"]
 """Where a stored data key came from: made inside the enclave, or moved in from an env key."""
@@ -111,4 +111,13 @@ class KeyProvider(Protocol):
 
     async def master_key(self, store: WrappedKeyStore) -> bytes:
         """Return the master key. Raises :class:`~enclave.errors.CustodyError`."""
+        ...
+
+
+@runtime_checkable
+class DekWrapper(Protocol):
+    """A provider that can wrap a new data key for a key rotation (wrapped custody)."""
+
+    async def wrap_new_dek(self, dek: bytes) -> bytes:
+        """The record to store for ``dek``, proven to unwrap. Raises CustodyError."""
         ...

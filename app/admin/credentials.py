@@ -240,7 +240,8 @@ async def replace_secret(name: str, body: CredentialSecretBody, caller: Caller) 
             raise ResourceNotFound(f"credential {name!r} does not exist")
         if body.value_patch is not None:
             merged: dict[str, Any] = {}
-            opened = credentials_store.open_value(state.keys, current)
+            keys = await state.keys_for(current.key_version)
+            opened = credentials_store.open_value(keys, current)
             if opened is not None:
                 try:
                     merged = json.loads(opened.reveal())

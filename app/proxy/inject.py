@@ -244,9 +244,10 @@ def _default_format(credential: Credential, value: CredentialValue) -> str:
     return DEFAULT_AUTH_FORMAT
 
 
-def _open(ctx: ForwardContext, credential: Credential) -> Secret:
+async def _open(ctx: ForwardContext, credential: Credential) -> Secret:
+    keys = await ctx.rt.keys_for(credential.key_version)
     try:
-        value = open_value(ctx.rt.keys, credential)
+        value = open_value(keys, credential)
     except CryptoError:
         raise CredentialUnreadable(f"Credential '{credential.name}' cannot be decrypted.") from None
     if value is None:
@@ -261,7 +262,7 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     its token endpoint: what goes upstream is its access token, rendered like
     any value (``Bearer {value}`` unless a format or binding says otherwise).
     """
-    values = {credential.name: _open(ctx, credential) for credential in ctx.credentials}
+    values = {credential.name: await _open(ctx, credential) for credential in ctx.credentials}
     secrets: list[tuple[str, str]] = []
     for credential in ctx.credentials:
         value = values[credential.name]

@@ -19,7 +19,7 @@ from app.credential_kinds import KINDS, CredentialKind, kind_named
 from app.crypto import KeyRing, value_hint
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.secret import Secret
-from app.store import events
+from app.store import events, key_versions
 from app.store.db import Conn, Queryable, translated
 from app.store.models import AUTH_TYPES, AuthBinding, Credential
 
@@ -191,13 +191,15 @@ async def create(
         raise InvalidInput("header_format", "the format must contain {value} or {value.<field>}")
     bindings = parse_bindings(auth_bindings)
     hosts = normalize_allowed_hosts(allowed_hosts)
-    sealed, hint = _seal(keys, team_id, name, 1, value)
+    version = await key_versions.write_version(conn)
+    keys = await key_versions.ring_for(conn, keys, version)
+    sealed, hint = _seal(keys, team_id, name, version, value)
     try:
         row = await conn.fetchrow(
             f"INSERT INTO credentials (team_id, name, description, auth_type, api_base, relative_target,"
             f" auth_header_format, auth_bindings, allowed_hosts, allow_http, sealed_value, key_version,"
             f" value_hint, allow_unscannable_responses, connector)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, 1, $11, $12, $14)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $10, $14, $11, $12, $15)"
             f" RETURNING {_COLUMNS}",
             team_id,
             name,
@@ -212,6 +214,7 @@ async def create(
             hint,
             allow_unscannable_responses,
             allow_http,
+            version,
             kind.connector,
         )
     except asyncpg.UniqueViolationError:
@@ -245,29 +248,32 @@ def _seal(
 
 
 async def set_value(conn: Conn, keys: KeyRing, team_id: str, name: str, value: Secret) -> None:
-    """Replace a credential's value (sealed afresh), checked against its kind.
+    """Replace a credential's value, checked against its kind and sealed afresh under the
+    current key version.
 
     Raises NotFound, or InvalidCredentialValue naming the field that does not fit.
     """
-    row = await conn.fetchrow(
-        "SELECT key_version, auth_type FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
+    auth_type = await conn.fetchval(
+        "SELECT auth_type FROM credentials WHERE team_id = $1 AND name = $2 FOR UPDATE",
         team_id,
         name,
     )
-    if row is None:
+    if auth_type is None:
         raise NotFound(f"credential {name!r} does not exist")
-    version = row["key_version"]
-    checked = checked_value(KINDS.get(row["auth_type"], KINDS["api-key"]), value)
+    checked = checked_value(KINDS.get(auth_type, KINDS["api-key"]), value)
     assert checked is not None
     value = checked
+    version = await key_versions.write_version(conn)
+    keys = await key_versions.ring_for(conn, keys, version)
     sealed, hint = _seal(keys, team_id, name, version, value)
     await conn.execute(
-        "UPDATE credentials SET sealed_value = $3, value_hint = $4, updated_at = now()"
-        " WHERE team_id = $1 AND name = $2",
+        "UPDATE credentials SET sealed_value = $3, value_hint = $4, key_version = $5,"
+        " updated_at = now() WHERE team_id = $1 AND name = $2",
         team_id,
         name,
         sealed,
         hint,
+        version,
     )
     await events.team_changed(conn, team_id)
 

@@ -17,6 +17,7 @@ import asyncpg
 
 from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
+from app.store import sealed
 from app.store.db import Conn, translate_errors, translated
 from enclave import DekOrigin
 
@@ -61,10 +62,23 @@ async def check_or_create_canary(conn: Conn, keys: KeyRing) -> None:
 
 
 async def has_sealed_data(conn: Conn) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM credentials WHERE sealed_value IS NOT NULL)"
-        )
+    return await sealed.any_sealed(conn)
+
+
+async def reseal_canary(conn: Conn, keys: KeyRing) -> None:
+    """Seal the canary afresh under ``keys``' write version (a rotation's last step)."""
+    await conn.execute("UPDATE custody SET value = $2 WHERE name = $1", CANARY, keys.seal_canary())
+
+
+async def install_rotated_key(conn: Conn, wrapped: bytes) -> None:
+    """Store a rotation's new wrapped DEK in place of the old one.
+
+    Only inside the transaction that retires the old key version, after the
+    proof that nothing sealed under it remains; the new key was generated and
+    wrapped by custody, so its origin is ``generated``.
+    """
+    await conn.execute(
+        "UPDATE custody SET value = $2, origin = 'generated' WHERE name = $1", WRAPPED_DEK, wrapped
     )
 
 

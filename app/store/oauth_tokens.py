@@ -1,11 +1,11 @@
 """OAuth 2 access tokens: one sealed row per credential, and the lock that serialises refreshes.
 
 The token row is a cache of what the credential's token endpoint last
-issued. ``sealed_access_token`` is sealed by the credential sealing of
-:mod:`app.crypto` (:meth:`~app.crypto.KeyRing.seal_credential`) under
-associated data that names the token slot of this exact row (see
-:func:`token_aad_name`), so the blob opens nowhere else: not as the
-credential's value, not for another credential or team. ``source_digest``
+issued. ``sealed_access_token`` is sealed like a credential value
+(:meth:`~app.crypto.KeyRing.seal_row`) under its own purpose tag and this
+row's team and credential, so the blob opens nowhere else: not as the
+credential's value, not for another credential or team. Master-key rotation
+re-seals it (:mod:`app.store.sealed`). ``source_digest``
 ties the token to the credential value it was obtained with; once the value
 changes (a human replaces it, or a refresh rotates the refresh token) the row
 no longer matches and is treated as absent.
@@ -26,26 +26,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
-from app.crypto import KeyRing
+from app.crypto import AAD_OAUTH2_TOKEN, KeyRing
 from app.errors import CryptoError
 from app.secret import Secret
 from app.store.db import Conn, translated
 
-SEALED_COLUMN: Final = "oauth2_tokens.sealed_access_token"
-"""The sealed column this module owns (for master-key rotation: re-seal it like credential values)."""
-
 _REFRESH_LOCK: Final = 0x7A9_0011
 """Advisory-lock namespace of OAuth 2 refreshes (the second key is the credential's hash)."""
-
-
-def token_aad_name(name: str) -> str:
-    """The name the access token of credential ``name`` is sealed under.
-
-    NOTE: ``#`` cannot occur in a credential name, so this can never be the
-    associated data of a credential value: the two kinds of blob cannot be
-    swapped for each other.
-    """
-    return f"{name}#oauth2-access-token"
 
 
 def value_digest(sealed_value: bytes) -> bytes:
@@ -90,13 +77,13 @@ async def load(conn: Conn, keys: KeyRing, team_id: str, name: str) -> StoredToke
     if row is None:
         return None
     try:
-        token = keys.unseal_credential(
+        token = keys.unseal_row(
             row["sealed_access_token"],
-            team_id=team_id,
-            name=token_aad_name(name),
+            purpose=AAD_OAUTH2_TOKEN,
+            parts=(team_id, name),
             key_version=row["key_version"],
-        )
-    except CryptoError:
+        ).decode()
+    except (CryptoError, UnicodeDecodeError):
         # NOTE: a token that does not open (another key, a blob copied from
         # elsewhere) is never used; the caller obtains a fresh one.
         return None
@@ -122,8 +109,11 @@ async def save(
     expires_at: dt.datetime,
 ) -> None:
     """Store (or replace) the access token of ``name``, sealed for its row."""
-    sealed = keys.seal_credential(
-        access_token.reveal(), team_id=team_id, name=token_aad_name(name), key_version=key_version
+    sealed = keys.seal_row(
+        access_token.reveal().encode(),
+        purpose=AAD_OAUTH2_TOKEN,
+        parts=(team_id, name),
+        key_version=key_version,
     )
     await conn.execute(
         "INSERT INTO oauth2_tokens (team_id, credential_name, sealed_access_token, key_version,"

@@ -92,6 +92,19 @@ class HsmKeyProvider:
         logger.info("DEK %s wrapped by HSM key %r", ours.fingerprint, self._target.key_label)
         return ours
 
+    async def wrap_new_dek(self, dek: bytes) -> bytes:
+        """Wrap a key rotation's new DEK in the HSM; the record is unwrapped once before it is returned.
+
+        The caller stores it and installs it only when the rotation retires the
+        old DEK. Raises CustodyError.
+        """
+        record = await asyncio.to_thread(self._wrap, dek)
+        await asyncio.to_thread(self._open, record)
+        logger.info(
+            "rotation: new DEK %s wrapped by HSM key %r", record.fingerprint, self._target.key_label
+        )
+        return record.to_bytes()
+
     def _parse(self, raw: bytes) -> HsmWrappedDek:
         record = HsmWrappedDek.from_bytes(raw)
         if not hmac.compare_digest(record.kek.encode(), self._target.key_label.encode()):

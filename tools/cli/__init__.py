@@ -25,6 +25,7 @@ from tools.cli.audit import audit_group
 from tools.cli.credentials import add, credential_group
 from tools.cli.enclave import enclave_group
 from tools.cli.initialize import init
+from tools.cli.key import key_group
 from tools.cli.logs import logs
 from tools.cli.policies import policy_group
 from tools.cli.roles import role_group
@@ -76,5 +77,6 @@ for command in (
     logs,
     audit_group,
     enclave_group,
+    key_group,
 ):
     main.add_command(command)

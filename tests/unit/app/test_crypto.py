@@ -207,7 +207,7 @@ def test_purpose_keys_fingerprint_and_key_hash_match_the_vectors() -> None:
 @pytest.mark.parametrize("section", CREDENTIAL_VECTORS)
 def test_a_v1_blob_opens_to_its_plaintext(section: str) -> None:
     v = VECTORS[section]
-    keys = KeyRing.from_master_key(bytes.fromhex(v["master_key"]))
+    keys = KeyRing.from_master_key(bytes.fromhex(v["master_key"]), version=int(v["key_version"]))
     row = {"team_id": v["team_id"], "name": v["name"], "key_version": int(v["key_version"])}
     assert credential_aad(**row).hex() == v["aad"]
     opened = keys.unseal_credential(bytes.fromhex(v["blob"]), **row)
@@ -220,7 +220,9 @@ def test_what_tap_seals_today_opens_with_the_second_implementation(section: str)
     master = bytes.fromhex(v["master_key"])
     row = {"team_id": v["team_id"], "name": v["name"], "key_version": int(v["key_version"])}
     plaintext = bytes.fromhex(v["plaintext"]).decode()
-    blob = KeyRing.from_master_key(master).seal_credential(plaintext, **row)
+    blob = KeyRing.from_master_key(master, version=row["key_version"]).seal_credential(
+        plaintext, **row
+    )
     sealing = SECOND.hkdf_sha256(master, SECOND.LABELS["sealing_key"])
     assert SECOND.open_blob(sealing, blob, bytes.fromhex(v["aad"])) == plaintext.encode()
 
@@ -228,7 +230,7 @@ def test_what_tap_seals_today_opens_with_the_second_implementation(section: str)
 @pytest.mark.parametrize("section", CREDENTIAL_VECTORS)
 def test_a_v1_blob_does_not_open_for_another_row_or_version_byte(section: str) -> None:
     v = VECTORS[section]
-    keys = KeyRing.from_master_key(bytes.fromhex(v["master_key"]))
+    keys = KeyRing.from_master_key(bytes.fromhex(v["master_key"]), version=int(v["key_version"]))
     blob = bytes.fromhex(v["blob"])
     row = {"team_id": v["team_id"], "name": v["name"], "key_version": int(v["key_version"])}
     with pytest.raises(CryptoError):
