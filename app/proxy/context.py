@@ -39,6 +39,9 @@ class ForwardContext:
     """Every header as received (handler); holds the agent's key."""
     body: bytes
     """The request body as received (handler)."""
+    may_stream: bool = False
+    """The answer may be relayed as it arrives (the ``/forward`` handler). An approved
+    request's answer is stored for the agent to poll, so it is always read whole."""
 
     # headers stage
     api_key: Secret = field(default_factory=lambda: Secret(""))

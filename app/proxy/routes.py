@@ -58,6 +58,7 @@ async def forward() -> Response:
         started=time.perf_counter(),
         raw_headers=SecretPairs(request.headers.items()),
         body=body,
+        may_stream=True,
     )
     streaming = False
     try:
