@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from tools.bench import profile as profile_mod
+from tools.bench import stream_ttfb
 
 NOTES_START: Final = "<!-- notes:start (kept across runs) -->"
 NOTES_END: Final = "<!-- notes:end -->"
@@ -124,6 +125,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
             None if approval is None else approval <= 50.0 and not missing,
         )
     )
+    out.append(Target(*stream_ttfb.target(results)))
     rss = _get(results, "systems", "tap", "rss", "largest_process_bytes")
     out.append(
         Target(
@@ -421,6 +423,7 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
         "the cache off (`TAP_CACHE_TTL_SECS=0`) every request reads the agent and the "
         "credential from Postgres.",
         "",
+        *stream_ttfb.markdown(results),
         "## Approval path",
         "",
         f"{approval.get('samples', 'n/a')} approvals, one at a time on an idle TAP: time from the "

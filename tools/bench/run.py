@@ -46,7 +46,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tools.bench import approval_path, loadgen, nginx, processes, profile, report, seed
+from tools.bench import (
+    approval_path,
+    loadgen,
+    nginx,
+    processes,
+    profile,
+    report,
+    seed,
+    stream_ttfb,
+)
 from tools.bench.processes import CpuMonitor, RssPeak, RssSampler, Service, TreeCpu
 
 HERE: Final = Path(__file__).resolve().parent
@@ -321,6 +330,7 @@ class Bench:
 
     def create_bench_agent(self, database_url: str) -> str:
         """The ``bench`` credential and agent, made with the ``tap`` CLI; returns the agent's key."""
+        self.tap_cli(["init"], database_url=database_url)  # the schema (safe to repeat)
         self.tap_cli(
             ["add", "--name", "bench", "--value-file", "-", "--allowed-host", "127.0.0.1"],
             stdin=self.secret,
@@ -766,6 +776,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             bench.systems()
             bench.guard("response sizes", bench.sizes)
+            bench.guard(
+                "SSE time to first byte",
+                lambda: stream_ttfb.run(bench, processes.free_port()),
+            )
             bench.guard("approval path", bench.approvals)
             bench.guard("profile", bench.profile)
             bench.guard("agent scaling", bench.scale)
