@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from tools.bench import audit_scale, scale_load, stream_ttfb
 from tools.bench import profile as profile_mod
-from tools.bench import stream_ttfb
 
 NOTES_START: Final = "<!-- notes:start (kept across runs) -->"
 NOTES_END: Final = "<!-- notes:end -->"
@@ -126,6 +126,8 @@ def targets(results: dict[str, Any]) -> list[Target]:
         )
     )
     out.append(Target(*stream_ttfb.target(results)))
+    out += [Target(*row) for row in scale_load.targets(results)]
+    out.append(Target(*audit_scale.target(results)))
     rss = _get(results, "systems", "tap", "rss", "largest_process_bytes")
     out.append(
         Target(
@@ -424,6 +426,8 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
         "credential from Postgres.",
         "",
         *stream_ttfb.markdown(results),
+        *scale_load.markdown(results),
+        *audit_scale.markdown(results),
         "## Approval path",
         "",
         f"{approval.get('samples', 'n/a')} approvals, one at a time on an idle TAP: time from the "

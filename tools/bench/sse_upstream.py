@@ -2,7 +2,8 @@
 
 ``GET /sse?events=N&gap_ms=M`` answers ``text/event-stream``: the first
 event at once, then one every ``M`` ms, like an LLM streaming tokens.
-``GET /health`` answers 200 when the server is up.
+``GET /health`` answers 200 when the server is up; ``GET /json`` a small
+JSON body (a stand-in upstream when nginx is not there).
 
 Usage::
 
@@ -42,6 +43,10 @@ async def _health(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def _json(_: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -49,6 +54,7 @@ def main() -> None:
     app = web.Application()
     app.router.add_get("/sse", _sse)
     app.router.add_get("/health", _health)
+    app.router.add_get("/json", _json)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 

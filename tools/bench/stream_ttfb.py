@@ -16,9 +16,12 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
+
+if TYPE_CHECKING:
+    from tools.bench.run import Bench
 
 SAMPLES: Final = 200
 EVENTS: Final = 5
@@ -108,16 +111,7 @@ async def measure(
     return out
 
 
-class _Bench(Protocol):
-    """What :func:`run` needs of the harness (``tools.bench.run.Bench``)."""
-
-    results: dict[str, Any]
-    targets: dict[str, Any]
-
-    def start(self, name: str, argv: list[str], *, ready_url: str) -> Any: ...
-
-
-def run(bench: _Bench, port: int) -> None:
+def run(bench: Bench, port: int) -> None:
     """The benchmark phase: start the SSE upstream, measure, store under ``stream``."""
     bench.start(
         "sse-upstream",

@@ -1,0 +1,51 @@
+"""The garbage collector's share of a measured phase (see ``gcstats/sitecustomize.py``).
+
+:func:`snapshot` reads every process's cumulative timings; the difference of
+two snapshots is what the collector did in between, summed over processes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Final
+
+SITE_DIR: Final = Path(__file__).resolve().parent / "gcstats"
+"""Put on ``PYTHONPATH`` (with ``BENCH_GC_STATS_DIR``) of a process to time its collector."""
+_SETTLE_SECS: Final = 0.5
+_COUNTERS: Final = ("gc_secs", "collections", "pauses_over_1ms", "pauses_over_10ms")
+
+
+def snapshot(directory: Path) -> dict[str, dict[str, float]]:
+    """Every process's cumulative timings, after the writers have flushed."""
+    time.sleep(_SETTLE_SECS)  # the processes rewrite their files every 0.2 s
+    out: dict[str, dict[str, float]] = {}
+    for path in directory.glob("gc-*.json"):
+        try:
+            out[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def delta(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """What the collector did between two snapshots, summed over processes."""
+    total = dict.fromkeys(_COUNTERS, 0.0)
+    longest = 0.0
+    for pid, stats in after.items():
+        old = before.get(pid, {})
+        for counter in _COUNTERS:
+            total[counter] += stats.get(counter, 0.0) - old.get(counter, 0.0)
+        if stats.get("max_pause_ms", 0.0) > old.get("max_pause_ms", 0.0):
+            longest = max(longest, stats["max_pause_ms"])
+    return {**total, "max_pause_ms": round(longest, 3)}
+
+
+def accumulate(into: dict[str, Any], change: dict[str, Any]) -> None:
+    """Add one phase's :func:`delta` to a running total (for pooled rounds)."""
+    for counter in _COUNTERS:
+        into[counter] = into.get(counter, 0.0) + change[counter]
+    into["max_pause_ms"] = max(into.get("max_pause_ms", 0.0), change["max_pause_ms"])
