@@ -49,3 +49,49 @@ def accumulate(into: dict[str, Any], change: dict[str, Any]) -> None:
     for counter in _COUNTERS:
         into[counter] = into.get(counter, 0.0) + change[counter]
     into["max_pause_ms"] = max(into.get("max_pause_ms", 0.0), change["max_pause_ms"])
+
+
+_TAIL_SYSTEMS: Final = (
+    ("floor", "framework floor (Quart+Hypercorn)"),
+    ("floor_uvicorn", "Quart+Uvicorn (for reference)"),
+    ("tap", "TAP (Hypercorn)"),
+    ("tap_uvicorn", "TAP (Uvicorn)"),
+)
+
+
+def markdown(results: dict[str, Any]) -> list[str]:
+    """The report's tail section: p99 at 200 req/s beside the collector's share."""
+    rows = [
+        "| system | p99 ms @200 | GC % of its CPU | collections | pauses > 1 ms "
+        "| pauses > 10 ms | longest pause ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    systems = results.get("systems", {})
+    for key, label in _TAIL_SYSTEMS:
+        system = systems.get(key) or {}
+        spent = (system.get("gc") or {}).get("200")
+        p99 = ((system.get("fixed") or {}).get("200") or {}).get("p99_ms")
+        if spent is None and p99 is None:
+            continue
+        spent = spent or {}
+        rows.append(
+            f"| {label} | {_v(p99)} | {_v(spent.get('gc_share_pct'))} "
+            f"| {int(spent.get('collections', 0)):,} | {int(spent.get('pauses_over_1ms', 0))} "
+            f"| {int(spent.get('pauses_over_10ms', 0))} | {_v(spent.get('max_pause_ms'))} |"
+        )
+    pinned = (results.get("meta") or {}).get("pinning", "Pinning was not recorded.")
+    return [
+        "## The tail at 200 req/s: pinning and the garbage collector",
+        "",
+        *rows,
+        "",
+        f"{pinned} The collector is timed in each server process through `gc.callbacks` "
+        "(`tools/bench/gcstats/`, loaded only into the measured servers); its share is the "
+        "collector's time over the process tree's CPU time in the 200 req/s rounds. The "
+        "longest pause counts only when it was set during those rounds.",
+        "",
+    ]
+
+
+def _v(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from tools.bench import audit_scale, scale_load, stream_ttfb
+from tools.bench import audit_scale, gc_share, scale_load, stream_ttfb
 from tools.bench import profile as profile_mod
 
 NOTES_START: Final = "<!-- notes:start (kept across runs) -->"
@@ -89,10 +89,14 @@ def targets(results: dict[str, Any]) -> list[Target]:
             None if p50 is None else p50 <= 2.0,
         )
     )
+    floor_p99 = _get(results, "systems", "floor", "fixed", "200", "p99_ms")
+    tap_p99 = _get(results, "systems", "tap", "fixed", "200", "p99_ms")
+    gc_pct = _get(results, "systems", "tap", "gc", "200", "gc_share_pct")
     out.append(
         Target(
             "Added latency over direct at 200 req/s: p99 <= 10 ms",
-            f"{_f(p99, 2)} ms",
+            f"{_f(p99, 2)} ms (TAP's p99 {_f(tap_p99, 2)} ms, the floor's own "
+            f"{_f(floor_p99, 2)} ms; GC {_f(gc_pct, 1)}% of TAP's CPU)",
             None if p99 is None else p99 <= 10.0,
         )
     )
@@ -388,7 +392,8 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
         "a Quart app returning the same JSON under TAP's Hypercorn settings "
         "(`tools/bench/floor_app.py`). TAP (Uvicorn) is the same `app.asgi:app` with the same "
         "environment under `uvicorn --workers 2 --loop uvloop --http httptools`. Load "
-        "generator, proxies and upstream share the 2 cores.",
+        "generator, proxies and upstream share the 2 cores. "
+        + str(meta.get("pinning") or "Nothing was pinned."),
         "",
         "## Systems",
         "",
@@ -425,6 +430,7 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
         "the cache off (`TAP_CACHE_TTL_SECS=0`) every request reads the agent and the "
         "credential from Postgres.",
         "",
+        *gc_share.markdown(results),
         *stream_ttfb.markdown(results),
         *scale_load.markdown(results),
         *audit_scale.markdown(results),

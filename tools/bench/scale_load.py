@@ -54,10 +54,12 @@ class _Tally:
     errors: dict[str, int] = field(default_factory=dict)
     unexpected: dict[str, int] = field(default_factory=dict)
 
-    def add(self, kind: str, started: float, ok: bool) -> None:
+    def add(self, kind: str, started: float, ok: bool, why: str = "") -> None:
         self.latencies_ms.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
         if not ok:
             self.errors[kind] = self.errors.get(kind, 0) + 1
+            cause = f"{kind} {why}".strip()
+            self.unexpected[cause] = self.unexpected.get(cause, 0) + 1
 
     def summary(self, kind: str) -> dict[str, Any]:
         values = sorted(self.latencies_ms.get(kind, []))
@@ -99,13 +101,15 @@ async def _poll_all(url: str, polls: list[tuple[str, str]], *, every: float, sec
 
         async def one(key: str, path: str) -> None:
             started = time.perf_counter()
+            why = ""
             try:
                 async with session.get(url + path, headers={"X-TAP-Key": key}) as response:
                     body = await response.json()
                 ok = response.status == 200 and body.get("status") == "pending"
-            except (aiohttp.ClientError, TimeoutError, ValueError):
-                ok = False
-            tally.add("poll", started, ok)
+                why = str(response.status)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                ok, why = False, type(exc).__name__
+            tally.add("poll", started, ok, why)
 
         async def poller(index: int, key: str, path: str) -> None:
             # Evenly spread phases: the polls arrive as a steady rate, not in bursts.
@@ -134,6 +138,7 @@ async def _mixed(
             kind = "write" if write else "read"
             method = "POST" if write else "GET"
             started = time.perf_counter()
+            why = ""
             try:
                 async with session.post(
                     url + "/forward",
@@ -142,9 +147,10 @@ async def _mixed(
                 ) as response:
                     await response.read()
                 ok = response.status == (202 if write else 200)
-            except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            tally.add(kind, started, ok)
+                why = str(response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                ok, why = False, type(exc).__name__
+            tally.add(kind, started, ok, why)
 
         async def agent(index: int, key: str, credential: str) -> None:
             every = 1 / rate
@@ -200,6 +206,7 @@ def pending_polls(bench: Bench, *, quick: bool) -> None:
             tally = asyncio.run(_poll_all(url, polls, every=POLL_EVERY_SECS, secs=secs))
         summary = tally.summary("poll")
         bench.results["pending_polls"] = {
+            "error_causes": tally.unexpected,
             "pending": PENDING,
             "poll_every_secs": POLL_EVERY_SECS,
             "secs": secs,
@@ -245,13 +252,14 @@ def mixed_agents(bench: Bench, *, quick: bool) -> None:
         reads, writes = tally.summary("read"), tally.summary("write")
         total = reads["requests"] + writes["requests"]
         bench.results["mixed_agents"] = {
+            "error_causes": tally.unexpected,
             "agents": MIXED_AGENTS,
             "rate_per_agent": MIXED_RATE_PER_AGENT,
             "write_every": WRITE_EVERY,
             "secs": secs,
             "read": reads,
             "write": writes,
-            "achieved_rps": round(total / secs, 1),
+            "offered_rps": round(total / secs, 1),
             "tap_cpu_ms_per_request": _cpu_per(tap_cpu.seconds, total),
             "postgres_cpu_ms_per_request": _cpu_per(pg_cpu.seconds, total),
         }
@@ -277,7 +285,8 @@ def markdown(results: dict[str, Any]) -> list[str]:
             "",
             f"{polls['pending']:,} gated writes are parked by 20 agents, then each is polled "
             f"(`GET /agent/approvals/<txn>`) every {polls['poll_every_secs']:g} s at spread "
-            f"phases for {polls['secs']:g} s; an error is any answer but 200 `pending`.",
+            f"phases for {polls['secs']:g} s; an error is any answer but 200 `pending` "
+            f"(by cause: {_causes(polls)}).",
             "",
         ]
     mixed = results.get("mixed_agents")
@@ -297,11 +306,12 @@ def markdown(results: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"{mixed['agents']} agents x {mixed['rate_per_agent']:g} req/s for {mixed['secs']:g} s, "
-            f"open loop, {mixed['achieved_rps']} req/s achieved; one request in "
+            f"open loop ({mixed['offered_rps']:g} req/s offered); one request in "
             f"{mixed['write_every']} is a gated write (`POST`, parked: 202), the rest "
             "auto-approved reads (`GET`, forwarded). CPU per request: TAP "
             f"{_v(mixed['tap_cpu_ms_per_request'])} ms, Postgres "
-            f"{_v(mixed['postgres_cpu_ms_per_request'])} ms.",
+            f"{_v(mixed['postgres_cpu_ms_per_request'])} ms. Errors by cause: "
+            f"{_causes(mixed)}.",
             "",
         ]
     return lines
@@ -332,6 +342,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             )
         )
     return out
+
+
+def _causes(entry: dict[str, Any]) -> str:
+    causes = entry.get("error_causes") or {}
+    return ", ".join(f"{cause} x{count}" for cause, count in sorted(causes.items())) or "none"
 
 
 def _lat(entry: dict[str, Any]) -> str:
