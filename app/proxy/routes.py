@@ -134,7 +134,7 @@ def _streamed(ctx: ForwardContext) -> Response:
         await _audit(ctx)
 
     response = Response(
-        stream.relay(ctx.upstream_stream, ctx.stream_scrubber, done),
+        stream.Relay(ctx.upstream_stream, ctx.stream_scrubber, done),
         status=ctx.upstream_status,
         headers=Headers(ctx.upstream_headers_out),
     )

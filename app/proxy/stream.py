@@ -3,7 +3,7 @@
 Server-sent events (``text/event-stream``) and chunked text streams
 (``application/x-ndjson`` and the like, sent without a ``Content-Length``)
 are not read whole: the forward stage hands the open response to
-:func:`open_stream`, and the answer's body is :func:`relay`, which reads
+:func:`open_stream`, and the answer's body is a :class:`Relay`, which reads
 whatever the upstream has sent, runs it through a
 :class:`~app.proxy.stream_scrub.StreamScrubber` and sends what is final.
 
@@ -29,7 +29,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -156,16 +156,72 @@ class StreamResult:
     """Why the stream was cut; ``None`` when it ended with the upstream's."""
 
 
-async def relay(
+class Relay:
+    """The body of a streamed answer: the scrubbed chunks, then ``done``, exactly once.
+
+    ``done`` runs when the body ends, however it ends: at the stream's end, when
+    it is cut, when the agent goes away mid-stream (the server closes the body),
+    and also when the body was never read at all (the agent went away before the
+    answer started): then the request's task ending releases the upstream and
+    runs ``done`` with the stream marked cut. Create it inside the request's task.
+    """
+
+    def __init__(
+        self,
+        upstream: UpstreamStream,
+        scrubber: StreamScrubber,
+        done: Callable[[StreamResult], Awaitable[None]],
+    ) -> None:
+        self._upstream = upstream
+        self._done = done
+        self._finished = False
+        self._body = _relay(upstream, scrubber, self._finish)
+        task = asyncio.current_task()
+        if task is not None:
+            task.add_done_callback(self._request_ended)
+
+    def __aiter__(self) -> Relay:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """The next scrubbed chunk.
+
+        Raises:
+            StreamBroken: the stream was cut (raised so the server drops the connection).
+        """
+        return await self._body.__anext__()
+
+    async def aclose(self) -> None:
+        """End the body (the server calls this when it stops sending)."""
+        await self._body.aclose()
+        await self._abandon()
+
+    async def _finish(self, result: StreamResult) -> None:
+        self._finished = True
+        await self._done(result)
+
+    async def _abandon(self) -> None:
+        if self._finished:
+            return
+        self._upstream.release()
+        await self._finish(StreamResult(cut="the answer was never sent"))
+
+    def _request_ended(self, _task: asyncio.Task[object]) -> None:
+        if not self._finished:
+            cleanup = asyncio.get_running_loop().create_task(self._abandon())
+            _CLEANUPS.add(cleanup)
+            cleanup.add_done_callback(_CLEANUPS.discard)
+
+
+# Strong references to cleanups in flight (the loop keeps only weak ones).
+_CLEANUPS: set[asyncio.Task[None]] = set()
+
+
+async def _relay(
     upstream: UpstreamStream,
     scrubber: StreamScrubber,
     done: Callable[[StreamResult], Awaitable[None]],
-) -> AsyncIterator[bytes]:
-    """The scrubbed body, chunk by chunk; ``done`` runs once it has ended, however it ended.
-
-    Raises:
-        StreamBroken: the stream was cut (raised so the server drops the connection).
-    """
+) -> AsyncGenerator[bytes, None]:
     result = StreamResult()
     digest = hashlib.sha256()
     try:
@@ -189,7 +245,7 @@ async def relay(
         result.cut = str(exc)
         raise
     except BaseException:
-        # The agent went away (the server cancels the body), or a bug: the stream is cut.
+        # The agent went away (the server closes the body), or a bug: the stream is cut.
         result.cut = "stream ended early"
         raise
     finally:
