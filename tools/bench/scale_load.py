@@ -15,7 +15,8 @@ Two phases, each on its own ``tap-proxy`` (2 workers) over the bench's Postgres:
   ``GET``, forwarded to the nginx upstream) and gated writes (a ``POST``,
   parked: 202). An error is any other status, or no answer.
 
-Agents and credentials are seeded with SQL (:mod:`tools.bench.seed`); the
+Each phase has a database of its own on the bench's Postgres, its agents and
+credentials seeded with SQL (:mod:`tools.bench.seed`); the
 pending caps are raised for these instances (``TAP_MAX_PENDING_PER_AGENT``,
 ``TAP_MAX_PENDING_PER_TEAM``) because the writes stay parked.
 """
@@ -169,6 +170,16 @@ async def _mixed(
     return tally
 
 
+def _own_database(bench: Bench, name: str) -> str:
+    """A database of the phase's own on the bench's Postgres, with TAP's schema.
+
+    The other phases' agent counts stay as they are (the scale phase compares 10 and 10,000).
+    """
+    url = asyncio.run(seed.create_database(bench.database_url, name))
+    bench.tap_cli(["init"], database_url=url)
+    return url
+
+
 def _cpu_per(cpu_secs: float, count: int) -> float | None:
     return round(1000 * cpu_secs / count, 3) if count else None
 
@@ -177,17 +188,12 @@ def pending_polls(bench: Bench, *, quick: bool) -> None:
     """Phase: :data:`PENDING` parked requests, each polled every :data:`POLL_EVERY_SECS`."""
     secs = QUICK_SECS if quick else POLL_SECS
     agents = 20
+    database_url = _own_database(bench, "bench_pending")
     keys = asyncio.run(
-        seed.seed(
-            bench.database_url,
-            bench.master_key,
-            first=20_001,
-            count=agents,
-            allowed_host="127.0.0.1",
-        )
+        seed.seed(database_url, bench.master_key, first=1, count=agents, allowed_host="127.0.0.1")
     )
-    names = [f"{seed.SEED_PREFIX}{i:05d}" for i in range(20_001, 20_001 + agents)]
-    service, target = bench.start_tap("tap-pending", extra_env=_CAPS)
+    names = [f"{seed.SEED_PREFIX}{i:05d}" for i in range(1, 1 + agents)]
+    service, target = bench.start_tap("tap-pending", database_url=database_url, extra_env=_CAPS)
     url = target.url.removesuffix("/forward")
     upstream = f"http://127.0.0.1:{bench.upstream_port}/json"
     try:
@@ -224,17 +230,14 @@ def pending_polls(bench: Bench, *, quick: bool) -> None:
 def mixed_agents(bench: Bench, *, quick: bool) -> None:
     """Phase: :data:`MIXED_AGENTS` agents at :data:`MIXED_RATE_PER_AGENT` req/s each."""
     secs = QUICK_SECS if quick else MIXED_SECS
+    database_url = _own_database(bench, "bench_mixed")
     keys = asyncio.run(
         seed.seed(
-            bench.database_url,
-            bench.master_key,
-            first=30_001,
-            count=MIXED_AGENTS,
-            allowed_host="127.0.0.1",
+            database_url, bench.master_key, first=1, count=MIXED_AGENTS, allowed_host="127.0.0.1"
         )
     )
-    names = [f"{seed.SEED_PREFIX}{i:05d}" for i in range(30_001, 30_001 + MIXED_AGENTS)]
-    service, target = bench.start_tap("tap-mixed", extra_env=_CAPS)
+    names = [f"{seed.SEED_PREFIX}{i:05d}" for i in range(1, 1 + MIXED_AGENTS)]
+    service, target = bench.start_tap("tap-mixed", database_url=database_url, extra_env=_CAPS)
     url = target.url.removesuffix("/forward")
     upstream = f"http://127.0.0.1:{bench.upstream_port}/json"
     try:

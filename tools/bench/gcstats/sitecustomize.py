@@ -5,7 +5,7 @@ measures, with ``BENCH_GC_STATS_DIR`` set; every Python process started
 there (a server and its workers) then times each collection through
 ``gc.callbacks`` and rewrites ``gc-<pid>.json`` in that directory a few
 times a second: total seconds in the collector, collections, the longest
-pause, and pauses over 1 ms and 10 ms. Nothing happens without the variable.
+pause since start, and pauses over 1 ms and 10 ms. Nothing happens without the variable.
 """
 
 from __future__ import annotations
