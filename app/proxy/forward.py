@@ -61,7 +61,7 @@ async def _read_body(
 ) -> tuple[bytes, bool]:
     """The capped body, or nothing when it streams (``ctx.upstream_stream`` set)."""
     first = b""
-    if ctx.may_stream and stream.wants_stream(response.headers):
+    if ctx.may_stream and stream.wants_stream(response):
         timeout = ctx.rt.config.forward_timeout_secs
         ctx.upstream_stream, first = await stream.open_stream(response, timeout)
         if ctx.upstream_stream is not None:

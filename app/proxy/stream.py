@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
-from multidict import CIMultiDictProxy
 
 from app.proxy.body_views import STREAM_SNIFF_BYTES, streams_in_place
 from app.proxy.stream_scrub import StreamCut, StreamScrubber
@@ -107,8 +106,9 @@ class UpstreamStream:
             yield chunk
 
 
-def wants_stream(headers: CIMultiDictProxy[str]) -> bool:
-    """Whether a response with these headers is passed on as it arrives."""
+def wants_stream(response: aiohttp.ClientResponse) -> bool:
+    """Whether ``response`` (its headers are in) is passed on as it arrives."""
+    headers = response.headers
     codings = {
         c.strip().lower() for c in ",".join(headers.getall("Content-Encoding", [])).split(",")
     }

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from app.proxy import stream
 from app.proxy.sanitize import Sanitizer
@@ -16,8 +16,24 @@ from app.proxy.stream_scrub import StreamScrubber
 SECRET = "sk_live_0123456789abcdef"
 
 
-def _headers(**values: str) -> CIMultiDictProxy[str]:
-    return CIMultiDictProxy(CIMultiDict({k.replace("_", "-"): v for k, v in values.items()}))
+class _Headers:
+    """Case-insensitive, as aiohttp's response headers are."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = {k.replace("_", "-").lower(): v for k, v in values.items()}
+
+    def get(self, name: str, default: str = "") -> str:
+        return self._values.get(name.lower(), default)
+
+    def getall(self, name: str, default: list[str]) -> list[str]:
+        return [self._values[name.lower()]] if name.lower() in self._values else default
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+
+def _response(**values: str) -> Any:
+    return SimpleNamespace(headers=_Headers(values))
 
 
 @pytest.mark.parametrize(
@@ -37,7 +53,7 @@ def _headers(**values: str) -> CIMultiDictProxy[str]:
     ],
 )
 def test_which_answers_stream(headers: dict[str, str], streams: bool) -> None:
-    assert stream.wants_stream(_headers(**headers)) is streams
+    assert stream.wants_stream(_response(**headers)) is streams
 
 
 class _Content:
