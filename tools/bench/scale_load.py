@@ -176,7 +176,7 @@ def _own_database(bench: Bench, name: str) -> str:
     The other phases' agent counts stay as they are (the scale phase compares 10 and 10,000).
     """
     url = asyncio.run(seed.create_database(bench.database_url, name))
-    bench.tap_cli(["init"], database_url=url)
+    bench.create_bench_agent(url)  # the schema and the team the seeded rows belong to
     return url
 
 
