@@ -19,7 +19,7 @@ _COUNTERS: Final = ("gc_secs", "collections", "pauses_over_1ms", "pauses_over_10
 
 def snapshot(directory: Path) -> dict[str, dict[str, float]]:
     """Every process's cumulative timings, after the writers have flushed."""
-    time.sleep(_SETTLE_SECS)  # the processes rewrite their files every 0.2 s
+    time.sleep(_SETTLE_SECS)  # a collection rewrites its process's file at most every 0.2 s
     out: dict[str, dict[str, float]] = {}
     for path in directory.glob("gc-*.json"):
         try:

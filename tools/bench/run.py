@@ -821,18 +821,22 @@ def main(argv: list[str] | None = None) -> int:
             }
             bench.systems()
             bench.guard("response sizes", bench.sizes)
+            log("SSE time to first byte, through TAP and direct")
             bench.guard(
                 "SSE time to first byte",
                 lambda: stream_ttfb.run(bench, processes.free_port()),
             )
             bench.guard("approval path", bench.approvals)
+            log(f"{scale_load.PENDING:,} pending approvals, polled")
             bench.guard(
                 "pending approvals polled",
                 lambda: scale_load.pending_polls(bench, quick=args.quick),
             )
+            log(f"{scale_load.MIXED_AGENTS} agents of mixed reads and gated writes")
             bench.guard(
                 "many agents at once", lambda: scale_load.mixed_agents(bench, quick=args.quick)
             )
+            log("audit log at scale: build, then explain its reads")
             bench.guard("audit log at scale", lambda: audit_scale.run(bench, quick=args.quick))
             bench.guard("profile", bench.profile)
             bench.guard("agent scaling", bench.scale)

@@ -3,8 +3,8 @@
 The benchmark puts this directory on ``PYTHONPATH`` of the processes it
 measures, with ``BENCH_GC_STATS_DIR`` set; every Python process started
 there (a server and its workers) then times each collection through
-``gc.callbacks`` and rewrites ``gc-<pid>.json`` in that directory a few
-times a second: total seconds in the collector, collections, the longest
+``gc.callbacks`` and rewrites ``gc-<pid>.json`` in that directory, from the
+callback, at most every 0.2 s: total seconds in the collector, collections, the longest
 pause since start, and pauses over 1 ms and 10 ms. Nothing happens without the variable.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import threading
 import time
 from typing import Any
 
@@ -30,31 +29,36 @@ def _install(directory: str) -> None:
         "pauses_over_10ms": 0,
     }
     started = [0.0]
+    written = [0.0]
+    path = os.path.join(directory, f"gc-{os.getpid()}.json")
+
+    def write() -> None:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(stats, handle)
+        os.replace(tmp, path)
 
     def callback(phase: str, _info: dict[str, Any]) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
             return
-        pause = time.perf_counter() - started[0]
+        now = time.perf_counter()
+        pause = now - started[0]
         stats["gc_secs"] += pause
         stats["collections"] += 1
         pause_ms = pause * 1000
         stats["max_pause_ms"] = max(stats["max_pause_ms"], pause_ms)
         stats["pauses_over_1ms"] += pause_ms > 1
         stats["pauses_over_10ms"] += pause_ms > 10
+        # NOTE: written here, after the pause is timed, and at most every
+        # _FLUSH_SECS: no thread of ours runs (or shows in a profile), and a
+        # file that is not rewritten is still current (no collection since).
+        if now - written[0] >= _FLUSH_SECS:
+            written[0] = now
+            write()
 
     gc.callbacks.append(callback)
-    path = os.path.join(directory, f"gc-{os.getpid()}.json")
-
-    def flush() -> None:
-        while True:
-            time.sleep(_FLUSH_SECS)
-            tmp = path + ".tmp"
-            with open(tmp, "w") as handle:
-                json.dump(stats, handle)
-            os.replace(tmp, path)
-
-    threading.Thread(target=flush, name="bench-gc-stats", daemon=True).start()
+    write()
 
 
 if _DIR:
