@@ -134,6 +134,31 @@ def views_of(body: bytes, content_type: str | None) -> BodyViews:
     return BodyViews(_is_utf8_text(body, mime), (), None)
 
 
+STREAM_SNIFF_BYTES: Final = 10
+"""Bytes :func:`streams_in_place` needs to see: the longest magic it looks for."""
+
+
+def streams_in_place(content_type: str | None, start: bytes) -> bool:
+    """Whether a body that declares ``content_type`` and starts with ``start`` is UTF-8 text.
+
+    A streamed body is scrubbed where it stands, as a buffered UTF-8 body is;
+    one that declares another charset, or starts with a byte-order mark or the
+    magic of a compressed file or archive, is not, and must be read whole and
+    scanned as :func:`views_of` says. Pass at least :data:`STREAM_SNIFF_BYTES`
+    bytes (fewer only when the body is shorter). Never raises.
+    """
+    mime, charset = _parse_content_type(content_type)
+    if mime is None or not _textual(mime):
+        return False
+    if charset is not None and charset not in _UTF8_CHARSETS:
+        return False
+    if any(start.startswith(mark) for mark, _ in _BOMS):
+        return False
+    if start.startswith(_ZIP_MAGIC) or any(start.startswith(m) for m, _ in _OPAQUE_MAGIC):
+        return False
+    return not any(_is_compressed(start, magic, fmt) for magic, fmt in _COMPRESSED_MAGIC)
+
+
 # -- internals -----------------------------------------------------------------------
 
 

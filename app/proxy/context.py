@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from app.audit_record import AuditRecord, body_for_audit, headers_for_audit
 from app.runtime import Runtime
@@ -23,6 +23,10 @@ from app.secret import Secret, SecretPairs
 from app.store.models import Agent, Credential, Policy
 
 AuthMode = Literal["auto", "bearer", "oauth1"]
+
+if TYPE_CHECKING:
+    from app.proxy.stream import UpstreamStream
+    from app.proxy.stream_scrub import StreamScrubber
 
 
 @dataclass(slots=True, repr=False)
@@ -37,6 +41,9 @@ class ForwardContext:
     """Every header as received (handler); holds the agent's key."""
     body: bytes
     """The request body as received (handler)."""
+    may_stream: bool = False
+    """The answer may be relayed as it arrives (the ``/forward`` handler). An approved
+    request's answer is stored for the agent to poll, so it is always read whole."""
 
     # headers stage
     api_key: Secret = field(default_factory=lambda: Secret(""))
@@ -94,6 +101,8 @@ class ForwardContext:
     upstream_unscannable: str | None = None
     """Why the body could not be decoded for scanning (forward); ``None`` when it could."""
     upstream_latency_ms: int | None = None
+    upstream_stream: UpstreamStream | None = None
+    """A streamed response still arriving; its body is relayed after the pipeline (forward)."""
     response_too_large: bool = False
     """The upstream answer passed the size limit and was cut."""
 
@@ -104,6 +113,8 @@ class ForwardContext:
     """Why the body could not be scanned, when it could not (sanitize)."""
     response_unscannable_allowed: bool = False
     """An unscannable body was passed on under the credentials' opt-out (sanitize)."""
+    stream_scrubber: StreamScrubber | None = None
+    """Scrubs ``upstream_stream`` as it is relayed (sanitize)."""
 
     # outcome (handler)
     outcome: str = "error"

@@ -3,7 +3,8 @@
 Redirects are never followed (a ``Location`` could bounce the secret to another
 host); the 3xx goes back to the agent. The response body is read up to a cap
 so it can be scanned; beyond the cap it is withheld rather than passed on
-unscanned. TAP offers only the codings it can undo and undoes the whole
+unscanned. A streamed text response (server-sent events, a chunked text
+stream) is not read here: it is left open for :mod:`app.proxy.stream`. TAP offers only the codings it can undo and undoes the whole
 ``Content-Encoding`` stack itself (:mod:`app.proxy.decode`); a body it cannot
 decode is kept as received and marked unscannable for the sanitizer. The connector's resolver refuses internal addresses at connect
 time, so the address connected to is always one that was checked.
@@ -15,6 +16,7 @@ twice, whatever the second answer is.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Final
 
@@ -23,11 +25,14 @@ from yarl import URL
 
 from app.errors import TargetNotAllowed, UpstreamDnsError, UpstreamError
 from app.netguard import BlockedAddress
-from app.proxy import decode, inject
+from app.proxy import decode, inject, stream
 from app.proxy.context import ForwardContext
+from app.runtime import UPSTREAM_CONNECT_TIMEOUT_SECS
 
 MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
 _READ_CHUNK: Final = 256 * 1024
+# The caller's asyncio timeout bounds the exchange (a stream's body has its own limits).
+_BOUNDED_BY_CALLER: Final = aiohttp.ClientTimeout(total=None, connect=UPSTREAM_CONNECT_TIMEOUT_SECS)
 _NO_AUTO_HEADERS: Final = frozenset({"User-Agent", "Content-Type"})
 # Response headers that describe the upstream connection, not the content.
 _DROP_RESPONSE_HEADERS: Final = frozenset(
@@ -44,9 +49,9 @@ _DROP_RESPONSE_HEADERS: Final = frozenset(
 )
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
+async def _read_capped(response: aiohttp.ClientResponse, first: bytes) -> tuple[bytes, bool]:
+    chunks: list[bytes] = [first]
+    size = len(first)
     async for chunk in response.content.iter_chunked(_READ_CHUNK):
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
@@ -55,10 +60,27 @@ async def _read_capped(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
+async def _read_body(
+    ctx: ForwardContext, response: aiohttp.ClientResponse, deadline: asyncio.Timeout
+) -> tuple[bytes, bool]:
+    """The capped body, or nothing when it streams (``ctx.upstream_stream`` set)."""
+    first = b""
+    if ctx.may_stream and stream.wants_stream(response):
+        timeout = ctx.rt.config.forward_timeout_secs
+        ctx.upstream_stream, first = await stream.open_stream(response, timeout)
+        if ctx.upstream_stream is not None:
+            deadline.reschedule(None)
+            return b"", False
+    return await _read_capped(response, first)
+
+
 async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: send, and for an OAuth 2 token the upstream refused, send once more."""
     await _send(ctx)
     if ctx.upstream_status == 401 and await inject.reauthorize(ctx):
+        if ctx.upstream_stream is not None:
+            ctx.upstream_stream.release()
+            ctx.upstream_stream = None
         await _send(ctx)
     return ctx
 
@@ -68,19 +90,27 @@ async def _send(ctx: ForwardContext) -> None:
     assert session is not None
     started = time.perf_counter()
     try:
-        async with session.request(
-            ctx.method,
-            # Already normalised by the target stage; aiohttp must not re-encode it.
-            URL(ctx.target_url, encoded=True),
-            headers=[*ctx.upstream_headers, ("Accept-Encoding", decode.ACCEPT_ENCODING)],
-            data=ctx.body or None,
-            allow_redirects=False,
-            auto_decompress=False,
-            # NOTE: only the agent's own headers and the credential go upstream;
-            # the client library does not announce itself or guess a body type.
-            skip_auto_headers=_NO_AUTO_HEADERS,
-        ) as response:
-            raw, too_large = await _read_capped(response)
+        # NOTE: the forward timeout bounds the whole exchange, except the body
+        # of a stream, which the stream's own limits bound (app.proxy.stream).
+        async with asyncio.timeout(ctx.rt.config.forward_timeout_secs) as deadline:
+            response = await session.request(
+                ctx.method,
+                # Already normalised by the target stage; aiohttp must not re-encode it.
+                URL(ctx.target_url, encoded=True),
+                headers=[*ctx.upstream_headers, ("Accept-Encoding", decode.ACCEPT_ENCODING)],
+                data=ctx.body or None,
+                allow_redirects=False,
+                auto_decompress=False,
+                # NOTE: only the agent's own headers and the credential go upstream;
+                # the client library does not announce itself or guess a body type.
+                skip_auto_headers=_NO_AUTO_HEADERS,
+                timeout=_BOUNDED_BY_CALLER,
+            )
+            try:
+                raw, too_large = await _read_body(ctx, response, deadline)
+            finally:
+                if ctx.upstream_stream is None:
+                    response.release()
             encodings = response.headers.getall("Content-Encoding", [])
             ctx.upstream_status = response.status
             ctx.upstream_headers_out = [

@@ -13,7 +13,7 @@ from werkzeug.datastructures import Headers
 from app.admin.contract import operation
 from app.audit import now_iso
 from app.errors import ProxyError
-from app.proxy import pipeline
+from app.proxy import pipeline, stream
 from app.proxy.approval import ApprovalRequired
 from app.proxy.context import ForwardContext
 from app.proxy.contract import FORWARD_OPENAPI
@@ -58,10 +58,13 @@ async def forward() -> Response:
         started=time.perf_counter(),
         raw_headers=SecretPairs(request.headers.items()),
         body=body,
+        may_stream=True,
     )
+    streaming = False
     try:
         ctx = await pipeline.run(ctx)
         ctx.outcome = "forwarded"
+        streaming = ctx.upstream_stream is not None
     except ApprovalRequired as parked:
         ctx.outcome = "pending_approval"
         policy = ctx.policies.get(ctx.credentials[0].name) if ctx.credentials else None
@@ -91,11 +94,50 @@ async def forward() -> Response:
         ctx.error_code = exc.code
         raise
     finally:
-        # Every outcome of an identified agent is audited; 401s have no team to file them under.
-        if ctx.agent is not None and rt.audit is not None and ctx.outcome != "pending_approval":
-            latency = int((time.perf_counter() - ctx.started) * 1000)
-            await rt.audit.record(ctx.audit_entry(now_iso=now_iso(), latency_ms=latency))
+        if not streaming:
+            if ctx.upstream_stream is not None:
+                ctx.upstream_stream.release()
+            await _audit(ctx)
     assert ctx.upstream_status is not None
+    if streaming:
+        return _streamed(ctx)
     return Response(
         ctx.upstream_body, status=ctx.upstream_status, headers=Headers(ctx.upstream_headers_out)
     )
+
+
+async def _audit(ctx: ForwardContext) -> None:
+    # Every outcome of an identified agent is audited; 401s have no team to file them under.
+    rt = ctx.rt
+    if ctx.agent is not None and rt.audit is not None and ctx.outcome != "pending_approval":
+        latency = int((time.perf_counter() - ctx.started) * 1000)
+        await rt.audit.record(ctx.audit_entry(now_iso=now_iso(), latency_ms=latency))
+
+
+def _streamed(ctx: ForwardContext) -> Response:
+    """The answer whose body is relayed as it arrives; audited when it ends."""
+    assert ctx.upstream_stream is not None and ctx.stream_scrubber is not None
+
+    async def done(result: stream.StreamResult) -> None:
+        ctx.response_sanitized = ctx.response_sanitized or result.sanitized
+        if result.cut is not None:
+            ctx.outcome = "error"
+            ctx.error_code = "response_stream_cut"
+        # NOTE: sizes and digests only; the bytes themselves are never logged.
+        logger.info(
+            "request %s streamed %d bytes (sha256 %s)%s",
+            ctx.request_id,
+            result.size,
+            result.sha256,
+            f", cut: {result.cut}" if result.cut else "",
+        )
+        await _audit(ctx)
+
+    response = Response(
+        stream.Relay(ctx.upstream_stream, ctx.stream_scrubber, done),
+        status=ctx.upstream_status,
+        headers=Headers(ctx.upstream_headers_out),
+    )
+    # The stream's own limits bound it (app.proxy.stream), not the framework's timeout.
+    response.timeout = None
+    return response

@@ -70,7 +70,7 @@ from urllib.parse import quote, quote_plus
 
 from app.proxy.body_views import views_of
 from app.proxy.context import ForwardContext
-from app.proxy.unescape import unescape
+from app.proxy.unescape import Layer, unescape
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class _Matcher(Protocol):
 class Sanitizer:
     """Finds and replaces every form of a fixed set of secrets."""
 
-    __slots__ = ("_labels", "_markers", "_matcher", "_needles")
+    __slots__ = ("_labels", "_markers", "_matcher", "_needles", "_prefixes")
 
     def __init__(self, needles: dict[bytes, str], *, use_automaton: bool = True) -> None:
         """Build from ``{needle bytes: label}``; prefer :meth:`for_secrets`.
@@ -138,6 +138,7 @@ class Sanitizer:
         self._labels = tuple(folded.values())
         self._markers = {label: f"[REDACTED:{label}]".encode() for label in set(self._labels)}
         self._matcher: _Matcher | None = None
+        self._prefixes: frozenset[bytes] | None = None
         if self._needles:
             self._matcher = _make_matcher(self._needles, use_automaton=use_automaton)
 
@@ -200,6 +201,35 @@ class Sanitizer:
         logger.info("response body withheld: %s", reason)
         return _withheld(reason)
 
+    def find(self, data: bytes) -> list[tuple[int, int, int]]:
+        """Every ``(needle index, start, end)`` match in ``data`` itself (no decoded layers)."""
+        if self._matcher is None:
+            return []
+        return self._matcher.find(data.lower())
+
+    def replace(self, data: bytes, matches: list[tuple[int, int, int]]) -> bytes:
+        """``data`` with every span in ``matches`` (merged where they overlap) marked."""
+        if not matches:
+            return data
+        return self._replace(data, list(matches))
+
+    @property
+    def longest_needle(self) -> int:
+        """Length in bytes of the longest form looked for (0 when empty)."""
+        return max((len(n) for n in self._needles), default=0)
+
+    def is_needle_prefix(self, data: bytes) -> bool:
+        """Whether ``data`` (any ASCII case) is a proper start of some form looked for.
+
+        The streaming scrubber holds back a tail that passes this test: more
+        bytes could complete it. The set of prefixes is built on first use.
+        """
+        if self._prefixes is None:
+            self._prefixes = frozenset(
+                needle[:i] for needle in self._needles for i in range(1, len(needle))
+            )
+        return data.lower() in self._prefixes
+
     def redact_headers(
         self, headers: Iterable[tuple[str, str]]
     ) -> tuple[list[tuple[str, str]], bool]:
@@ -223,23 +253,20 @@ class Sanitizer:
             return text, False
         return self._replace(data, matches).decode("utf-8", "surrogateescape"), True
 
-    def _find(self, data: bytes) -> list[tuple[int, int, int]]:
-        """Matches in ``data`` and in its decoded layers, as spans of ``data``."""
+    def find_in_layers(self, data: bytes, layers: Sequence[Layer]) -> list[tuple[int, int, int]]:
+        """Matches in ``data`` and in its ``layers`` (:func:`decoded_layers`), as spans of ``data``."""
         assert self._matcher is not None
         matches = self._matcher.find(data.lower())
-        layers = []
-        layer_data = data
-        for _ in range(MAX_UNESCAPE_ROUNDS):
-            layer = unescape(layer_data)
-            if layer is None:
-                break
-            layers.append(layer)
+        for depth, layer in enumerate(layers):
             for index, start, end in self._matcher.find(layer.data.lower()):
-                for below in reversed(layers):
+                for below in reversed(layers[: depth + 1]):
                     start, end = below.source_span(start, end)
                 matches.append((index, start, end))
-            layer_data = layer.data
         return matches
+
+    def _find(self, data: bytes) -> list[tuple[int, int, int]]:
+        """Matches in ``data`` and in its decoded layers, as spans of ``data``."""
+        return self.find_in_layers(data, decoded_layers(data))
 
     def _replace(self, data: bytes, matches: list[tuple[int, int, int]]) -> bytes:
         # Merge overlapping matches; the earliest (then longest) names the span.
@@ -260,6 +287,19 @@ class Sanitizer:
         pieces.append(self._markers[span_label])
         pieces.append(data[span_end:])
         return b"".join(pieces)
+
+
+def decoded_layers(data: bytes) -> list[Layer]:
+    """The decoded layers of ``data`` the sanitizer scans, shallowest first."""
+    layers: list[Layer] = []
+    layer_data = data
+    for _ in range(MAX_UNESCAPE_ROUNDS):
+        layer = unescape(layer_data)
+        if layer is None:
+            break
+        layers.append(layer)
+        layer_data = layer.data
+    return layers
 
 
 def credential_secret_pairs(
@@ -468,6 +508,15 @@ def _cached_sanitizer(ctx: ForwardContext) -> Sanitizer:
 async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: every encoding of every injected secret out of the response."""
     sanitizer = _cached_sanitizer(ctx)
+    if ctx.upstream_stream is not None:
+        # The body is scrubbed as it is relayed; the headers are whole already.
+        from app.proxy.stream_scrub import StreamScrubber
+
+        ctx.stream_scrubber = StreamScrubber(sanitizer)
+        ctx.upstream_headers_out, ctx.response_sanitized = sanitizer.redact_headers(
+            ctx.upstream_headers_out
+        )
+        return ctx
     if ctx.response_too_large:
         result = _withheld("larger than the scan limit")
     else:

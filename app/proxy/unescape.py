@@ -41,6 +41,9 @@ _ESCAPE: Final = re.compile(
     rb"|\\[\\/\"'bfnrt]"
     rb"|%[0-9a-fA-F]{2}"
 )
+MAX_ESCAPE_BYTES: Final = 34
+"""The longest escape :data:`_ESCAPE` matches (``&`` + a 32-character entity name + ``;``)."""
+
 _SIMPLE: Final = {
     ord("\\"): b"\\",
     ord("/"): b"/",
@@ -53,6 +56,7 @@ _SIMPLE: Final = {
     ord("t"): b"\t",
 }
 _TRIGGERS: Final = (b"&", b"\\", b"%")
+_TRIGGER_BYTES: Final = frozenset(b"&\\%")
 _CACHE_ENTRIES: Final = 4096
 # Escapes repeat (``\\"``, ``&amp;``); decoding each distinct one once saves most of the work.
 _CACHE: dict[bytes, bytes] = {}
@@ -75,6 +79,26 @@ class Layer:
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """The bytes of ``source`` that produced ``data[start:end]`` (``end > start``)."""
         return self._source_start(start), self._source_end(end - 1)
+
+    def source_position(self, pos: int) -> int:
+        """Where in ``source`` the bytes from ``data[pos]`` on come from (``pos`` may be the end).
+
+        A position inside an escape's output maps to the start of that escape.
+        """
+        return self._source_start(pos)
+
+    def data_position(self, source_pos: int) -> int:
+        """How many bytes of ``data`` come from ``source[:source_pos]``.
+
+        An escape that ``source_pos`` cuts through counts as not yet decoded.
+        """
+        out_starts, out_ends, src_starts, src_ends = self._escapes()
+        i = bisect_right(src_starts, source_pos - 1) - 1
+        if i < 0:
+            return source_pos
+        if source_pos < src_ends[i]:
+            return out_starts[i]
+        return out_ends[i] + (source_pos - src_ends[i])
 
     def _escapes(self) -> tuple[list[int], list[int], list[int], list[int]]:
         if self._map is None:
@@ -125,6 +149,76 @@ def unescape(data: bytes) -> Layer | None:
     if decoded == data:
         return None
     return Layer(decoded, data)
+
+
+def unsettled_from(data: bytes, end: int) -> int:
+    """The first position of ``data[:end]`` whose decoding could change if bytes followed ``end``.
+
+    Everything before it decodes the same whatever comes next (a stream that
+    is still arriving); from it on, an escape may still be forming (``&#x7``,
+    ``\\uD83D`` before its low surrogate, a trailing ``%4``). Returns ``end``
+    when nothing is unsettled. Never raises.
+    """
+    lo = max(0, end - MAX_ESCAPE_BYTES)
+    if not any(trigger in data[lo:end] for trigger in _TRIGGERS):
+        return end
+    tokens = {m.start(): m for m in _ESCAPE.finditer(data, 0, end) if m.end() > lo}
+    covered_until = lo
+    for straddling in tokens.values():
+        if straddling.start() < lo:
+            covered_until = straddling.end()
+    for pos in range(covered_until, end):
+        if data[pos] not in _TRIGGER_BYTES:
+            continue
+        token = tokens.get(pos)
+        if token is not None:
+            if not _token_settled(token, end):
+                return pos
+            covered_until = token.end()
+        elif pos >= covered_until and not _literal_settled(data, pos, end):
+            return pos
+    return end
+
+
+def _token_settled(token: re.Match[bytes], end: int) -> bool:
+    text = token.group()
+    if text.endswith(b";") or text[0] == ord("%"):
+        return True
+    if text[0] == ord("&"):
+        # A numeric reference without ";": a following digit or ";" would extend it.
+        return token.end() < end
+    if text[1] == ord("u") and len(text) == 6 and text[2:3] in b"dD" and text[3:4] in b"89abAB":
+        # A high surrogate alone: a low one may still follow and join it.
+        return end - token.start() >= 12
+    return True
+
+
+def _literal_settled(data: bytes, pos: int, end: int) -> bool:
+    """A trigger byte that starts no escape now: can later bytes make it one?"""
+    rest = end - pos
+    if rest >= MAX_ESCAPE_BYTES:
+        return True
+    first = data[pos]
+    following = data[pos + 1 : end]
+    if first == ord("%"):
+        return rest >= 3
+    if first == ord("\\"):
+        if not following:
+            return False
+        needed = {ord("u"): 6, ord("x"): 4}.get(following[0], 2)
+        return rest >= needed
+    # "&": a reference or an entity name still being written?
+    if not following:
+        return False
+    if following[0] == ord("#"):
+        if len(following) < 2:
+            return False
+        if following[1:2] in b"xX":
+            return len(following) >= 3
+        return True
+    if not chr(following[0]).isascii() or not chr(following[0]).isalpha():
+        return True
+    return not following.isalnum()
 
 
 def _replacement(match: re.Match[bytes]) -> bytes:

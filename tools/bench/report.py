@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from tools.bench import audit_scale, gc_share, scale_load, stream_ttfb
 from tools.bench import profile as profile_mod
 
 NOTES_START: Final = "<!-- notes:start (kept across runs) -->"
@@ -98,10 +99,14 @@ def targets(results: dict[str, Any]) -> list[Target]:
             None if p50 is None else p50 <= 2.0,
         )
     )
+    floor_p99 = _get(results, "systems", "floor", "fixed", "200", "p99_ms")
+    tap_p99 = _get(results, "systems", "tap", "fixed", "200", "p99_ms")
+    gc_pct = _get(results, "systems", "tap", "gc", "200", "gc_share_pct")
     out.append(
         Target(
             "Added latency over direct at 200 req/s: p99 <= 10 ms",
-            f"{_f(p99, 2)} ms",
+            f"{_f(p99, 2)} ms (TAP's p99 {_f(tap_p99, 2)} ms, the floor's own "
+            f"{_f(floor_p99, 2)} ms; GC {_f(gc_pct, 1)}% of TAP's CPU)",
             None if p99 is None else p99 <= 10.0,
         )
     )
@@ -144,6 +149,9 @@ def targets(results: dict[str, Any]) -> list[Target]:
             None if share is None else share <= 5.0,
         )
     )
+    out.append(Target(*stream_ttfb.target(results)))
+    out += [Target(*row) for row in scale_load.targets(results)]
+    out.append(Target(*audit_scale.target(results)))
     rss = _get(results, "systems", "tap", "rss", "largest_process_bytes")
     out.append(
         Target(
@@ -405,7 +413,8 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
         "a Quart app returning the same JSON under TAP's Hypercorn settings "
         "(`tools/bench/floor_app.py`). TAP (Uvicorn) is the same `app.asgi:app` with the same "
         "environment under `uvicorn --workers 2 --loop uvloop --http httptools`. Load "
-        "generator, proxies and upstream share the 2 cores.",
+        "generator, proxies and upstream share the 2 cores. "
+        + str(meta.get("pinning") or "Nothing was pinned."),
         "",
         "## Systems",
         "",
@@ -442,6 +451,10 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
         "the cache off (`TAP_CACHE_TTL_SECS=0`) every request reads the agent and the "
         "credential from Postgres.",
         "",
+        *gc_share.markdown(results),
+        *stream_ttfb.markdown(results),
+        *scale_load.markdown(results),
+        *audit_scale.markdown(results),
         "## Approval path",
         "",
         f"{approval.get('samples', 'n/a')} approvals, one at a time on an idle TAP: time from the "

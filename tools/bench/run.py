@@ -51,12 +51,17 @@ from typing import Any, Final
 from tools.bench import (
     approval_path,
     audit_chain,
+    audit_scale,
+    gc_share,
     loadgen,
     nginx,
+    pinning,
     processes,
     profile,
     report,
+    scale_load,
     seed,
+    stream_ttfb,
 )
 from tools.bench.processes import CpuMonitor, RssPeak, RssSampler, Service, TreeCpu
 
@@ -105,6 +110,8 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
     roots: list[int] = field(default_factory=list)
     """Process ids whose trees count towards this system's memory."""
+    gc_dir: Path | None = None
+    """Where its Python processes write garbage-collector timings (:mod:`tools.bench.gc_share`)."""
 
 
 def _with_pydeps(pythonpath: str | None) -> str:
@@ -146,6 +153,7 @@ class Bench:
     def start(
         self, name: str, argv: list[str], *, ready_url: str, env: Mapping[str, str] | None = None
     ) -> Service:
+        argv = pinning.command(argv, pinning.core_for(name))
         service = Service.start(name, argv, log_dir=self.logs, env=env, cwd=ROOT)
         self.services.append(service)
         service.wait_http(ready_url)
@@ -183,9 +191,22 @@ class Bench:
         )
         if port is not None:
             env["TAP_LISTEN_ADDR"] = f"127.0.0.1:{port}"
+            env.update(self.gc_env(port, env.get("PYTHONPATH")))
         if cache_ttl is not None:
             env["TAP_CACHE_TTL_SECS"] = f"{cache_ttl:g}"
         return env
+
+    def gc_env(self, port: int, pythonpath: str | None) -> dict[str, str]:
+        """Environment that makes a server on ``port`` time its garbage collector."""
+        directory = self.gc_dir(port)
+        directory.mkdir(parents=True, exist_ok=True)
+        return {
+            "BENCH_GC_STATS_DIR": str(directory),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(gc_share.SITE_DIR), pythonpath) if p),
+        }
+
+    def gc_dir(self, port: int) -> Path:
+        return self.work / "gc" / str(port)
 
     def tap_headers(
         self, path: str = "/json", api_key: str = "", credential: str = "bench"
@@ -204,22 +225,25 @@ class Bench:
         cache_ttl: float | None = None,
         database_url: str = "",
         api_key: str = "",
+        extra_env: Mapping[str, str] | None = None,
     ) -> tuple[Service, Target]:
         port = processes.free_port()
+        env = self.tap_env(port, cache_ttl=cache_ttl, database_url=database_url)
+        env.update(extra_env or {})
         service = self.start(
-            name,
-            [str(BIN / "tap-proxy")],
-            ready_url=f"http://127.0.0.1:{port}/health",
-            env=self.tap_env(port, cache_ttl=cache_ttl, database_url=database_url),
+            name, [str(BIN / "tap-proxy")], ready_url=f"http://127.0.0.1:{port}/health", env=env
         )
         headers = self.tap_headers(api_key=api_key)
-        return service, Target(f"http://127.0.0.1:{port}/forward", "POST", headers, [service.pid])
+        return service, Target(
+            f"http://127.0.0.1:{port}/forward", "POST", headers, [service.pid], self.gc_dir(port)
+        )
 
     def start_tap_uvicorn(self) -> tuple[Service, Target]:
         port = processes.free_port()
         env = self.tap_env(port)
         env["TAP_RESOLVED_DATABASE_URL"] = self.database_url
         env["PYTHONPATH"] = _with_pydeps(env.get("PYTHONPATH"))
+        env.update(self.gc_env(port, env["PYTHONPATH"]))
         argv = [
             sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(WORKERS), "--loop", "uvloop",
@@ -229,7 +253,11 @@ class Bench:
             "tap-uvicorn", argv, ready_url=f"http://127.0.0.1:{port}/health", env=env
         )
         return service, Target(
-            f"http://127.0.0.1:{port}/forward", "POST", self.tap_headers(), [service.pid]
+            f"http://127.0.0.1:{port}/forward",
+            "POST",
+            self.tap_headers(),
+            [service.pid],
+            self.gc_dir(port),
         )
 
     def tap_cli(self, args: list[str], stdin: str = "", database_url: str = "") -> str:
@@ -257,6 +285,10 @@ class Bench:
         self.database_url = self.embedded.url
         # Chosen now: the OAuth 2 credential's token endpoint is on the upstream.
         self.upstream_port = processes.free_port()
+        pg_pid = self.postgres_pid()
+        if pg_pid:
+            # TAP's Postgres work is TAP's cost: it shares the system core.
+            pinning.pin_process(pg_pid, pinning.SYSTEM_CORE)
         self.api_key = self.create_bench_agent(self.database_url)
         asyncio.run(
             seed.seed(
@@ -315,6 +347,7 @@ class Bench:
             env = dict(os.environ)
             if server == "uvicorn":
                 env["PYTHONPATH"] = _with_pydeps(env.get("PYTHONPATH"))
+            env.update(self.gc_env(port, env.get("PYTHONPATH")))
             argv = [
                 sys.executable, "-m", "tools.bench.floor_app", "--port", str(port),
                 "--workers", str(WORKERS), "--server", server,
@@ -324,7 +357,11 @@ class Bench:
             )
             key = "floor" if server == "hypercorn" else "floor_uvicorn"
             self.targets[key] = Target(
-                f"http://127.0.0.1:{port}/forward", "POST", self.tap_headers(), [floor.pid]
+                f"http://127.0.0.1:{port}/forward",
+                "POST",
+                self.tap_headers(),
+                [floor.pid],
+                self.gc_dir(port),
             )
 
         self.tap_service, self.targets["tap"] = self.start_tap("tap")
@@ -443,6 +480,7 @@ class Bench:
 
     def fixed(self, key: str, target: Target, label: str, rate: float) -> None:
         pg_pid = self.postgres_pid()
+        gc_before = gc_share.snapshot(target.gc_dir) if target.gc_dir else None
         with (
             self.sampling(key, target, label, postgres=key.startswith("tap")),
             TreeCpu(target.roots) as cpu,
@@ -456,6 +494,12 @@ class Bench:
                 headers=target.headers,
             )
         self.fixed_runs.setdefault((key, label), []).append(run)
+        if target.gc_dir is not None and gc_before is not None:
+            system_gc = self.results["systems"].setdefault(key, {}).setdefault("gc", {})
+            spent = system_gc.setdefault(label, {"cpu_secs": 0.0})
+            gc_share.accumulate(spent, gc_share.delta(gc_before, gc_share.snapshot(target.gc_dir)))
+            spent["cpu_secs"] += cpu.seconds
+            spent["gc_share_pct"] = round(100 * spent["gc_secs"] / max(spent["cpu_secs"], 1e-9), 2)
         # CPU time per request barely moves when other work shares the cores,
         # unlike latency and saturation; it is the steadiest figure on a busy machine.
         used = self.results["systems"].setdefault(key, {}).setdefault("cpu", {})
@@ -811,6 +855,8 @@ def main(argv: list[str] | None = None) -> int:
             "the figures will be noisy (run on a quiet machine)"
         )
     started = time.perf_counter()
+    # The harness and the load generators it starts run on the load core.
+    pinning.pin_self()
     with tempfile.TemporaryDirectory(prefix="tap-bench-") as tmp:
         bench = Bench(Path(tmp), Durations.for_mode(args.quick), uvicorn=uvicorn)
         try:
@@ -821,8 +867,24 @@ def main(argv: list[str] | None = None) -> int:
             }
             bench.systems()
             bench.guard("response sizes", bench.sizes)
+            log("SSE time to first byte, through TAP and direct")
+            bench.guard(
+                "SSE time to first byte",
+                lambda: stream_ttfb.run(bench, processes.free_port()),
+            )
             bench.guard("approval path", bench.approvals)
             bench.guard("audit chain", bench.audit_chain)
+            log(f"{scale_load.PENDING:,} pending approvals, polled")
+            bench.guard(
+                "pending approvals polled",
+                lambda: scale_load.pending_polls(bench, quick=args.quick),
+            )
+            log(f"{scale_load.MIXED_AGENTS} agents of mixed reads and gated writes")
+            bench.guard(
+                "many agents at once", lambda: scale_load.mixed_agents(bench, quick=args.quick)
+            )
+            log("audit log at scale: build, then explain its reads")
+            bench.guard("audit log at scale", lambda: audit_scale.run(bench, quick=args.quick))
             bench.guard("profile", bench.profile)
             bench.guard("agent scaling", bench.scale)
         except KeyboardInterrupt:
@@ -838,6 +900,7 @@ def main(argv: list[str] | None = None) -> int:
         command="make bench" if not args.quick else "make bench BENCH_ARGS=--quick",
         elapsed_secs=round(time.perf_counter() - started, 1),
         fixed_json_bytes=len(nginx.FIXED_JSON),
+        pinning=pinning.describe(),
         settings={
             "warm_secs": bench.d.warm_secs,
             "sat_secs": bench.d.sat_secs,

@@ -22,8 +22,11 @@ SEED_PREFIX = "seed-"
 
 async def seed(
     database_url: str, master_key: bytes, *, first: int, count: int, allowed_host: str
-) -> None:
-    """Add agents and credentials ``seed-<first>`` .. ``seed-<first+count-1>`` to team ``default``."""
+) -> list[str]:
+    """Add agents and credentials ``seed-<first>`` .. ``seed-<first+count-1>`` to team ``default``.
+
+    Returns the agents' API keys, in order.
+    """
     keys = KeyRing.from_master_key(master_key)
     team_id = teams.DEFAULT_TEAM_ID
     names = [f"{SEED_PREFIX}{i:05d}" for i in range(first, first + count)]
@@ -33,7 +36,10 @@ async def seed(
         value = f"sk_seed_{name}_{new_api_key()}"
         sealed = keys.seal_credential(value, team_id=team_id, name=name, key_version=1)
         credential_rows.append((team_id, name, hosts, sealed, value_hint(value)))
-    agent_rows = [(team_id, name, keys.hash_api_key(new_api_key())) for name in names]
+    api_keys = [new_api_key() for _ in names]
+    agent_rows = [
+        (team_id, name, keys.hash_api_key(key)) for name, key in zip(names, api_keys, strict=True)
+    ]
     conn = await asyncpg.connect(database_url)
     try:
         async with conn.transaction():
@@ -53,6 +59,7 @@ async def seed(
         await conn.execute("ANALYZE credentials, agents, agent_credentials")
     finally:
         await conn.close()
+    return api_keys
 
 
 async def create_database(database_url: str, name: str) -> str:

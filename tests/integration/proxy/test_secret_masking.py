@@ -87,7 +87,7 @@ async def test_a_failure_after_injection_leaks_no_secret(
 ) -> None:
     seen: list[ForwardContext] = []
 
-    async def buggy_read(response: Any) -> NoReturn:
+    async def buggy_read(response: Any, *_: Any) -> NoReturn:
         # The upstream has answered: the secret went out in a header and sits in
         # the context for the sanitizer. A bug now formats everything it can reach.
         frame = inspect.currentframe()
