@@ -16,10 +16,15 @@ from app.channels.base import ChannelSpec
 @functools.cache
 def specs() -> tuple[ChannelSpec, ...]:
     """The registered channels. Imported here, lazily, so the registry loads no channel early."""
+    from app.channels.push import api as push_api
+    from app.channels.push import channel as push
     from app.channels.telegram import channel as telegram
     from app.channels.telegram import webhook as telegram_webhook
 
     return (
+        ChannelSpec(
+            kind=push.KIND, wired=push.wired, build=push.PushChannel, blueprint=push_api.blueprint
+        ),
         ChannelSpec(
             kind=telegram.KIND,
             wired=telegram.wired,
