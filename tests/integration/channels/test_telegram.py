@@ -41,7 +41,7 @@ def test_webhook_refuses_a_missing_or_wrong_secret(tg_team: Team) -> None:
     for secret in (None, "wrong-secret-0123456789abcdef", ""):
         refused = webhook(tg_team, update, secret=secret)
         assert refused.status_code == 401
-        assert refused.json()["error"] == "unauthorized"
+        assert refused.json()["error"] == "webhook_unauthorized"
     assert tg_team.telegram is not None
     assert tg_team.telegram.of("answerCallbackQuery") == []
     # The webhook was registered with the secret at start-up.
