@@ -313,10 +313,30 @@ def test_linking_needs_a_session_and_a_configured_channel(tg_team: Team) -> None
     tg_team.api.refused(
         "POST", "/user/identities/matrix", tg_team.owner.token, 404, "channel_not_configured"
     )
+
+
+def test_tap_starts_while_telegram_is_down_and_links_once_it_is_back(
+    tmp_path: Path,
+    database_url: str,
+    resend: FakeResend,
+    upstream: Upstream,
+    telegram: FakeTelegram,
+) -> None:
     telegram.fail_with = 502
-    tg_team.api.refused(
-        "POST", "/user/identities/telegram", tg_team.owner.token, 503, "channel_unavailable"
+    proxy = start_proxy(
+        tmp_path, proxy_env(tmp_path, database_url, resend, **telegram_env(telegram))
     )
+    try:
+        team = build_team(proxy, resend, upstream, approval_channel="telegram")
+        team.api.refused(
+            "POST", "/user/identities/telegram", team.owner.token, 503, "channel_unavailable"
+        )
+        assert team.forward().status_code == 202
+        telegram.fail_with = None
+        issued = team.api.ok("POST", "/user/identities/telegram", team.owner.token)
+        assert issued["deep_link"].startswith("https://t.me/tap_test_bot?start=")
+    finally:
+        assert proxy.stop() == 0, proxy.log()
 
 
 def test_an_expired_request_s_message_says_so(
