@@ -1,0 +1,88 @@
+"""The bot's sync loop: long-poll ``/sync``, join rooms it is invited to, hand on the rest.
+
+The first sync of a loop (no ``since`` token) only records where the room
+timelines are: whatever was said before the bot started is history, not a
+decision, so its verdicts and texts are dropped. Invites found there are
+still accepted, since an invite waits for an answer however old it is.
+
+Every later sync is read with :func:`~app.channels.matrix.events.read_sync`;
+the loop joins invites itself and awaits ``handle`` for each verdict and
+text, one at a time and in order. A failure of ``handle`` is logged and the
+loop goes on; a failed sync waits :data:`RETRY_DELAY_SECS` and tries again
+from the same token, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from app.channels.matrix import events
+from app.channels.matrix.client import MatrixClient, MatrixError
+
+logger = logging.getLogger(__name__)
+
+SYNC_TIMEOUT_MS: Final = 30_000
+RETRY_DELAY_SECS: Final = 2.0
+
+Handler = Callable[[events.Verdict | events.Text], Awaitable[None]]
+
+
+class SyncLoop:
+    """One bot account's sync loop; :meth:`run` until cancelled."""
+
+    def __init__(
+        self,
+        client: MatrixClient,
+        me: str,
+        handle: Handler,
+        *,
+        timeout_ms: int = SYNC_TIMEOUT_MS,
+        retry_delay_secs: float = RETRY_DELAY_SECS,
+    ) -> None:
+        self._client = client
+        self._me = me
+        self._handle = handle
+        self._timeout_ms = timeout_ms
+        self._retry_delay_secs = retry_delay_secs
+        self.since: str | None = None
+        self.caught_up = asyncio.Event()
+        """Set once the first sync is done: from then on, new events are acted on."""
+
+    async def run(self) -> None:
+        """Sync forever. Cancel the task to stop."""
+        while True:
+            first = self.since is None
+            try:
+                answer = await self._client.sync(self.since, 0 if first else self._timeout_ms)
+            except MatrixError as exc:
+                logger.warning("matrix sync failed (%s); retrying", exc)
+                await asyncio.sleep(self._retry_delay_secs)
+                continue
+            for item in events.read_sync(answer, me=self._me):
+                if isinstance(item, events.Invite):
+                    await self._join(item.room_id)
+                elif not first:
+                    await self._dispatch(item)
+            self.since = events.next_batch(answer) or self.since
+            if first and self.since is not None:
+                self.caught_up.set()
+
+    async def _join(self, room_id: str) -> None:
+        try:
+            await self._client.join(room_id)
+            logger.info("matrix bot joined room %s", room_id)
+        except MatrixError as exc:
+            logger.warning("matrix bot could not join room %s (%s)", room_id, exc)
+
+    async def _dispatch(self, item: events.Verdict | events.Text) -> None:
+        try:
+            await self._handle(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception(
+                "matrix event %s in room %s was not handled", item.event_id, item.room_id
+            )
