@@ -1,7 +1,7 @@
 """The bot's sync loop: long-poll ``/sync``, join rooms it is invited to, hand on the rest.
 
-The first sync of a loop (no ``since`` token) only records where the room
-timelines are: whatever was said before the bot started is history, not a
+A loop started without a ``since`` token (the bot never synced before)
+first only records where the room timelines are: whatever was said before the bot started is history, not a
 decision, so its verdicts and texts are dropped. Invites found there are
 still accepted, since an invite waits for an answer however old it is.
 
@@ -9,7 +9,8 @@ Every later sync is read with :func:`~app.channels.matrix.events.read_sync`;
 the loop joins invites itself and awaits ``handle`` for each verdict and
 text, one at a time and in order. A failure of ``handle`` is logged and the
 loop goes on; a failed sync waits :data:`RETRY_DELAY_SECS` and tries again
-from the same token, so nothing is skipped.
+from the same token, so nothing is skipped. After each sync, ``on_synced``
+gets the new token (the channel saves it); if that raises, the loop ends.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ SYNC_TIMEOUT_MS: Final = 30_000
 RETRY_DELAY_SECS: Final = 2.0
 
 Handler = Callable[[events.Verdict | events.Text], Awaitable[None]]
+TokenSink = Callable[[str], Awaitable[None]]
+
+
+async def _forget(_token: str) -> None:
+    return None
 
 
 class SyncLoop:
@@ -39,6 +45,8 @@ class SyncLoop:
         me: str,
         handle: Handler,
         *,
+        since: str | None = None,
+        on_synced: TokenSink = _forget,
         timeout_ms: int = SYNC_TIMEOUT_MS,
         retry_delay_secs: float = RETRY_DELAY_SECS,
     ) -> None:
@@ -47,12 +55,13 @@ class SyncLoop:
         self._handle = handle
         self._timeout_ms = timeout_ms
         self._retry_delay_secs = retry_delay_secs
-        self.since: str | None = None
+        self._on_synced = on_synced
+        self.since = since
         self.caught_up = asyncio.Event()
         """Set once the first sync is done: from then on, new events are acted on."""
 
     async def run(self) -> None:
-        """Sync forever. Cancel the task to stop."""
+        """Sync until cancelled, or until ``on_synced`` raises (which propagates)."""
         while True:
             first = self.since is None
             try:
@@ -66,8 +75,11 @@ class SyncLoop:
                     await self._join(item.room_id)
                 elif not first:
                     await self._dispatch(item)
-            self.since = events.next_batch(answer) or self.since
-            if first and self.since is not None:
+            token = events.next_batch(answer)
+            if token is not None and token != self.since:
+                self.since = token
+                await self._on_synced(token)
+            if self.since is not None:
                 self.caught_up.set()
 
     async def _join(self, room_id: str) -> None:
