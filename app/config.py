@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,8 @@ class Config:
     telegram_chat_id: str | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: Secret | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    """``TELEGRAM_API_URL``: the Bot API server (a self-hosted one, or a fake in tests)."""
     matrix_homeserver_url: str | None = None
     matrix_access_token: Secret | None = None
     matrix_room_id: str | None = None
@@ -245,6 +248,21 @@ class Config:
                 "MATRIX_ACCESS_TOKEN",
                 "set both MATRIX_HOMESERVER_URL and MATRIX_ACCESS_TOKEN, or neither",
             )
+        telegram_secret = env.secret("TELEGRAM_WEBHOOK_SECRET")
+        telegram_webhook = env.url("TELEGRAM_WEBHOOK_URL")
+        if telegram_webhook is not None and telegram_secret is None:
+            # NOTE: without the secret anyone who finds the URL could post forged decisions.
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET",
+                "required when TELEGRAM_WEBHOOK_URL is set (webhook mode)",
+            )
+        if telegram_secret is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{16,256}", telegram_secret.reveal()
+        ):
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET",
+                "expected 16-256 characters of letters, digits, '_' and '-' (what Telegram accepts)",
+            )
         rp_id = env.text("WEBAUTHN_RP_ID")
         rp_origin = env.url("WEBAUTHN_RP_ORIGIN")
         if (rp_id is None) != (rp_origin is None):
@@ -325,8 +343,9 @@ class Config:
             dev_skip_auth=env.flag("DANGEROUS_TAP_DEV_SKIP_AUTH"),
             telegram_bot_token=env.secret("TELEGRAM_BOT_TOKEN"),
             telegram_chat_id=env.text("TELEGRAM_CHAT_ID"),
-            telegram_webhook_url=env.url("TELEGRAM_WEBHOOK_URL"),
-            telegram_webhook_secret=env.secret("TELEGRAM_WEBHOOK_SECRET"),
+            telegram_webhook_url=telegram_webhook,
+            telegram_webhook_secret=telegram_secret,
+            telegram_api_url=env.url("TELEGRAM_API_URL") or "https://api.telegram.org",
             matrix_homeserver_url=matrix_url,
             matrix_access_token=matrix_token,
             matrix_room_id=env.text("MATRIX_ROOM_ID"),

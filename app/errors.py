@@ -24,7 +24,9 @@ The tree::
         │   ├── 404   NotFoundError: CredentialNotFound, AgentNotConfigured, TransactionNotFound
         │   ├── 429   RateLimited, TooManyPending
         │   └── 5xx   CredentialUnreadable, UpstreamError, ServiceUnavailable
-        └── AdminError         a person's request to the admin API is refused (tree below)
+        └── AdminError         a person's request to the admin API is refused (tree below;
+                               approval channels: ChannelNotConfigured, PushDisabled,
+                               InvalidSubscription, ChannelUnavailable, WebhookUnauthorized)
 
 Every :class:`ApiError` carries its HTTP ``status`` and a stable ``code`` (the
 ``error`` member of the JSON body) as class attributes, so each refusal has
@@ -753,3 +755,40 @@ class SignedRequestChanged(Forbidden):
 
     code = "approved_request_changed"
     agent_action = "Send the request again; a human must approve the request as it now stands."
+
+
+# Approval channels ------------------------------------------------------------------
+
+
+class ChannelNotConfigured(AdminError):
+    """The chat channel named in the path is not set up on this TAP (no bot token)."""
+
+    status = 404
+    code = "channel_not_configured"
+
+
+class PushDisabled(AdminError):
+    """Web push has no VAPID keys on this TAP; the UI hides its toggle."""
+
+    status = 404
+    code = "push_disabled"
+
+
+class InvalidSubscription(AdminError):
+    """A push subscription is missing a field, or its endpoint is not a public https URL."""
+
+    code = "invalid_subscription"
+
+
+class ChannelUnavailable(AdminError):
+    """The chat or push service did not answer; nothing was sent."""
+
+    status = 503
+    code = "channel_unavailable"
+
+
+class WebhookUnauthorized(AdminError):
+    """A Telegram webhook call without the configured secret token."""
+
+    status = 401
+    code = "unauthorized"

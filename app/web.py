@@ -57,6 +57,7 @@ def create_app(config: Config, database_url: str) -> Quart:
     @app.before_serving
     async def start() -> None:
         from app.approvals.executor import Executor
+        from app.channels.hub import HUB_EXTENSION, ChannelHub
 
         runtime = await open_runtime(config, database_url)
         await runtime.start_serving()
@@ -64,9 +65,15 @@ def create_app(config: Config, database_url: str) -> Quart:
         await executor.start()
         app.extensions[EXTENSION] = runtime
         app.extensions["tap.executor"] = executor
+        channel_hub = ChannelHub(runtime)
+        await channel_hub.start()
+        app.extensions[HUB_EXTENSION] = channel_hub
 
     @app.after_serving
     async def stop() -> None:
+        channel_hub = app.extensions.pop("tap.channels", None)
+        if channel_hub is not None:
+            await channel_hub.stop()
         executor = app.extensions.pop("tap.executor", None)
         if executor is not None:
             await executor.stop()
@@ -84,6 +91,7 @@ def _register_blueprints(app: Quart) -> None:
     from app.admin import register as register_admin
     from app.agent_api import blueprint as agent_api
     from app.attestation_endpoint import blueprint as attestation
+    from app.channels.routes import register as register_channels
     from app.dashboard import blueprint as dashboard
     from app.dashboard.api_docs import blueprint as api_docs
     from app.dashboard.approve_page import blueprint as approve_page
@@ -98,6 +106,7 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(api_docs)
     app.register_blueprint(approve_page)
     register_admin(app)
+    register_channels(app)
 
 
 # Framework errors, by status, as ours. Anything else the framework raises is a 400.

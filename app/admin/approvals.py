@@ -18,10 +18,10 @@ from quart import Blueprint, Response
 from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
 from app.admin.schemas import ApprovalList, ApprovalOut, VoteOut
-from app.approvals import decisions
+from app.approvals import decisions, eligibility
 from app.approvals.decisions import Decision, Via
 from app.errors import ApprovalNotFound
-from app.store import db, members
+from app.store import db
 from app.store.db import Conn
 from app.webstate import runtime
 
@@ -31,19 +31,25 @@ _TXN = {"txn_id": "^[0-9a-fA-F-]{32,36}$"}
 
 
 async def can_decide(conn: Conn, caller: Caller, pending: decisions.PendingApproval) -> bool:
-    if pending.allowed_approvers and caller.email.lower() not in {
-        a.lower() for a in pending.allowed_approvers
-    }:
-        return False
-    return await _assigned(conn, caller, pending.credential_names)
+    return await eligibility.may_decide(
+        conn,
+        team_id=caller.team_id,
+        user_id=caller.user_id,
+        email=caller.email,
+        role=caller.role,
+        credential_names=pending.credential_names,
+        allowed_approvers=pending.allowed_approvers,
+    )
 
 
 async def _assigned(conn: Conn, caller: Caller, credential_names: tuple[str, ...]) -> bool:
-    """Owners and admins decide every credential, approvers only requests whose every credential is theirs."""
-    if caller.is_manager:
-        return True
-    assigned = await members.assigned_credentials(conn, caller.team_id, caller.user_id)
-    return all(name in assigned for name in credential_names)
+    return await eligibility.covers_credentials(
+        conn,
+        team_id=caller.team_id,
+        user_id=caller.user_id,
+        role=caller.role,
+        credential_names=credential_names,
+    )
 
 
 def approval_out(pending: decisions.PendingApproval) -> ApprovalOut:

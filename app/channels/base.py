@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -121,6 +121,27 @@ class ApprovalChannel(Protocol):
 
     async def resolve(self, ref: MessageRef, outcome: Outcome) -> None:
         """Show ``outcome`` on the message at ``ref`` and remove its buttons. Raises DeliveryFailed."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInstructions:
+    """How a person sends their link code to the bot, as ``POST /user/identities/{kind}`` shows it."""
+
+    instructions: str
+    deep_link: str | None = None
+    """A link that opens the chat with the code filled in (Telegram ``t.me/<bot>?start=<code>``)."""
+    bot: str | None = None
+    """The bot's account to write to (a Matrix user id), when there is no deep link."""
+
+
+@runtime_checkable
+class LinksIdentities(Protocol):
+    """A chat channel whose accounts people link with a code (every chat channel)."""
+
+    kind: ClassVar[str]
+
+    async def link_instructions(self, code: str) -> LinkInstructions:
+        """Tell the person how to send ``code``. Raises DeliveryFailed if the service is down."""
 
 
 def keep_destination(_config: Config, destination: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,8 +1,8 @@
 """The channels one worker runs: built at start-up, started and stopped with the app.
 
-:func:`open_hub` builds every wired channel of the registry (a channel whose
-``build`` answers None is simply absent), starts each one, and starts the
-outbox dispatcher that delivers and updates their messages. The hub lives in
+:meth:`ChannelHub.start` builds every channel of the registry that this
+deployment wired (an unwired one is simply absent), starts each one, and
+starts the outbox dispatcher that delivers and updates their messages. The hub lives in
 ``app.extensions[HUB_EXTENSION]``; request code reaches it with :func:`hub`.
 """
 

@@ -2,16 +2,33 @@
 
 Adding a channel is one module implementing
 :class:`~app.channels.base.ApprovalChannel` plus one :class:`ChannelSpec`
-line here. ``dashboard`` and ``agent_reflected`` need no entry for delivery:
-the dashboard's web push is the ``push`` spec, and an agent-reflected
-request is shown to the agent in the 202 itself.
+line in :func:`specs`. The dashboard's web push is the ``push`` spec; an
+agent-reflected request needs none (the 202 itself tells the agent).
 """
 
 from __future__ import annotations
 
+import functools
+
 from app.channels.base import ChannelSpec
 
 
+@functools.cache
 def specs() -> tuple[ChannelSpec, ...]:
-    """The registered channels. Imported lazily so a channel's module loads only when listed."""
-    return ()
+    """The registered channels. Imported here, lazily, so the registry loads no channel early."""
+    from app.channels.telegram import channel as telegram
+    from app.channels.telegram import webhook as telegram_webhook
+
+    return (
+        ChannelSpec(
+            kind=telegram.KIND,
+            wired=telegram.wired,
+            build=telegram.TelegramChannel,
+            destination=telegram.destination,
+            blueprint=telegram_webhook.blueprint,
+        ),
+    )
+
+
+def spec(kind: str) -> ChannelSpec | None:
+    return next((s for s in specs() if s.kind == kind), None)

@@ -7,6 +7,8 @@ transaction id to poll. Whoever decides, through whichever surface, resolves
 that row; the executor then forwards it exactly once
 (:mod:`app.approvals.executor`). Parking is capped per agent and per team
 (count and bytes), atomically, so waiting requests cannot fill the database.
+In the same transaction the request's notifications are queued in the
+channel outbox (:mod:`app.channels.routing` picks the channels).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from app.channels import routing
 from app.errors import PasskeyUnavailable, TooManyPending
 from app.passkeys.relying_party import RelyingParty
 from app.proxy.context import ForwardContext
 from app.proxy.inject import injected_header_names
-from app.store import approvals, db
+from app.store import approvals, channels, db, outbox
 from app.store.approvals import CapReached, NewRequest, PendingCaps
 
 _CAP_MESSAGES = {
@@ -31,10 +34,11 @@ _CAP_MESSAGES = {
 class ApprovalRequired(Exception):  # noqa: N818 - control flow, not an error
     """Raised to stop the pipeline: the request now waits for a decision."""
 
-    def __init__(self, txn_id: uuid.UUID, expires_at: dt.datetime) -> None:
+    def __init__(self, txn_id: uuid.UUID, expires_at: dt.datetime, route: routing.Route) -> None:
         super().__init__(str(txn_id))
         self.txn_id = txn_id
         self.expires_at = expires_at
+        self.route = route
 
 
 def new_request(ctx: ForwardContext) -> NewRequest:
@@ -76,12 +80,30 @@ async def run(ctx: ForwardContext) -> ForwardContext:
         per_team=config.max_pending_per_team,
         bytes_per_team=config.max_pending_bytes_per_team,
     )
-    async with db.connection(ctx.rt.pool) as conn:
-        parked = await approvals.create(conn, new_request(ctx), caps)
+    request = new_request(ctx)
+    policy = ctx.policies.get(ctx.credentials[0].name)
+    # NOTE: the outbox rows commit with the request or not at all; delivery
+    # happens later, off this path, so no channel can delay or fail the 202.
+    async with db.transaction(ctx.rt.pool) as conn:
+        parked = await approvals.create(conn, request, caps)
+        if isinstance(parked, CapReached):
+            route = None
+        else:
+            route = routing.choose(config, policy, await channels.list_team(conn, request.team_id))
+            for delivery in route.deliveries:
+                await outbox.add(
+                    conn,
+                    txn_id=request.txn_id,
+                    team_id=request.team_id,
+                    kind=delivery.kind,
+                    channel_name=delivery.channel_name,
+                    destination=delivery.destination,
+                )
     if isinstance(parked, CapReached):
         raise TooManyPending(
             _CAP_MESSAGES[parked.scope].format(limit=parked.limit),
             cap=parked.scope,
             limit=parked.limit,
         )
-    raise ApprovalRequired(ctx.request_id, parked)
+    assert route is not None
+    raise ApprovalRequired(ctx.request_id, parked, route)

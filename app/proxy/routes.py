@@ -28,6 +28,16 @@ AGENT_HINT: Final = (
     "A human must approve this request. Poll poll_url every few seconds until status is "
     "forwarded, denied, timed_out or error; do not resend the request."
 )
+AGENT_REFLECTED_HINT: Final = (
+    "A human must approve this request, and nobody else was notified: show approval_url to "
+    "your user now and ask them to open it and decide. Then poll poll_url every few seconds "
+    "until status is forwarded, denied, timed_out or error; do not resend the request."
+)
+
+
+def agent_hint(channel: str) -> str:
+    """What the agent should do while its request waits on ``channel``."""
+    return AGENT_REFLECTED_HINT if channel == "agent_reflected" else AGENT_HINT
 
 
 def approval_links(txn_id: uuid.UUID) -> dict[str, str]:
@@ -65,15 +75,23 @@ async def forward() -> Response:
     except ApprovalRequired as parked:
         ctx.outcome = "pending_approval"
         policy = ctx.policies.get(ctx.credentials[0].name) if ctx.credentials else None
-        pending = {
+        route = parked.route
+        pending: dict[str, object] = {
             "status": "pending",
             "txn_id": str(parked.txn_id),
             **approval_links(parked.txn_id),
             "expires_in": rt.config.approval_timeout_secs,
-            "notification_channel": (policy.approval_channel if policy else None) or "dashboard",
+            "notification_channel": route.channel,
+            "approval_policy_channel": policy.approval_channel if policy else None,
+            "approval_policy_present": policy is not None,
             "policy_reason": ctx.policy_reason,
-            "agent_hint": AGENT_HINT,
+            "agent_hint": agent_hint(route.channel),
         }
+        if route.fallback_reason is not None:
+            pending["notification_fallback"] = {
+                "requested": route.requested,
+                "reason": route.fallback_reason,
+            }
         # NOTE: ids and names only; an operator watching the log learns how to decide.
         logger.info(
             "request %s of agent %s waits for approval: tap --team %s approve %s, or open %s",

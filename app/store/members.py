@@ -74,6 +74,14 @@ async def get(conn: Conn, team_id: str, user_id: str) -> Member:
     return _member(row)
 
 
+async def by_user(conn: Conn, team_id: str, user_id: str) -> Member | None:
+    """The member, or None when the user is not in the team."""
+    row = await conn.fetchrow(
+        _SELECT + " WHERE m.team_id = $1 AND m.user_id = $2", team_id, user_id
+    )
+    return _member(row) if row is not None else None
+
+
 async def is_member(conn: Conn, team_id: str, user_id: str) -> bool:
     found = await conn.fetchval(
         "SELECT 1 FROM memberships WHERE user_id = $1 AND team_id = $2", user_id, team_id
