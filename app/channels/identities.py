@@ -59,6 +59,12 @@ async def redeem(
     )
 
 
+async def void(conn: Conn, *, kind: str, code: str) -> None:
+    """Destroy ``code`` unused: it was shown where others could read it."""
+    if CODE_PATTERN.match(code):
+        await identities.take_code(conn, kind=kind, code_hash=_hash(code))
+
+
 async def member_for(conn: Conn, *, team_id: str, kind: str, external_id: str) -> Member | None:
     """The member of ``team_id`` whose verified link is this chat account, or None."""
     user_id = await identities.user_for(conn, kind, external_id)

@@ -16,6 +16,7 @@ from app.channels.base import ChannelSpec
 @functools.cache
 def specs() -> tuple[ChannelSpec, ...]:
     """The registered channels. Imported here, lazily, so the registry loads no channel early."""
+    from app.channels.matrix import channel as matrix
     from app.channels.telegram import channel as telegram
     from app.channels.telegram import webhook as telegram_webhook
 
@@ -26,6 +27,12 @@ def specs() -> tuple[ChannelSpec, ...]:
             build=telegram.TelegramChannel,
             destination=telegram.destination,
             blueprint=telegram_webhook.blueprint,
+        ),
+        ChannelSpec(
+            kind=matrix.KIND,
+            wired=matrix.wired,
+            build=matrix.MatrixChannel,
+            destination=matrix.destination,
         ),
     )
 

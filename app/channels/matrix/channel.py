@@ -15,8 +15,8 @@ Each event goes through the one shared path:
   :func:`app.channels.deciding.decide` (verified link, eligibility, quorum,
   no approving a passkey request from chat); a refusal is answered with a
   notice in the room and changes nothing;
-- a link code sent in a direct room (only the bot and the sender) links
-  that account. NOTE: a code seen anywhere else is voided unused, since
+- a link code sent in a direct chat (the sender invited the bot to it as
+  one, and no one else is in it) links that account. NOTE: a code seen anywhere else is voided unused, since
   others in the room could read it and link their own account with it.
 """
 
@@ -46,6 +46,7 @@ from app.store import matrix as store
 
 logger = logging.getLogger(__name__)
 
+KIND: Final = "matrix"
 LEAD_RETRY_SECS: Final = 2.0
 """How often a replica that does not run the sync loop checks whether it should."""
 MAX_SUMMARY_CHARS: Final = 300
@@ -74,7 +75,7 @@ def destination(config: Config, wanted: dict[str, Any]) -> dict[str, Any] | None
 class MatrixChannel:
     """One bot account on one homeserver."""
 
-    kind: ClassVar[str] = "matrix"
+    kind: ClassVar[str] = KIND
 
     def __init__(self, deps: ChannelDeps) -> None:
         config = deps.config
@@ -148,6 +149,13 @@ class MatrixChannel:
         except MatrixError as exc:
             logger.warning("matrix notice in room %s not sent (%s)", room_id, exc)
 
+    async def _is_direct(self, room_id: str, sender: str) -> bool:
+        """A direct chat: ``sender`` invited the bot to it as one, and no one else is in it."""
+        me = await self._whoami()
+        if room_id not in (await self.client.direct_rooms(me)).get(sender, []):
+            return False
+        return await self.client.joined_members(room_id) == {me, sender}
+
     async def _whoami(self) -> str:
         if self._me is None:
             self._me = await self.client.whoami()
@@ -210,8 +218,7 @@ class MatrixChannel:
     async def _on_text(self, text: events.Text) -> None:
         if not identities.CODE_PATTERN.match(text.body):
             return
-        me = await self._whoami()
-        if await self.client.joined_members(text.room_id) != {me, text.sender}:
+        if not await self._is_direct(text.room_id, text.sender):
             async with db.transaction(self._pool) as conn:
                 await identities.void(conn, kind=self.kind, code=text.body)
             logger.info("matrix link code seen in shared room %s: voided", text.room_id)

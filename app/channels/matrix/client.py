@@ -151,6 +151,30 @@ class MatrixClient:
         joined = answer.get("joined")
         return set(joined) if isinstance(joined, dict) else set()
 
+    async def direct_rooms(self, me: str) -> dict[str, list[str]]:
+        """The bot's ``m.direct`` account data: its direct chats by the other person's id."""
+        try:
+            answer = await self._call(
+                "get_direct", "GET", f"/user/{_room(me)}/account_data/m.direct"
+            )
+        except MatrixError as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        return {
+            user: [r for r in rooms if isinstance(r, str)]
+            for user, rooms in answer.items()
+            if isinstance(rooms, list)
+        }
+
+    async def mark_direct(self, me: str, user_id: str, room_id: str) -> None:
+        """Record ``room_id`` as the bot's direct chat with ``user_id`` (in ``m.direct``)."""
+        rooms = await self.direct_rooms(me)
+        if room_id in rooms.get(user_id, []):
+            return
+        rooms[user_id] = [*rooms.get(user_id, []), room_id]
+        await self._call("set_direct", "PUT", f"/user/{_room(me)}/account_data/m.direct", rooms)
+
     async def send(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
         """Send one event; its event id. A fresh transaction id each call."""
         path = f"/rooms/{_room(room_id)}/send/{_room(event_type)}/{uuid.uuid4().hex}"

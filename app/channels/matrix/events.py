@@ -4,7 +4,8 @@
 drops everything else, including every event the bot sent itself (the
 reference acts on its own events):
 
-- :class:`Invite`: the bot was invited to a room (it joins).
+- :class:`Invite`: the bot was invited to a room (it joins), by whom, and
+  whether as a direct chat.
 - :class:`Verdict`: someone reacted ✅/❌ to a message, or replied to it (a
   rich reply or a thread) with approve/yes/y or deny/no/n.
 - :class:`Text`: a plain message that relates to nothing (a link code, when
@@ -42,6 +43,9 @@ _VARIATION_SELECTOR: Final = "\ufe0f"
 @dataclass(frozen=True, slots=True)
 class Invite:
     room_id: str
+    inviter: str | None = None
+    direct: bool = False
+    """The inviter marked it a direct chat (``is_direct`` on the bot's invite)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +79,25 @@ def next_batch(answer: dict[str, Any]) -> str | None:
 def read_sync(answer: dict[str, Any], *, me: str) -> Iterator[SyncItem]:
     """Everything in ``answer`` the bot acts on, in timeline order per room."""
     rooms = _obj(answer.get("rooms"))
-    for room_id in _obj(rooms.get("invite")):
-        yield Invite(room_id)
+    for room_id, room in _obj(rooms.get("invite")).items():
+        yield _read_invite(room_id, _obj(room), me)
     for room_id, room in _obj(rooms.get("join")).items():
         events = _obj(_obj(room).get("timeline")).get("events")
         for event in events if isinstance(events, list) else []:
             item = _read_event(room_id, _obj(event), me)
             if item is not None:
                 yield item
+
+
+def _read_invite(room_id: str, room: dict[str, Any], me: str) -> Invite:
+    events = _obj(room.get("invite_state")).get("events")
+    for event in events if isinstance(events, list) else []:
+        event = _obj(event)
+        if event.get("type") == "m.room.member" and event.get("state_key") == me:
+            inviter = event.get("sender")
+            direct = _obj(event.get("content")).get("is_direct") is True
+            return Invite(room_id, inviter if isinstance(inviter, str) else None, direct)
+    return Invite(room_id)
 
 
 def _read_event(room_id: str, event: dict[str, Any], me: str) -> Verdict | Text | None:

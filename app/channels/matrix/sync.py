@@ -6,7 +6,8 @@ decision, so its verdicts and texts are dropped. Invites found there are
 still accepted, since an invite waits for an answer however old it is.
 
 Every later sync is read with :func:`~app.channels.matrix.events.read_sync`;
-the loop joins invites itself and awaits ``handle`` for each verdict and
+the loop joins invites itself (a direct-chat invite is recorded in the
+bot's ``m.direct``, as Matrix clients do) and awaits ``handle`` for each verdict and
 text, one at a time and in order. A failure of ``handle`` is logged and the
 loop goes on; a failed sync waits :data:`RETRY_DELAY_SECS` and tries again
 from the same token, so nothing is skipped. After each sync, ``on_synced``
@@ -72,7 +73,7 @@ class SyncLoop:
                 continue
             for item in events.read_sync(answer, me=self._me):
                 if isinstance(item, events.Invite):
-                    await self._join(item.room_id)
+                    await self._join(item)
                 elif not first:
                     await self._dispatch(item)
             token = events.next_batch(answer)
@@ -82,12 +83,15 @@ class SyncLoop:
             if self.since is not None:
                 self.caught_up.set()
 
-    async def _join(self, room_id: str) -> None:
+    async def _join(self, invite: events.Invite) -> None:
         try:
-            await self._client.join(room_id)
-            logger.info("matrix bot joined room %s", room_id)
+            await self._client.join(invite.room_id)
+            logger.info("matrix bot joined room %s", invite.room_id)
+            if invite.direct and invite.inviter is not None:
+                # Remembered as Matrix clients do, so only this person can link here.
+                await self._client.mark_direct(self._me, invite.inviter, invite.room_id)
         except MatrixError as exc:
-            logger.warning("matrix bot could not join room %s (%s)", room_id, exc)
+            logger.warning("matrix bot could not join room %s (%s)", invite.room_id, exc)
 
     async def _dispatch(self, item: events.Verdict | events.Text) -> None:
         try:

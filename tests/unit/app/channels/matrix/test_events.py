@@ -97,3 +97,16 @@ def test_reply_fallback() -> None:
     assert strip_reply_fallback("> a\n> b\n\ndeny") == "deny"
     assert strip_reply_fallback("deny") == "deny"
     assert strip_reply_fallback("> only a quote") == ""
+
+
+def test_a_direct_invite_names_its_inviter() -> None:
+    member = {
+        "type": "m.room.member",
+        "state_key": ME,
+        "sender": "@alice:localhost",
+        "content": {"membership": "invite", "is_direct": True},
+    }
+    answer = {"rooms": {"invite": {"!dm:localhost": {"invite_state": {"events": [member]}}}}}
+    assert list(read_sync(answer, me=ME)) == [Invite("!dm:localhost", "@alice:localhost", True)]
+    member["state_key"] = "@someone-else:localhost"
+    assert list(read_sync(answer, me=ME)) == [Invite("!dm:localhost")]
