@@ -16,7 +16,7 @@ STAMP       := $(VENV)/.installed
 CHECK       := $(STAMP)-test,enclave,local,dev
 # A real Matrix homeserver for the Matrix channel tests, in its own virtualenv
 # (its dependencies must not meet TAP's).
-SYNAPSE     := build/synapse-venv/.installed
+SYNAPSE     := .synapse-venv/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-fast install lint fmt typecheck clean
@@ -74,4 +74,4 @@ include tools/soak/soak.mk
 
 ## Remove the virtualenv and every cache.
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .synapse-venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache

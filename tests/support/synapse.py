@@ -1,7 +1,7 @@
 """A real Matrix homeserver (Synapse) on loopback, and a tiny client to act as a person.
 
 Synapse has many dependencies that could clash with TAP's, so it lives in its
-own virtualenv, ``build/synapse-venv``. ``make test`` creates it first
+own virtualenv, ``.synapse-venv``. ``make test`` creates it first
 (``python -m tests.support.synapse --install``); the fixture creates it too when
 it is missing, so a bare ``pytest`` on a clean checkout still works.
 
@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / "build" / "synapse-venv"
+VENV = ROOT / ".synapse-venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
 REQUIREMENT = "matrix-synapse>=1.100"
@@ -45,7 +45,7 @@ _UNLIMITED = {"per_second": 10000, "burst_count": 100000}
 
 
 def install() -> Path:
-    """Create ``build/synapse-venv`` with Synapse in it, once; return its python."""
+    """Create ``.synapse-venv`` with Synapse in it, once; return its python."""
     if STAMP.exists():
         return PYTHON
     if not PYTHON.exists():
