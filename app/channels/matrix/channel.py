@@ -179,6 +179,9 @@ class MatrixChannel:
                                 await store.give_up_lead(conn, me)
             except (MatrixError, StoreError) as exc:
                 logger.warning("matrix sync loop stopped (%s); retrying", exc)
+            except Exception:
+                # A bug must not end decisions from Matrix for good: log it, start again.
+                logger.exception("matrix sync loop crashed; restarting")
             await asyncio.sleep(LEAD_RETRY_SECS)
 
     async def _sync(self, conn: db.Conn, me: str) -> None:

@@ -7,120 +7,185 @@ that needs a passkey, a link code shown to a room. Each must change nothing.
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from tests.integration.channels.matrix.conftest import CREDENTIAL, MatrixTap, bot_in
+from tests.integration.channels.conftest import build_team, proxy_env
+from tests.integration.channels.matrix.conftest import (
+    PASSKEYS,
+    MatrixTeam,
+    bot_in,
+    matrix_env,
+)
+from tests.support.fake_resend import FakeResend
+from tests.support.proxy import free_port, start_proxy
+from tests.support.synapse import Synapse
+from tests.support.upstream import Upstream
+
+NOT_AUTHORIZED = "You are not authorized to decide this request."
 
 
-async def test_a_linked_owner_approves_with_a_reaction_and_it_is_forwarded_once(
-    matrix_tap: MatrixTap,
+def test_a_linked_owner_approves_with_a_reaction_and_it_is_forwarded_once(
+    mx_team: MatrixTeam,
 ) -> None:
-    tap = matrix_tap
-    await tap.link(tap.owner, tap.alice)
-    parked = tap.forward()
-    assert parked["notification_channel"] == "matrix"
-    message = tap.approval_message()
+    mx, team = mx_team, mx_team.team
+    mx.link(team.owner, mx.alice)
+    parked = team.forward()
+    assert parked.status_code == 202 and parked.json()["notification_channel"] == "matrix"
+    txn = parked.json()["txn_id"]
+    message = mx.approval_message(txn)
     assert "React ✅ or ❌" in message["content"]["body"]
-    assert "sk_live" not in message["content"]["body"]
+    assert "sk_live" not in str(message)
 
     # Someone in the room with no linked account.
-    eve = tap.synapse.register()
-    tap.alice.invite(tap.room, eve.user_id)
-    eve.join(tap.room)
-    refused = tap.answer_to(tap.alice, tap.room, eve.react(tap.room, message["event_id"], "✅"))
-    assert "not authorized" in refused
-    assert tap.status(parked["txn_id"]) == "pending" and tap.forwarded() == 0
+    eve = mx.join(mx.synapse.register())
+    refused = mx.answer_to(eve, mx.room, eve.react(mx.room, message["event_id"], "✅"))
+    assert refused.startswith(NOT_AUTHORIZED) and "Link your matrix account" in refused
+    assert team.status(txn) == "pending" and team.upstream.received == []
 
-    tap.alice.react(tap.room, message["event_id"], "✅")
-    tap.wait_status(parked["txn_id"], "forwarded")
-    assert tap.edit_of(message["event_id"]).startswith("✅ APPROVED by owner@example.com")
+    mx.alice.react(mx.room, message["event_id"], "✅")
+    assert team.wait_status(txn, {"forwarded"}) == "forwarded"
+    edited = mx.edit_of(message["event_id"])
+    assert edited.startswith("✅ APPROVED by owner@example.com")
 
     # The same person again, by reply: already decided, nothing sent twice.
-    again = tap.alice.reply(tap.room, message["event_id"], "approve")
-    assert "already decided" in tap.answer_to(tap.alice, tap.room, again)
-    assert tap.forwarded() == 1
-    (request,) = [r for r in tap.upstream.received if r.path == "/charge"]
-    assert request.body == b'{"amount": 42}'
+    again = mx.alice.reply(mx.room, message["event_id"], "approve", quoted="Approval needed")
+    assert "already decided" in mx.answer_to(mx.alice, mx.room, again)
+    assert [r.body for r in team.upstream.received] == [b'{"amount": 5}']
 
 
-async def test_a_linked_member_who_may_not_decide_is_refused(matrix_tap: MatrixTap) -> None:
-    tap = matrix_tap
-    # An approver is eligible only for credentials assigned to them; this one has none.
-    bob = await tap.api.invite(tap.owner, "bob@example.com", role="approver")
-    bob_matrix = tap.synapse.register()
-    await tap.link(bob, bob_matrix)
-    parked = tap.forward()
-    message = tap.approval_message()
-    tap.alice.invite(tap.room, bob_matrix.user_id)
-    bob_matrix.join(tap.room)
-
+def test_a_linked_member_who_may_not_decide_is_refused(mx_team: MatrixTeam) -> None:
+    mx, team = mx_team, mx_team.team
+    # An approver decides only credentials assigned to them; this one has none.
+    bob = team.invite("bob@example.com", role="approver", assign=False)
+    bob_matrix = mx.join(mx.synapse.register())
+    mx.link(bob, bob_matrix)
+    txn = team.park()
+    message = mx.approval_message(txn)
     for vote in (
-        bob_matrix.react(tap.room, message["event_id"], "✅"),
-        bob_matrix.reply(tap.room, message["event_id"], "deny"),
+        bob_matrix.react(mx.room, message["event_id"], "✅"),
+        bob_matrix.reply(mx.room, message["event_id"], "deny"),
     ):
-        assert tap.answer_to(bob_matrix, tap.room, vote) == (
-            "You are not authorized to decide this request."
-        )
-    assert tap.status(parked["txn_id"]) == "pending" and tap.forwarded() == 0
+        assert mx.answer_to(bob_matrix, mx.room, vote) == NOT_AUTHORIZED
+    assert team.status(txn) == "pending" and team.upstream.received == []
 
 
-@pytest.mark.parametrize("passkeys", [True])
-async def test_a_passkey_request_can_be_denied_but_not_approved_from_the_room(
-    matrix_tap: MatrixTap,
+def test_quorum_counts_distinct_linked_members(mx_team: MatrixTeam) -> None:
+    mx, team = mx_team, mx_team.team
+    team.policy(min_approvals=2)
+    ann = team.invite("ann@example.com", role="approver")
+    ann_matrix = mx.join(mx.synapse.register())
+    mx.link(team.owner, mx.alice)
+    mx.link(ann, ann_matrix)
+    txn = team.park()
+    message = mx.approval_message(txn)
+    assert "Requires 2 approvals." in message["content"]["body"]
+
+    first = mx.alice.react(mx.room, message["event_id"], "✅")
+    assert mx.answer_to(mx.alice, mx.room, first).startswith("1/2 approved")
+    twice = mx.alice.reply(mx.room, message["event_id"], "yes")
+    assert mx.answer_to(mx.alice, mx.room, twice).startswith("1/2 approved")
+    assert team.status(txn) == "pending"
+
+    ann_matrix.react(mx.room, message["event_id"], "✅")
+    assert team.wait_status(txn, {"forwarded"}) == "forwarded"
+    assert mx.edit_of(message["event_id"]).startswith("✅ APPROVED by ann@example.com")
+    assert len(team.upstream.received) == 1
+
+
+def test_a_passkey_request_can_be_denied_but_not_approved_from_the_room(
+    mx_team: MatrixTeam,
 ) -> None:
-    tap = matrix_tap
-    await tap.link(tap.owner, tap.alice)
-    policy = await tap.api.call(
-        "PUT",
-        f"/team/policies/{CREDENTIAL}",
-        tap.owner.token,
-        json={"require_approval_methods": ["POST"], "require_passkey": True},
-    )
-    assert policy.status == 200, policy.body
-    parked = tap.forward()
-    body = tap.approval_message()["content"]["body"]
-    assert "✅" not in body and f"/approve/txn/{parked['txn_id']}" in body
-    message = tap.approval_message()
+    mx, team = mx_team, mx_team.team
+    team.policy(require_passkey=True)
+    mx.restart(**PASSKEYS)  # the team was set up first: with passkeys on, signing in needs one
+    mx.link(team.owner, mx.alice)
+    txn = team.park()
+    message = mx.approval_message(txn)
+    body = message["content"]["body"]
+    assert "✅" not in body and f"https://tap.example.test/approve/txn/{txn}" in body
 
     # A ✅ (or an approve reply) is refused whatever the message offered.
     for vote in (
-        tap.alice.react(tap.room, message["event_id"], "✅"),
-        tap.alice.reply(tap.room, message["event_id"], "yes"),
+        mx.alice.react(mx.room, message["event_id"], "✅"),
+        mx.alice.reply(mx.room, message["event_id"], "yes"),
     ):
-        assert "needs a passkey" in tap.answer_to(tap.alice, tap.room, vote)
-    assert tap.status(parked["txn_id"]) == "pending"
+        assert "needs a passkey" in mx.answer_to(mx.alice, mx.room, vote)
+    assert team.status(txn) == "pending"
 
-    tap.alice.react(tap.room, message["event_id"], "❌")
-    tap.wait_status(parked["txn_id"], "denied")
-    assert tap.edit_of(message["event_id"]).startswith("❌ DENIED by owner@example.com")
-    assert tap.forwarded() == 0
-
-
-async def test_a_decision_made_elsewhere_edits_the_room_message(matrix_tap: MatrixTap) -> None:
-    tap = matrix_tap
-    parked = tap.forward()
-    message = tap.approval_message()
-    decided = await tap.api.call(
-        "POST", f"/team/approvals/{parked['txn_id']}/approve", tap.owner.token
-    )
-    assert decided.status == 200, decided.body
-    tap.wait_status(parked["txn_id"], "forwarded")
-    edited = tap.edit_of(message["event_id"])
-    assert edited.startswith("✅ APPROVED by owner@example.com")
-    assert f"POST {tap.upstream.url}/charge" in edited
+    mx.alice.react(mx.room, message["event_id"], "❌")
+    assert team.wait_status(txn, {"denied"}) == "denied"
+    assert mx.edit_of(message["event_id"]).startswith("❌ DENIED by owner@example.com")
+    assert team.upstream.received == []
 
 
-async def test_a_link_code_shown_to_a_room_is_voided(matrix_tap: MatrixTap) -> None:
-    tap = matrix_tap
-    issued = await tap.api.call("POST", "/user/identities/matrix", tap.owner.token)
-    code = issued.body["code"]
+def test_a_decision_made_elsewhere_edits_the_room_message(mx_team: MatrixTeam) -> None:
+    mx, team = mx_team, mx_team.team
+    txn = team.park()
+    message = mx.approval_message(txn)
+    team.api.ok("POST", f"/team/approvals/{txn}/deny", team.owner.token)
+    edited = mx.edit_of(message["event_id"])
+    assert edited.startswith("❌ DENIED by owner@example.com")
+    assert f"POST {team.upstream.url}/pay" in edited
+
+
+def test_a_link_code_shown_to_a_room_is_voided(mx_team: MatrixTeam) -> None:
+    mx, team = mx_team, mx_team.team
+    code = team.api.ok("POST", "/user/identities/matrix", team.owner.token)["code"]
     # Pasted into the shared room by mistake: anyone there could send it to the bot first.
-    shown = tap.alice.send_text(tap.room, code)
-    assert "no longer works" in tap.answer_to(tap.alice, tap.room, shown)
+    shown = mx.alice.send_text(mx.room, code)
+    assert "no longer works" in mx.answer_to(mx.alice, mx.room, shown)
 
-    dm = tap.alice.create_room(invite=(tap.bot.user_id,), direct=True)
-    bot_in(dm, tap.bot, tap.alice)
-    late = tap.alice.send_text(dm, code)
-    assert "unknown, used or expired" in tap.answer_to(tap.alice, dm, late)
-    linked = await tap.api.call("GET", "/user/identities", tap.owner.token)
-    assert linked.body["identities"] == []
+    dm = mx.alice.create_room(invite=(mx.bot.user_id,), direct=True)
+    bot_in(dm, mx.bot, mx.alice)
+    late = mx.alice.send_text(dm, code)
+    assert "unknown, used or expired" in mx.answer_to(mx.alice, dm, late)
+    assert team.api.ok("GET", "/user/identities", team.owner.token)["identities"] == []
+
+
+def test_one_replica_syncs_and_another_takes_over_where_it_stopped(mx_team: MatrixTeam) -> None:
+    mx, team = mx_team, mx_team.team
+    first = team.proxy
+    second = mx.start_replica()
+    eve = mx.join(mx.synapse.register())
+    txn = team.park()
+    message = mx.approval_message(txn)
+    before = eve.react(mx.room, message["event_id"], "✅")
+    assert mx.answer_to(eve, mx.room, before).startswith(NOT_AUTHORIZED)
+
+    # The replica that leads goes away; what is said next is still answered, once.
+    assert first.stop() == 0, first.log()
+    team.proxy = second
+    after = eve.reply(mx.room, message["event_id"], "deny")
+    assert mx.answer_to(eve, mx.room, after).startswith(NOT_AUTHORIZED)
+    assert (mx.answers_to(before), mx.answers_to(after)) == (1, 1)
+
+    # A decision on the surviving replica still edits the message.
+    team.api.ok("POST", f"/team/approvals/{txn}/approve", team.owner.token)
+    assert mx.edit_of(message["event_id"]).startswith("✅ APPROVED by owner@example.com")
+
+
+def test_a_homeserver_that_is_down_never_delays_the_202(
+    tmp_path: Path,
+    database_url: str,
+    synapse: Synapse,
+    resend: FakeResend,
+    upstream: Upstream,
+) -> None:
+    bot = synapse.register()
+    env = matrix_env(synapse, bot) | {"MATRIX_HOMESERVER_URL": f"http://127.0.0.1:{free_port()}"}
+    proxy = start_proxy(tmp_path, proxy_env(tmp_path, database_url, resend, **env))
+    try:
+        team = build_team(proxy, resend, upstream)
+        team.api.ok(
+            "POST",
+            "/team/notification-channels",
+            team.owner.token,
+            status=201,
+            json={"channel_type": "matrix", "name": "ops", "config": {"room_id": "!r:localhost"}},
+        )
+        parked = team.forward()
+        assert parked.status_code == 202 and parked.json()["notification_channel"] == "matrix"
+        inbox = team.api.ok("GET", "/team/approvals", team.owner.token)["approvals"]
+        assert [p["txn_id"] for p in inbox] == [parked.json()["txn_id"]]
+    finally:
+        assert proxy.stop() == 0, proxy.log()
