@@ -17,6 +17,7 @@ from app.channels.base import ChannelSpec
 def specs() -> tuple[ChannelSpec, ...]:
     """The registered channels. Imported here, lazily, so the registry loads no channel early."""
     from app.channels.matrix import channel as matrix
+    from app.channels.matrix import routes as matrix_routes
     from app.channels.telegram import channel as telegram
     from app.channels.telegram import webhook as telegram_webhook
 
@@ -33,6 +34,7 @@ def specs() -> tuple[ChannelSpec, ...]:
             wired=matrix.wired,
             build=matrix.MatrixChannel,
             destination=matrix.destination,
+            blueprint=matrix_routes.blueprint,
         ),
     )
 

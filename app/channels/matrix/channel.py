@@ -82,6 +82,7 @@ class MatrixChannel:
         assert config.matrix_homeserver_url is not None
         assert config.matrix_access_token is not None
         self._pool = deps.pool
+        self.homeserver_url = config.matrix_homeserver_url
         self.client = MatrixClient(
             deps.http, config.matrix_homeserver_url, config.matrix_access_token
         )
@@ -124,7 +125,7 @@ class MatrixChannel:
 
     async def link_instructions(self, code: str) -> LinkInstructions:
         """Raises DeliveryFailed (MatrixError) when the homeserver cannot say who the bot is."""
-        me = await self._whoami()
+        me = await self.bot_id()
         return LinkInstructions(
             instructions=f"Start a direct message with {me} and send it this code: {code}",
             bot=me,
@@ -151,12 +152,13 @@ class MatrixChannel:
 
     async def _is_direct(self, room_id: str, sender: str) -> bool:
         """A direct chat: ``sender`` invited the bot to it as one, and no one else is in it."""
-        me = await self._whoami()
+        me = await self.bot_id()
         if room_id not in (await self.client.direct_rooms(me)).get(sender, []):
             return False
         return await self.client.joined_members(room_id) == {me, sender}
 
-    async def _whoami(self) -> str:
+    async def bot_id(self) -> str:
+        """The bot's user id. Raises MatrixError when the homeserver cannot say."""
         if self._me is None:
             self._me = await self.client.whoami()
         return self._me
@@ -167,7 +169,7 @@ class MatrixChannel:
         """Run the sync loop whenever this replica holds the lead; wait otherwise."""
         while True:
             try:
-                me = await self._whoami()
+                me = await self.bot_id()
                 async with db.connection(self._pool) as conn:
                     if await store.try_lead(conn, me):
                         logger.info("matrix sync loop for %s runs on this replica", me)

@@ -24,8 +24,8 @@ _Line = tuple[str, str]
 def approval(notice: Notice) -> dict[str, Any]:
     """The message announcing ``notice``, with how to decide it from the room."""
     title = "TAP test message" if notice.test else "Approval needed"
-    lines: list[_Line] = [
-        ("Request id", str(notice.txn_id)),
+    lines: list[_Line] = [] if notice.test else [("Request id", str(notice.txn_id))]
+    lines += [
         ("Agent", notice.agent_id),
         ("Credential", notice.credential_name),
         ("Request", f"{notice.method} {notice.target_url}"),

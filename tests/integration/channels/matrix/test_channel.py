@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.channels.conftest import build_team, proxy_env
+from tests.integration.channels.conftest import Team, build_team, proxy_env
 from tests.integration.channels.matrix.conftest import (
     PASSKEYS,
     MatrixTeam,
@@ -189,3 +189,26 @@ def test_a_homeserver_that_is_down_never_delays_the_202(
         assert [p["txn_id"] for p in inbox] == [parked.json()["txn_id"]]
     finally:
         assert proxy.stop() == 0, proxy.log()
+
+
+def test_managers_see_which_bot_to_invite_and_can_send_a_test_message(mx_team: MatrixTeam) -> None:
+    mx, team = mx_team, mx_team.team
+    bot = team.api.ok("GET", "/team/matrix/bot", team.owner.token)
+    assert bot == {"user_id": mx.bot.user_id, "homeserver_url": mx.synapse.url}
+    approver = team.invite("ann@example.com", role="approver")
+    team.api.refused("GET", "/team/matrix/bot", approver.token, 403, "forbidden")
+
+    team.api.ok("POST", "/team/notification-channels/ops/test", team.owner.token)
+    test = mx.alice.wait_for_message(
+        mx.room, mx.bot.user_id, lambda e: e["content"]["body"].startswith("TAP test message")
+    )
+    assert "React" not in test["content"]["body"]
+
+
+def test_without_a_matrix_bot_there_is_none_to_show(tg_team: Team) -> None:
+    tg_team.api.refused(
+        "GET", "/team/matrix/bot", tg_team.owner.token, 404, "channel_not_configured"
+    )
+    tg_team.api.refused(
+        "POST", "/user/identities/matrix", tg_team.owner.token, 404, "channel_not_configured"
+    )
