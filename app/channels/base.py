@@ -69,6 +69,10 @@ class Notice:
     """The team's channel row this notice goes to (``dashboard`` for the built-in default)."""
     channel_config: dict[str, Any] = field(default_factory=dict)
     """That row's config (``chat_id``, ``room_id``, ...); empty for the built-in default."""
+    credential_names: tuple[str, ...] = ()
+    """Every credential the request uses (``credential_name`` joins them for display)."""
+    allowed_approvers: tuple[str, ...] = ()
+    """The policy's approver emails, empty for "whoever the role rules allow"."""
     test: bool = False
     """A test message from ``POST /team/notification-channels/{name}/test``: no buttons."""
 

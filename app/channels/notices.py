@@ -41,6 +41,8 @@ async def notice_for(
         expires_at=pending.expires_at,
         channel_name=channel_name,
         channel_config=dict(destination),
+        credential_names=pending.credential_names,
+        allowed_approvers=pending.allowed_approvers,
     )
 
 

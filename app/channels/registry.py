@@ -18,10 +18,15 @@ def specs() -> tuple[ChannelSpec, ...]:
     """The registered channels. Imported here, lazily, so the registry loads no channel early."""
     from app.channels.matrix import channel as matrix
     from app.channels.matrix import routes as matrix_routes
+    from app.channels.push import api as push_api
+    from app.channels.push import channel as push
     from app.channels.telegram import channel as telegram
     from app.channels.telegram import webhook as telegram_webhook
 
     return (
+        ChannelSpec(
+            kind=push.KIND, wired=push.wired, build=push.PushChannel, blueprint=push_api.blueprint
+        ),
         ChannelSpec(
             kind=telegram.KIND,
             wired=telegram.wired,
