@@ -212,3 +212,15 @@ def test_without_a_matrix_bot_there_is_none_to_show(tg_team: Team) -> None:
     tg_team.api.refused(
         "POST", "/user/identities/matrix", tg_team.owner.token, 404, "channel_not_configured"
     )
+
+
+def test_an_expired_request_is_marked_so_and_no_longer_decided(mx_team: MatrixTeam) -> None:
+    mx, team = mx_team, mx_team.team
+    mx.restart(TAP_APPROVAL_TIMEOUT_SECS="8")
+    mx.link(team.owner, mx.alice)
+    txn = team.park()
+    message = mx.approval_message(txn)
+    assert mx.edit_of(message["event_id"]).startswith("⌛ EXPIRED")
+    late = mx.alice.react(mx.room, message["event_id"], "✅")
+    assert "already decided or has expired" in mx.answer_to(mx.alice, mx.room, late)
+    assert team.upstream.received == []
