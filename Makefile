@@ -52,8 +52,9 @@ test: $(CHECK) $(SYNAPSE)
 test-fast: $(CHECK) $(SYNAPSE)
 	$(BIN)/python -m pytest -m 'not slow'
 
-$(SYNAPSE): | $(CHECK)
+$(SYNAPSE): tests/support/synapse.py | $(CHECK)
 	$(BIN)/python -m tests.support.synapse --install
+	@touch $@
 
 ## Lint with ruff.
 lint: $(CHECK)

@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".synapse-venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
-REQUIREMENT = "matrix-synapse>=1.100"
+# Pinned so a new Synapse release cannot change what the tests see; the stamp
+# records it, so changing the pin reinstalls.
+REQUIREMENT = "matrix-synapse==1.163.2"
 SERVER_NAME = "localhost"
 READY_TIMEOUT_SECS = 120
 # Plenty for any test; effectively "no rate limit".
@@ -46,14 +48,14 @@ _UNLIMITED = {"per_second": 10000, "burst_count": 100000}
 
 def install() -> Path:
     """Create ``.synapse-venv`` with Synapse in it, once; return its python."""
-    if STAMP.exists():
+    if STAMP.exists() and STAMP.read_text().strip() == REQUIREMENT:
         return PYTHON
     if not PYTHON.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, REQUIREMENT], check=True)
-    STAMP.touch()
+    STAMP.write_text(REQUIREMENT + "\n")
     return PYTHON
 
 
