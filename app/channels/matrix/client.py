@@ -111,12 +111,15 @@ class MatrixClient:
                 if response.status // 100 != 2:
                     errcode = await _errcode(response)
                     raise MatrixError(call, response.status, errcode)
-                answer = await response.json(content_type=None)
+                try:
+                    answer = await response.json(content_type=None)
+                except ValueError:
+                    raise MatrixError(call, response.status, "not_json") from None
         except MatrixError:
             raise
         except TimeoutError as exc:
             raise MatrixError(call, 0, "timeout") from exc
-        except (aiohttp.ClientError, ValueError) as exc:
+        except aiohttp.ClientError as exc:
             raise MatrixError(call, 0, type(exc).__name__) from exc
         if not isinstance(answer, dict):
             raise MatrixError(call, 200, "not_an_object")
