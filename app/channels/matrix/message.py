@@ -69,6 +69,7 @@ def edit(event_id: str, notice_text: str) -> dict[str, Any]:
         "format": HTML_FORMAT,
         "formatted_body": "* " + new["formatted_body"],
         "m.new_content": new,
+        "m.mentions": {},
         "m.relates_to": {"rel_type": "m.replace", "event_id": event_id},
     }
 
@@ -92,4 +93,7 @@ def _content(title: str, lines: list[_Line]) -> dict[str, Any]:
         "body": "\n".join(plain),
         "format": HTML_FORMAT,
         "formatted_body": "<br>".join(rich),
+        # NOTE: explicit "mention nobody", so an agent's text saying @room or a
+        # user id cannot make the bot ping the room.
+        "m.mentions": {},
     }

@@ -38,6 +38,12 @@ def test_values_are_escaped_and_the_body_is_cut() -> None:
     assert "React ✅ or ❌" in content["body"]
 
 
+def test_an_agents_text_cannot_ping_the_room() -> None:
+    content = message.approval(notice(agent_id="@room", body_preview="@room @admin:hs"))
+    assert content["m.mentions"] == {}
+    assert message.edit("$m", "@room")["m.mentions"] == {}
+
+
 def test_a_passkey_request_offers_only_deny_in_the_room() -> None:
     content = message.approval(notice(require_passkey=True, min_approvals=2))
     assert "✅" not in content["body"]
