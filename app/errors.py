@@ -791,4 +791,4 @@ class WebhookUnauthorized(AdminError):
     """A Telegram webhook call without the configured secret token."""
 
     status = 401
-    code = "unauthorized"
+    code = "webhook_unauthorized"

@@ -71,7 +71,9 @@ def create_app(config: Config, database_url: str) -> Quart:
 
     @app.after_serving
     async def stop() -> None:
-        channel_hub = app.extensions.pop("tap.channels", None)
+        from app.channels.hub import HUB_EXTENSION
+
+        channel_hub = app.extensions.pop(HUB_EXTENSION, None)
         if channel_hub is not None:
             await channel_hub.stop()
         executor = app.extensions.pop("tap.executor", None)

@@ -38,6 +38,8 @@ LEASE: Final = dt.timedelta(seconds=60)
 """Longer than any channel call may take (the hub's session times out after 15 s)."""
 MAX_ATTEMPTS: Final = 8
 MAX_BACKOFF_SECS: Final = 300
+PURGE_EVERY_SWEEPS: Final = 150
+"""About every five minutes, finished rows older than a day are deleted."""
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -72,13 +74,18 @@ class Dispatcher:
         self._wake.set()
 
     async def _run(self) -> None:
+        sweeps = 0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), SWEEP_INTERVAL_SECS)
             self._wake.clear()
+            sweeps += 1
             try:
                 while await self.run_once() == BATCH:
                     pass
+                if sweeps % PURGE_EVERY_SWEEPS == 0:
+                    async with db.connection(self._rt.pool) as conn:
+                        await outbox.purge_finished(conn)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -19,9 +19,9 @@ from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.schemas import Deleted
 from app.channels import identities
-from app.channels.base import LinksIdentities
+from app.channels.base import DeliveryFailed, LinksIdentities
 from app.channels.hub import hub
-from app.errors import ChannelNotConfigured
+from app.errors import ChannelNotConfigured, ChannelUnavailable
 from app.store import db
 from app.store import identities as identities_store
 from app.webstate import runtime
@@ -69,7 +69,10 @@ async def new_link_code(kind: str, caller: Caller) -> Response:
         raise ChannelNotConfigured(f"this TAP has no {kind} channel to link accounts with")
     async with db.transaction(runtime().pool) as conn:
         code, expires = await identities.issue_code(conn, user_id=caller.user_id, kind=kind)
-    how = await channel.link_instructions(code)
+    try:
+        how = await channel.link_instructions(code)
+    except DeliveryFailed:
+        raise ChannelUnavailable(f"the {kind} service did not answer; try again") from None
     return respond(
         IdentityCodeOut(
             kind=kind,

@@ -1,8 +1,8 @@
 """``POST /team/notification-channels/{name}/test``: send a test message through a team channel.
 
 Sent at once, not through the outbox, so the owner sees the result: 200
-``{name, sent: true}``, 404 for an unknown channel, 409 ``channel_not_configured``
-when the deployment has not wired its kind, 503 ``channel_unavailable`` when
+``{name, sent: true}``, 404 for an unknown channel, ``channel_not_configured``
+(404) when the deployment has not wired its kind, 503 ``channel_unavailable`` when
 the service refused or did not answer.
 """
 

@@ -1,5 +1,6 @@
 """``/push/*`` and ``/dashboard-sw.js``: browsers subscribe to approval notifications.
 
+The service worker is served by :mod:`app.channels.push.worker`.
 ``GET /push/vapid-public-key`` is public (404 ``push_disabled`` without VAPID
 keys, so the UI hides its toggle). Subscribing and unsubscribing need a
 session; a subscription belongs to the caller in their active team, and
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from importlib import resources
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, StrictStr
@@ -122,12 +122,3 @@ async def unsubscribe(body: UnsubscribeBody, caller: Caller) -> Response:
     async with db.connection(runtime().pool) as conn:
         await push_subscriptions.delete_own(conn, endpoint=body.endpoint, user_id=caller.user_id)
     return respond(Subscribed(subscribed=False))
-
-
-@blueprint.get("/dashboard-sw.js")
-async def service_worker() -> Response:
-    script = resources.files("app.channels.push").joinpath("dashboard-sw.js").read_text()
-    response = Response(script, content_type="application/javascript; charset=utf-8")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["Service-Worker-Allowed"] = "/"
-    return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def test_two_replicas_deliver_once_and_update_after_a_decision_on_the_other(
         txns = [team.park() for _ in range(4)]
         for txn in txns:
             wait_for(
-                lambda txn=txn: outbox(database_url, txn),
+                functools.partial(outbox, database_url, txn),
                 lambda rows: [r["state"] for r in rows] == ["delivered"],
                 timeout=30,
             )
@@ -122,7 +123,7 @@ def test_two_replicas_deliver_once_and_update_after_a_decision_on_the_other(
             team.api.ok("POST", f"/team/approvals/{txn}/deny", team.owner.token)
         for txn in txns:
             wait_for(
-                lambda txn=txn: outbox(database_url, txn),
+                functools.partial(outbox, database_url, txn),
                 lambda rows: [r["state"] for r in rows] == ["done"],
                 timeout=30,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,24 +12,27 @@ from tests.integration.channels.conftest import (
     CHAT,
     SECRET,
     Team,
+    build_team,
     link_telegram,
     press,
     proxy_env,
+    telegram_env,
     webhook,
 )
 from tests.support.fake_resend import FakeResend
 from tests.support.fake_telegram import FakeTelegram, callback, private_text
 from tests.support.proxy import start_proxy
+from tests.support.upstream import Upstream
 from tests.support.waiting import wait_for
 
 ANN = 1111
 STRANGER = 6666
 
 
-def approval_message(telegram: FakeTelegram, txn: str) -> dict:  # type: ignore[type-arg]
+def approval_message(telegram: FakeTelegram, txn: str) -> dict[str, Any]:
     """The one message about ``txn`` in the chat, once it is there."""
 
-    def about() -> list[dict]:  # type: ignore[type-arg]
+    def about() -> list[dict[str, Any]]:
         return [m for m in telegram.of("sendMessage") if txn in str(m.get("reply_markup", ""))]
 
     sent = wait_for(about, lambda found: len(found) >= 1, timeout=20)
@@ -41,7 +45,7 @@ def test_webhook_refuses_a_missing_or_wrong_secret(tg_team: Team) -> None:
     for secret in (None, "wrong-secret-0123456789abcdef", ""):
         refused = webhook(tg_team, update, secret=secret)
         assert refused.status_code == 401
-        assert refused.json()["error"] == "unauthorized"
+        assert refused.json()["error"] == "webhook_unauthorized"
     assert tg_team.telegram is not None
     assert tg_team.telegram.of("answerCallbackQuery") == []
     # The webhook was registered with the secret at start-up.
@@ -164,11 +168,9 @@ def test_a_passkey_request_gets_a_link_and_a_forged_approve_is_refused(
     tmp_path: Path,
     database_url: str,
     resend: FakeResend,
-    upstream,
-    telegram: FakeTelegram,  # type: ignore[no-untyped-def]
+    upstream: Upstream,
+    telegram: FakeTelegram,
 ) -> None:
-    from tests.integration.channels.conftest import build_team, telegram_env
-
     # The team is set up before passkeys are switched on (sign-in then needs one).
     plain = proxy_env(tmp_path, database_url, resend, **telegram_env(telegram))
     first = start_proxy(tmp_path, plain)
@@ -271,12 +273,10 @@ def test_long_poll_mode_links_and_decides(
     tmp_path: Path,
     database_url: str,
     resend: FakeResend,
-    upstream,
+    upstream: Upstream,
     telegram: FakeTelegram,
-    mode: str,  # type: ignore[no-untyped-def]
+    mode: str,
 ) -> None:
-    from tests.integration.channels.conftest import build_team
-
     env = proxy_env(tmp_path, database_url, resend, **telegram.env(TELEGRAM_CHAT_ID=CHAT))
     proxy = start_proxy(tmp_path, env)
     try:
@@ -301,5 +301,63 @@ def test_long_poll_mode_links_and_decides(
             headers={"X-Telegram-Bot-Api-Secret-Token": ""},
         )
         assert refused.status_code == 401
+    finally:
+        assert proxy.stop() == 0, proxy.log()
+
+
+def test_linking_needs_a_session_and_a_configured_channel(tg_team: Team) -> None:
+    telegram = tg_team.telegram
+    assert telegram is not None
+    assert tg_team.api.call("POST", "/user/identities/telegram").status_code == 401
+    assert tg_team.api.call("GET", "/user/identities").status_code == 401
+    tg_team.api.refused(
+        "POST", "/user/identities/matrix", tg_team.owner.token, 404, "channel_not_configured"
+    )
+
+
+def test_tap_starts_while_telegram_is_down_and_links_once_it_is_back(
+    tmp_path: Path,
+    database_url: str,
+    resend: FakeResend,
+    upstream: Upstream,
+    telegram: FakeTelegram,
+) -> None:
+    telegram.fail_with = 502
+    proxy = start_proxy(
+        tmp_path, proxy_env(tmp_path, database_url, resend, **telegram_env(telegram))
+    )
+    try:
+        team = build_team(proxy, resend, upstream, approval_channel="telegram")
+        team.api.refused(
+            "POST", "/user/identities/telegram", team.owner.token, 503, "channel_unavailable"
+        )
+        assert team.forward().status_code == 202
+        telegram.fail_with = None
+        issued = team.api.ok("POST", "/user/identities/telegram", team.owner.token)
+        assert issued["deep_link"].startswith("https://t.me/tap_test_bot?start=")
+    finally:
+        assert proxy.stop() == 0, proxy.log()
+
+
+def test_an_expired_request_s_message_says_so(
+    tmp_path: Path,
+    database_url: str,
+    resend: FakeResend,
+    upstream: Upstream,
+    telegram: FakeTelegram,
+) -> None:
+    env = proxy_env(tmp_path, database_url, resend, **telegram_env(telegram))
+    env["TAP_APPROVAL_TIMEOUT_SECS"] = "3"
+    proxy = start_proxy(tmp_path, env)
+    try:
+        team = build_team(proxy, resend, upstream, approval_channel="telegram")
+        txn = team.park()
+        approval_message(telegram, txn)
+        assert team.wait_status(txn, {"timed_out"}) == "timed_out"
+        edited = wait_for(
+            lambda: telegram.of("editMessageText"), lambda found: len(found) == 1, timeout=20
+        )
+        assert "EXPIRED" in edited[0]["text"]
+        assert edited[0]["reply_markup"] == {"inline_keyboard": []}
     finally:
         assert proxy.stop() == 0, proxy.log()

@@ -9,7 +9,7 @@ import pytest
 
 from app.channels.routing import Delivery, Route, choose
 from app.config import Config
-from app.store.channels import Channel
+from app.store.channels import Channel, ChannelType
 from app.store.models import Policy
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -27,13 +27,13 @@ def policy(**fields: Any) -> Policy:
     return Policy(team_id="t", credential_name="demo", **fields)
 
 
-def row(channel_type: str, name: str, enabled: bool = True, **conf: str) -> Channel:
+def row(channel_type: ChannelType, name: str, enabled: bool = True, **conf: str) -> Channel:
     return Channel(
         id=f"ch_{name}",
         team_id="t",
         channel_type=channel_type,
         name=name,
-        config=conf,  # type: ignore[arg-type]
+        config=conf,
         enabled=enabled,
         priority=1000,
         created_at=NOW,
