@@ -187,6 +187,10 @@ def test_a_homeserver_that_is_down_never_delays_the_202(
         assert parked.status_code == 202 and parked.json()["notification_channel"] == "matrix"
         inbox = team.api.ok("GET", "/team/approvals", team.owner.token)["approvals"]
         assert [p["txn_id"] for p in inbox] == [parked.json()["txn_id"]]
+        # What needs the homeserver says it is unavailable, and names no token.
+        for method, path in (("GET", "/team/matrix/bot"), ("POST", "/user/identities/matrix")):
+            refused = team.api.refused(method, path, team.owner.token, 503, "channel_unavailable")
+            assert bot.access_token not in str(refused)
     finally:
         assert proxy.stop() == 0, proxy.log()
 
