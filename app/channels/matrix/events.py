@@ -76,6 +76,16 @@ def next_batch(answer: dict[str, Any]) -> str | None:
     return token if isinstance(token, str) and token else None
 
 
+def gaps(answer: dict[str, Any]) -> list[str]:
+    """Rooms whose timeline in ``answer`` is cut (``limited``): older events were not sent."""
+    joined = _obj(_obj(answer.get("rooms")).get("join"))
+    return [
+        room_id
+        for room_id, room in joined.items()
+        if _obj(_obj(room).get("timeline")).get("limited") is True
+    ]
+
+
 def read_sync(answer: dict[str, Any], *, me: str) -> Iterator[SyncItem]:
     """Everything in ``answer`` the bot acts on, in timeline order per room."""
     rooms = _obj(answer.get("rooms"))

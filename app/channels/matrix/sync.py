@@ -71,6 +71,10 @@ class SyncLoop:
                 logger.warning("matrix sync failed (%s); retrying", exc)
                 await asyncio.sleep(self._retry_delay_secs)
                 continue
+            if not first:
+                for room_id in events.gaps(answer):
+                    # More happened than one sync returns: older votes there are not seen.
+                    logger.warning("matrix room %s had more events than one sync holds", room_id)
             for item in events.read_sync(answer, me=self._me):
                 if isinstance(item, events.Invite):
                     await self._join(item)

@@ -10,6 +10,7 @@ from app.channels.matrix.events import (
     Invite,
     Text,
     Verdict,
+    gaps,
     next_batch,
     read_sync,
     strip_reply_fallback,
@@ -110,3 +111,10 @@ def test_a_direct_invite_names_its_inviter() -> None:
     assert list(read_sync(answer, me=ME)) == [Invite("!dm:localhost", "@alice:localhost", True)]
     member["state_key"] = "@someone-else:localhost"
     assert list(read_sync(answer, me=ME)) == [Invite("!dm:localhost")]
+
+
+def test_a_cut_timeline_is_reported() -> None:
+    answer = sync_with(reaction("✅"))
+    assert gaps(answer) == []
+    answer["rooms"]["join"][ROOM]["timeline"]["limited"] = True
+    assert gaps(answer) == [ROOM]
