@@ -225,9 +225,10 @@ class MatrixChannel:
             return
         if not await self._is_direct(text.room_id, text.sender):
             async with db.transaction(self._pool) as conn:
-                await identities.void(conn, kind=self.kind, code=text.body)
-            logger.info("matrix link code seen in shared room %s: voided", text.room_id)
-            await self._tell(text.room_id, CODE_VOIDED, text.event_id)
+                voided = await identities.void(conn, kind=self.kind, code=text.body)
+            if voided:  # otherwise it was just a word that looks like a code
+                logger.info("matrix link code seen in shared room %s: voided", text.room_id)
+                await self._tell(text.room_id, CODE_VOIDED, text.event_id)
             return
         linked = await deciding.link(
             self._pool, kind=self.kind, code=text.body, external_id=text.sender, display=text.sender

@@ -131,9 +131,12 @@ def test_a_decision_made_elsewhere_edits_the_room_message(mx_team: MatrixTeam) -
 def test_a_link_code_shown_to_a_room_is_voided(mx_team: MatrixTeam) -> None:
     mx, team = mx_team, mx_team.team
     code = team.api.ok("POST", "/user/identities/matrix", team.owner.token)["code"]
+    # A word that merely looks like a code gets no answer (handled in order, before the code).
+    word = mx.alice.send_text(mx.room, "deploy_tomorrow_morning")
     # Pasted into the shared room by mistake: anyone there could send it to the bot first.
     shown = mx.alice.send_text(mx.room, code)
     assert "no longer works" in mx.answer_to(mx.alice, mx.room, shown)
+    assert mx.answers_to(word) == 0
 
     dm = mx.alice.create_room(invite=(mx.bot.user_id,), direct=True)
     bot_in(dm, mx.bot, mx.alice)
