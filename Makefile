@@ -14,6 +14,9 @@ STAMP       := $(VENV)/.installed
 # Everything the checks need: tests, the enclave extra (tested against fakes),
 # the embedded Postgres and the linters.
 CHECK       := $(STAMP)-test,enclave,local,dev
+# A real Matrix homeserver for the Matrix channel tests, in its own virtualenv
+# (its dependencies must not meet TAP's).
+SYNAPSE     := .synapse-venv/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-fast install lint fmt typecheck clean
@@ -42,12 +45,16 @@ run: install
 	TAP_LISTEN_ADDR=$${TAP_LISTEN_ADDR:-127.0.0.1:3100} $(BIN)/tap-proxy
 
 ## Run every suite, slow ones included (builds container images when buildah is present).
-test: $(CHECK)
+test: $(CHECK) $(SYNAPSE)
 	$(BIN)/python -m pytest
 
 ## Run everything except suites marked slow.
-test-fast: $(CHECK)
+test-fast: $(CHECK) $(SYNAPSE)
 	$(BIN)/python -m pytest -m 'not slow'
+
+$(SYNAPSE): tests/support/synapse.py | $(CHECK)
+	$(BIN)/python -m tests.support.synapse --install
+	@touch $@
 
 ## Lint with ruff.
 lint: $(CHECK)
@@ -68,4 +75,4 @@ include tools/soak/soak.mk
 
 ## Remove the virtualenv and every cache.
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .synapse-venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -59,6 +59,13 @@ async def redeem(
     )
 
 
+async def void(conn: Conn, *, kind: str, code: str) -> bool:
+    """Destroy ``code`` unused (it was shown where others could read it); True if it was live."""
+    if not CODE_PATTERN.match(code):
+        return False
+    return await identities.take_code(conn, kind=kind, code_hash=_hash(code)) is not None
+
+
 async def member_for(conn: Conn, *, team_id: str, kind: str, external_id: str) -> Member | None:
     """The member of ``team_id`` whose verified link is this chat account, or None."""
     user_id = await identities.user_for(conn, kind, external_id)

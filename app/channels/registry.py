@@ -16,6 +16,8 @@ from app.channels.base import ChannelSpec
 @functools.cache
 def specs() -> tuple[ChannelSpec, ...]:
     """The registered channels. Imported here, lazily, so the registry loads no channel early."""
+    from app.channels.matrix import channel as matrix
+    from app.channels.matrix import routes as matrix_routes
     from app.channels.push import api as push_api
     from app.channels.push import channel as push
     from app.channels.telegram import channel as telegram
@@ -31,6 +33,13 @@ def specs() -> tuple[ChannelSpec, ...]:
             build=telegram.TelegramChannel,
             destination=telegram.destination,
             blueprint=telegram_webhook.blueprint,
+        ),
+        ChannelSpec(
+            kind=matrix.KIND,
+            wired=matrix.wired,
+            build=matrix.MatrixChannel,
+            destination=matrix.destination,
+            blueprint=matrix_routes.blueprint,
         ),
     )
 
