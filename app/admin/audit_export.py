@@ -18,6 +18,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Final
 
+import asyncpg
 from quart import Blueprint, Response
 
 from app.admin.auth import Caller
@@ -81,14 +82,16 @@ def csv_lines(rows: Iterable[Iterable[str]]) -> str:
     return buffer.getvalue()
 
 
-async def _entries(caller: Caller, query: AuditExportQuery) -> AsyncIterator[dict[str, Any]]:
+async def _entries(
+    pool: asyncpg.Pool[asyncpg.Record], team_id: str, query: AuditExportQuery
+) -> AsyncIterator[dict[str, Any]]:
     before: audit_store.Cursor | None = None
     while True:
         # One short transaction per page: a slow download never holds a connection.
-        async with db.transaction(runtime().pool) as conn:
+        async with db.transaction(pool) as conn:
             page = await audit_store.page(
                 conn,
-                caller.team_id,
+                team_id,
                 agent_id=query.agent,
                 credential=query.credential,
                 outcome=query.outcome,
@@ -102,10 +105,12 @@ async def _entries(caller: Caller, query: AuditExportQuery) -> AsyncIterator[dic
         before = page.next_cursor
 
 
-async def _body(caller: Caller, query: AuditExportQuery) -> AsyncIterator[bytes]:
+async def _body(
+    pool: asyncpg.Pool[asyncpg.Record], team_id: str, query: AuditExportQuery
+) -> AsyncIterator[bytes]:
     if query.format == "csv":
         yield csv_lines([CSV_COLUMNS]).encode()
-    async for entry in _entries(caller, query):
+    async for entry in _entries(pool, team_id, query):
         if query.format == "csv":
             yield csv_lines([[csv_cell(entry.get(column)) for column in CSV_COLUMNS]]).encode()
         else:
@@ -124,7 +129,10 @@ async def _body(caller: Caller, query: AuditExportQuery) -> AsyncIterator[bytes]
     content_type="application/x-ndjson",
 )
 async def export_audit(query: AuditExportQuery, caller: Caller) -> Response:
-    response = Response(_body(caller, query), content_type=_TYPES[query.format])
+    # NOTE: the body is produced after this handler returns, outside the app
+    # context, so it gets the pool and the team now.
+    body = _body(runtime().pool, caller.team_id, query)
+    response = Response(body, content_type=_TYPES[query.format])
     response.headers["Content-Disposition"] = f'attachment; filename="tap-audit.{query.format}"'
     response.headers["Cache-Control"] = "no-store"
     return response
