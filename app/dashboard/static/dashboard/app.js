@@ -169,6 +169,11 @@ function signOutLocally() {
 async function start() {
   adoptDevLogin();
   takeLinkParams();
+  // The skip link moves focus; it must not change the address the router reads.
+  document.querySelector(".skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    document.getElementById("main").focus();
+  });
   document.getElementById("sign-out").addEventListener("click", async () => {
     try { await call("POST", "/logout"); } catch { /* the session may already be gone */ }
     signOutLocally();
