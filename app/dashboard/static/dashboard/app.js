@@ -1,7 +1,7 @@
 // The dashboard shell: who is signed in, the team switcher, the navigation,
 // and a hash router that loads one page module at a time. Every page is a
 // client of the admin API; the shell holds no data of its own.
-import { ApiError, adoptDevLogin, call, dropSession, sessionToken } from "./lib/api.js";
+import { ApiError, call, dropSession, sessionToken } from "./lib/api.js";
 import { h, notify } from "./lib/dom.js";
 
 // Signed-in pages, in navigation order, and the capability each needs
@@ -167,7 +167,6 @@ function signOutLocally() {
 }
 
 async function start() {
-  adoptDevLogin();
   takeLinkParams();
   // The skip link moves focus; it must not change the address the router reads.
   document.querySelector(".skip").addEventListener("click", (event) => {

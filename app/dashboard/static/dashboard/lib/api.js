@@ -3,9 +3,6 @@
 // see the README's design notes. Every call is same-origin and sends no cookies.
 
 export const SESSION_KEY = "tap.session";
-// Where DANGEROUS_TAP_DEV_SKIP_AUTH's /dev/auto-login leaves its session (local compose only).
-const DEV_LOGIN_KEY = "agentsec_session";
-
 export class ApiError extends Error {
   constructor(status, body) {
     super(body.message || `The server answered ${status}.`);
@@ -31,20 +28,6 @@ export function keepSession(token) {
 
 export function dropSession() {
   sessionStorage.removeItem(SESSION_KEY);
-}
-
-// Take over a session that /dev/auto-login handed over, and remove it from
-// localStorage at once so it does not outlive this tab.
-export function adoptDevLogin() {
-  const raw = localStorage.getItem(DEV_LOGIN_KEY);
-  if (raw === null) return;
-  localStorage.removeItem(DEV_LOGIN_KEY);
-  try {
-    const handed = JSON.parse(raw);
-    if (typeof handed.token === "string") keepSession(handed.token);
-  } catch {
-    // Not ours to interpret; ignore it.
-  }
 }
 
 async function send(method, path, body, token) {
