@@ -594,6 +594,8 @@ class ApprovalOut(BaseModel):
     require_passkey: bool
     min_approvals: int
     approvals: int
+    approved_by: list[str] = Field(default_factory=list)
+    """Who has already voted to approve, earliest first."""
     created_at: dt.datetime
     expires_at: dt.datetime
 

@@ -132,4 +132,23 @@ def test_a_new_user_does_the_quick_start_in_the_browser(page: Any, dash: Dash) -
     forwarded = page.get_by_role("row").filter(has_text="forwarded")
     expect(forwarded.first).to_contain_text("ann@example.com")
     expect_ok(page, "audit")
+
+    # A write that needs a passkey: the inbox links to the approve page, which signs it.
+    page.get_by_role("link", name="Policies").click()
+    page.get_by_label("Approving needs a passkey").check()
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_text("Saved the policy of demo.")).to_be_visible()
+    page.get_by_role("link", name="Approvals").click()
+    parked = dash.forward(key, "demo", dash.upstream.url + "/v1/refunds", "POST", b'{"amount": 7}')
+    assert parked.status_code == 202, parked.text
+    card = page.get_by_role("article", name=f"POST {dash.upstream.url}/v1/refunds")
+    expect(card).to_contain_text("passkey required")
+    card.get_by_role("link", name="Approve with passkey").click()
+    expect(page.get_by_text(f"POST {dash.upstream.url}/v1/refunds")).to_be_visible()
+    page.get_by_role("button", name="Approve with passkey").click()
+    expect(page.get_by_text("Approved by ann@example.com.")).to_be_visible()
+    page.get_by_role("link", name="Back to the approvals inbox").click()
+    expect(page.get_by_text("No requests are waiting.")).to_be_visible()
+    polled = poll_until_final(dash.proxy, key, parked.json()["txn_id"])
+    assert polled["status"] == "forwarded", polled
     assert httpx.get(dash.url + "/dashboard").headers["x-frame-options"] == "DENY"

@@ -6,11 +6,14 @@ import { empty, h, notify, timeLeft, when } from "../lib/dom.js";
 
 const POLL_MS = 2000;
 
-function card(item, onVote) {
+function card(item, onVote, me) {
   const time = h("span", { class: "time-left", "data-expires": item.expires_at }, timeLeft(item.expires_at));
   const votes = `${item.approvals} of ${item.min_approvals} approval${item.min_approvals === 1 ? "" : "s"}`;
   const actions = h("div", { class: "actions" });
-  if (item.require_passkey) {
+  const voted = item.approved_by.includes(me.email);
+  if (voted) {
+    actions.append(h("p", { class: "hint" }, "You approved; waiting for the others."));
+  } else if (item.require_passkey) {
     actions.append(h("a", { class: "button primary", href: `/approve/txn/${item.txn_id}` }, "Approve with passkey"));
   } else {
     actions.append(h("button", { type: "button", class: "primary", on: { click: () => onVote(item, "approve") } }, "Approve"));
@@ -29,14 +32,15 @@ function card(item, onVote) {
     h("dl", { class: "facts" },
       h("dt", {}, "Credential"), h("dd", {}, item.credential_name),
       h("dt", {}, "Agent"), h("dd", {}, item.agent_id),
-      h("dt", {}, "Votes"), h("dd", { class: "votes" }, votes + (item.require_passkey ? " · passkey required" : "")),
+      h("dt", {}, "Votes"), h("dd", { class: "votes" }, votes + (item.require_passkey ? " · passkey required" : "")
+        + (item.approved_by.length ? ` · approved by ${item.approved_by.join(", ")}` : "")),
       h("dt", {}, "Asked"), h("dd", {}, when(item.created_at)),
       h("dt", {}, "Expires"), h("dd", {}, time)),
     item.warnings.length ? h("ul", { class: "warnings" }, item.warnings.map((w) => h("li", {}, w.message))) : null,
     headers, body, actions);
 }
 
-export async function render(section) {
+export async function render(section, ctx) {
   const list = h("div", { class: "inbox", "aria-live": "polite" });
   const status = h("p", { class: "hint" }, "Updates by itself every few seconds.");
   section.append(h("h1", { id: "page-title" }, "Approvals"), status, list);
@@ -71,10 +75,10 @@ export async function render(section) {
       if (!ids.has(id)) { node.remove(); shown.delete(id); }
     }
     items.forEach((item, index) => {
-      const key = `${item.approvals}`;
+      const key = item.approved_by.join(",");
       let node = shown.get(item.txn_id);
       if (!node || node.dataset.key !== key) {
-        const fresh = card(item, vote);
+        const fresh = card(item, vote, ctx.me);
         fresh.dataset.key = key;
         if (node) node.replaceWith(fresh); else list.insertBefore(fresh, list.children[index] || null);
         shown.set(item.txn_id, fresh);
