@@ -114,24 +114,36 @@ def dash(tmp_path_factory: pytest.TempPathFactory, pg_cluster: object) -> Iterat
 
 
 def shoot(page: Any, name: str) -> None:
-    """The page at desktop and phone widths, for reviewers."""
+    """The page at desktop and phone widths (and the phone in dark mode), for reviewers."""
     DASHBOARD_SHOTS.mkdir(parents=True, exist_ok=True)
-    for label, width in (("desktop", 1280), ("phone", 390)):
+    for label, width, scheme in (
+        ("desktop", 1280, "light"),
+        ("phone", 390, "light"),
+        ("phone-dark", 390, "dark"),
+    ):
+        page.emulate_media(color_scheme=scheme)
         page.set_viewport_size({"width": width, "height": 844})
         page.screenshot(path=str(DASHBOARD_SHOTS / f"{name}-{label}.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
     page.set_viewport_size({"width": 1280, "height": 844})
 
 
 def serious_violations(page: Any) -> list[str]:
-    """axe-core's serious and critical findings on the page as it is now."""
+    """axe-core's serious and critical findings on the page as it is now, in light and dark mode."""
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    found = []
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        results = Axe().run(page)
+        found += [
+            f"{scheme}: {v['id']} ({v['impact']}): {v['help']} at "
+            f"{[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+    page.emulate_media(color_scheme="light")
+    return found
 
 
 def key_from(text: str) -> str:

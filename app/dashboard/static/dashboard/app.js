@@ -2,7 +2,7 @@
 // and a hash router that loads one page module at a time. Every page is a
 // client of the admin API; the shell holds no data of its own.
 import { ApiError, call, dropSession, sessionToken } from "./lib/api.js";
-import { h, notify } from "./lib/dom.js";
+import { ageNotice, h, notify } from "./lib/dom.js";
 
 // Signed-in pages, in navigation order, and the capability each needs
 // (any of the list). Security is everyone's.
@@ -111,6 +111,7 @@ function signedOutChrome() {
 
 export async function render() {
   if (leave) { leave(); leave = null; }
+  ageNotice();
   const view = document.getElementById("view");
   const { name, params } = route();
   if (!me) me = await loadMe();

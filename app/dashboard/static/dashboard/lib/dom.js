@@ -123,12 +123,21 @@ export function confirmAction(message, action = "Delete") {
   });
 }
 
-// The page-wide polite announcement (also visible).
+// The page-wide polite announcement (also visible). It outlives the next
+// page change (a message said just before navigating), and no more.
 export function notify(text, kind = "ok") {
   const notice = document.getElementById("notice");
   notice.textContent = text;
   notice.className = `notice ${kind}`;
   notice.hidden = !text;
+  notice.dataset.fresh = text ? "1" : "";
+}
+
+// Called on every page change: a notice from before the last change goes.
+export function ageNotice() {
+  const notice = document.getElementById("notice");
+  if (notice.dataset.fresh) notice.dataset.fresh = "";
+  else notify("");
 }
 
 export function empty(text, ...actions) {
