@@ -247,3 +247,37 @@ def test_another_site_cannot_frame_the_dashboard(page: Any, dash: Dash) -> None:
         assert "/dashboard" not in child.url, child.url
     finally:
         evil.stop()
+
+
+def test_a_member_of_two_teams_joins_and_switches(page: Any, dash: Dash) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    carol = dash.person("team-c", "carol@example.com")
+    dave = dash.person("team-d", "dave@example.com")
+    _credential(dash, dave.token, "d-only")
+    dash.api.ok(
+        "POST",
+        "/team/members/invite",
+        dave.token,
+        status=201,
+        json={"email": "carol@example.com", "role": "admin"},
+    )
+
+    # Carol already has an account: she joins from Members, explicitly.
+    dash.open_as(page, carol.token, "members")
+    page.get_by_role("button", name="Join team-d").click()
+    expect(page.get_by_text("You joined team-d.")).to_be_visible()
+    switcher = page.get_by_role("combobox", name="Team")
+    expect(switcher.get_by_role("option")).to_have_count(2)
+    shoot(page, "members-joined")
+
+    # Switching the team changes what every page shows.
+    switcher.select_option(label="team-d (admin)")
+    expect(page.get_by_text("Switched to team-d.")).to_be_visible()
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Credentials").click()
+    expect(page.get_by_role("row", name="d-only")).to_be_visible()
+    switcher.select_option(label="team-c (owner)")
+    expect(page.get_by_text("Switched to team-c.")).to_be_visible()
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Credentials").click()
+    expect(page.get_by_text("No credentials yet.")).to_be_visible()

@@ -139,7 +139,8 @@ export async function render() {
   const section = h("section", { "aria-labelledby": "page-title" });
   view.replaceChildren(section);
   try {
-    leave = (await module.render(section, { me, params, go, can, handoff, refresh: render })) || null;
+    const refresh = async () => { await drawChrome(); await render(); };
+    leave = (await module.render(section, { me, params, go, can, handoff, refresh })) || null;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return signOutLocally();
     section.replaceChildren(h("h1", { id: "page-title" }, wanted.title),
