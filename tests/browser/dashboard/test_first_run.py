@@ -4,6 +4,7 @@ gated write from the inbox (it appears without a reload), see it in the audit.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -132,6 +133,10 @@ def test_a_new_user_does_the_quick_start_in_the_browser(page: Any, dash: Dash) -
     forwarded = page.get_by_role("row").filter(has_text="forwarded")
     expect(forwarded.first).to_contain_text("ann@example.com")
     expect_ok(page, "audit")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    exported = Path(download.value.path()).read_text()
+    assert exported.startswith("timestamp,request_id,agent_id") and "/v1/charges" in exported
 
     # A write that needs a passkey: the inbox links to the approve page, which signs it.
     page.get_by_role("link", name="Policies").click()

@@ -60,6 +60,23 @@ def test_every_signed_in_page(watched: tuple[Any, list[str]], dash: Dash) -> Non
     dash.open_as(page, owner.token, "approvals")
     expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
 
+    # Credentials: edit metadata, replace the value (only the hint changes), confirm before delete.
+    page.get_by_role("link", name="Credentials").click()
+    page.get_by_role("button", name="Edit github").click()
+    page.get_by_label("Description", exact=True).fill("GitHub, org account")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("row", name="github")).to_contain_text("GitHub, org account")
+    hint_before = page.get_by_role("row", name="github").locator("code").inner_text()
+    page.get_by_role("button", name="Replace the value of github").click()
+    page.get_by_label("New value", exact=True).fill("ghp_fresh_value_9876543210")
+    check(page, problems, "credentials-replace-value")
+    page.get_by_role("button", name="Replace value").click()
+    expect(page.get_by_role("row", name="github").locator("code")).not_to_have_text(hint_before)
+    assert "ghp_fresh_value_9876543210" not in page.content()
+    page.get_by_role("button", name="Delete github").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("row", name="github")).to_be_visible()
+
     # Roles: create, then change its credentials (PUT /team/roles/{name}).
     page.get_by_role("link", name="Roles").click()
     expect(page.get_by_text("No roles yet.")).to_be_visible()
@@ -82,6 +99,11 @@ def test_every_signed_in_page(watched: tuple[Any, list[str]], dash: Dash) -> Non
     row = page.get_by_role("row", name="helper")
     expect(row).to_contain_text("30/h")
     expect(row).to_contain_text("readers")
+    row.get_by_role("button", name="Rotate the key of helper").click()
+    page.get_by_role("dialog").get_by_role("button", name="Rotate key").click()
+    rotated = page.get_by_role("region", name="Key for helper")
+    expect(rotated).to_contain_text("tap_")
+    rotated.get_by_role("button", name="I stored the key").click()
     row.get_by_role("button", name="Disable helper").click()
     expect(row).to_contain_text("disabled")
     row.get_by_role("button", name="Delete helper").click()
@@ -157,9 +179,20 @@ def test_signed_out_pages(watched: tuple[Any, list[str]], dash: Dash) -> None:
     page.goto(dash.url + "/dashboard#/forgot")
     expect(page.get_by_role("heading", name="Forgot your password?")).to_be_visible()
     check(page, problems, "forgot")
-    page.goto(dash.url + "/dashboard#/reset")
+    person = dash.person("resetters", "rita@example.com")
+    page.get_by_label("Email", exact=True).fill(person.email)
+    page.get_by_role("button", name="Email me a reset code").click()
     expect(page.get_by_role("heading", name="Set a new password")).to_be_visible()
+    expect(page.get_by_label("Email", exact=True)).to_have_value(person.email)
+    page.get_by_label("Code", exact=True).fill(dash.resend.code_for(person.email))
+    page.get_by_label("New password", exact=True).fill("a brand new passphrase")
     check(page, problems, "reset")
+    page.get_by_role("button", name="Set new password").click()
+    expect(page.get_by_text("Password changed. Sign in with the new one.")).to_be_visible()
+    step = dash.api.ok(
+        "POST", "/login", json={"email": person.email, "password": "a brand new passphrase"}
+    )
+    assert step["requires_passkey"] is True
     # A bad sign-in says so, next to the form.
     page.goto(dash.url + "/dashboard#/signin")
     page.get_by_label("Email", exact=True).fill("nobody@example.com")
