@@ -45,7 +45,8 @@ def _walk(folder: Traversable, prefix: str = "") -> dict[str, Traversable]:
 
 
 _ROOT: Final = resources.files("app.dashboard").joinpath("static", "dashboard")
-ASSETS: Final = {name: file for name, file in _walk(_ROOT).items() if name != "index.html"}
+#: Only scripts, styles, images and text: the HTML shell is served at /dashboard alone.
+ASSETS: Final = _walk(_ROOT)
 
 
 @blueprint.get("/dashboard")
@@ -53,7 +54,7 @@ async def dashboard() -> Response:
     page = Response(
         _ROOT.joinpath("index.html").read_bytes(), content_type="text/html; charset=utf-8"
     )
-    # NOTE: no-store: the address may carry a one-time invite or reset token.
+    # NOTE: no-store: the address may carry a one-time invite token.
     page.headers["Cache-Control"] = "no-store"
     return harden(page)
 

@@ -30,8 +30,8 @@ function policyForm(credential, policy, members, onSaved) {
       policy ? h("button", { type: "button", class: "danger", on: { click: async () => {
         if (!(await confirmAction(`Remove the policy of ${credential}? The team's default approval mode applies again.`, "Remove policy"))) return;
         await call("DELETE", `/team/policies/${credential}`);
+        await onSaved();
         notify(`Removed the policy of ${credential}.`);
-        onSaved();
       } } }, "Remove policy") : null));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -49,8 +49,9 @@ function policyForm(credential, policy, members, onSaved) {
     };
     try {
       await call("PUT", `/team/policies/${credential}`, body);
+      // The notice comes once the page shows the saved policy, so it means "done".
+      await onSaved();
       notify(`Saved the policy of ${credential}.`);
-      onSaved();
     } catch (error) {
       showErrors(form, error);
     }
