@@ -178,7 +178,8 @@ export async function render(section, ctx) {
   if (blob && manage) {
     const initial = decodePrefill(blob);
     if (initial) {
-      notify("An agent asked for this credential. Check the details, add the secret value, and save.");
+      // NOTE: the agent chose these hosts; the person adding the secret must recognise them.
+      notify("An agent filled this in. Check that the allowed hosts and API base belong to the real service before you add the secret.", "problem");
       open(credentialForm({ initial, onDone: done }));
     } else {
       notify("The credential link could not be read.", "problem");
