@@ -17,6 +17,7 @@ from app.admin.schemas import (
     AgentList,
     AgentOut,
     AgentState,
+    AgentUpdateBody,
     Deleted,
 )
 from app.errors import NotFound, PermissionDenied, ResourceNotFound
@@ -136,6 +137,44 @@ async def get_agent(agent_id: str, caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         agent = await _own_agent(conn, caller, agent_id)
     return respond(agent_out(agent))
+
+
+@operation(
+    blueprint,
+    "PUT",
+    "/team/agents/<agent_id>",
+    summary="Change a key's description, roles, direct credentials or rate limit; only the fields sent change.",
+    body=AgentUpdateBody,
+    responses={200: AgentOut},
+    errors=(400, 404, *SESSION_ERRORS),
+    path_patterns=_ID,
+)
+async def update_agent(agent_id: str, body: AgentUpdateBody, caller: Caller) -> Response:
+    sent = body.model_fields_set
+    async with db.transaction(runtime().pool) as conn:
+        agent = await _own_agent(conn, caller, agent_id)
+        if not caller.can("manage_agents"):
+            # NOTE: the same limits as at creation, so an approver cannot widen a
+            # key after the fact: no roles, and only credentials assigned to them.
+            if body.roles:
+                raise PermissionDenied("Only owners and admins can give a key roles.")
+            if body.credentials:
+                assigned = await members.assigned_credentials(
+                    conn, caller.team_id, caller.user_id
+                )
+                if set(body.credentials) - assigned:
+                    raise PermissionDenied("You can only grant credentials assigned to you.")
+        updated = await agents_store.update(
+            conn,
+            caller.team_id,
+            agent.id,
+            description=body.description,
+            roles=body.roles,
+            credentials=body.credentials,
+            rate_limit_per_hour=body.rate_limit_per_hour,
+            clear_rate_limit="rate_limit_per_hour" in sent and body.rate_limit_per_hour is None,
+        )
+    return respond(agent_out(updated))
 
 
 def _refuse_if_manager_disabled(caller: Caller, agent: Agent) -> None:

@@ -21,7 +21,7 @@ from app.admin.schemas import ApprovalList, ApprovalOut, VoteOut
 from app.approvals import decisions, eligibility
 from app.approvals.decisions import Decision, Via
 from app.errors import ApprovalNotFound
-from app.store import db
+from app.store import db, votes
 from app.store.db import Conn
 from app.webstate import runtime
 
@@ -69,7 +69,15 @@ async def list_approvals(caller: Caller) -> Response:
     async with db.transaction(runtime().pool) as conn:
         pending = await decisions.list_pending(conn, caller.team_id)
         visible = [p for p in pending if await can_decide(conn, caller, p)]
-    return respond(ApprovalList(approvals=[approval_out(p) for p in visible]))
+        voters = await votes.approvers_of(conn, caller.team_id, [p.txn_id for p in visible])
+    return respond(
+        ApprovalList(
+            approvals=[
+                approval_out(p).model_copy(update={"approved_by": voters.get(p.txn_id, [])})
+                for p in visible
+            ]
+        )
+    )
 
 
 async def cast_vote(

@@ -3,8 +3,12 @@
 It exists only when ``DANGEROUS_TAP_DEV_SKIP_AUTH=true`` (refused at start-up
 anywhere but a developer's machine, see :func:`app.config.check_dev_skip_auth`;
 warned about on every start). It creates a real 24 h session for the first owner and
-hands it to the dashboard through ``localStorage``. It bypasses nothing else:
-every other endpoint still requires that session. Otherwise it is a 404.
+hands it to the dashboard in this tab's ``sessionStorage``, where the dashboard
+keeps its session. It bypasses nothing else: every other endpoint still
+requires that session. Otherwise it is a 404.
+
+The page runs no inline script: the session is a JSON data block that the
+dashboard's own ``devlogin.js`` reads, under the dashboard's policy.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from quart import Blueprint, Response
 
 from app.admin.auth import start_session
 from app.admin.contract import operation
+from app.dashboard.headers import harden
 from app.errors import ResourceNotFound
 from app.store import db, members
 from app.webstate import runtime
@@ -24,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("devlogin", __name__)
 
-STORAGE_KEY = "agentsec_session"
+#: Where the dashboard keeps its session (``static/dashboard/lib/api.js``).
+STORAGE_KEY = "tap.session"
 
 
 @operation(
@@ -60,13 +66,15 @@ async def auto_login() -> Response:
         "email": owner.email,
         "team_name": owner.team_name,
     }
-    # NOTE: escape "<" so no value can close the script element.
+    # NOTE: escape "<" so no value can close the data block.
     data = json.dumps(session).replace("<", "\\u003c")
     html = (
-        "<!doctype html><meta charset=utf-8><title>TAP dev login</title><script>"
-        f"localStorage.setItem({json.dumps(STORAGE_KEY)}, JSON.stringify({data}));"
-        "location.replace('/dashboard');</script>"
+        "<!doctype html><html lang=en><meta charset=utf-8><title>TAP dev login</title>"
+        f'<script type="application/json" id="tap-dev-session" data-storage-key="{STORAGE_KEY}">'
+        f"{data}</script>"
+        '<script type="module" src="/dashboard/assets/devlogin.js"></script>'
+        "<p>Signing you in…</p></html>"
     )
     response = Response(html, status=200, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
-    return response
+    return harden(response)

@@ -7,7 +7,14 @@ from quart import Blueprint, Response
 from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.credentials import credential_name
-from app.admin.schemas import CredentialRef, Deleted, RoleCreateBody, RoleList, RoleOut
+from app.admin.schemas import (
+    CredentialRef,
+    Deleted,
+    RoleCreateBody,
+    RoleList,
+    RoleOut,
+    RoleUpdateBody,
+)
 from app.store import credentials as credentials_store
 from app.store import db
 from app.store import roles as roles_store
@@ -86,6 +93,33 @@ async def get_role(name: str, caller: Caller) -> Response:
     name = _role_name(name)
     async with db.transaction(runtime().pool) as conn:
         role = await roles_store.get(conn, caller.team_id, name)
+    return respond(role_out(role))
+
+
+@operation(
+    blueprint,
+    "PUT",
+    "/team/roles/<name>",
+    summary="Change a role's description, credentials (replaced as a whole) or rate limit.",
+    body=RoleUpdateBody,
+    responses={200: RoleOut},
+    errors=(400, 404, *SESSION_ERRORS),
+    path_patterns=_ROLE,
+    permission="manage_roles",
+)
+async def update_role(name: str, body: RoleUpdateBody, caller: Caller) -> Response:
+    name = _role_name(name)
+    async with db.transaction(runtime().pool) as conn:
+        role = await roles_store.update(
+            conn,
+            caller.team_id,
+            name,
+            description=body.description,
+            credentials=body.credentials,
+            rate_limit_per_hour=body.rate_limit_per_hour,
+            clear_rate_limit="rate_limit_per_hour" in body.model_fields_set
+            and body.rate_limit_per_hour is None,
+        )
     return respond(role_out(role))
 
 

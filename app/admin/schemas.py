@@ -398,6 +398,15 @@ class RoleCreateBody(RequestModel):
     rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
 
 
+class RoleUpdateBody(RequestModel):
+    """Change a role; only the fields sent change (``rate_limit_per_hour`` null clears the
+    limit, ``credentials`` replaces the whole list)."""
+
+    description: LongText | None = None
+    credentials: list[Name] | None = Field(default=None, max_length=256)
+    rate_limit_per_hour: int | None = Field(default=None, ge=1, le=10_000_000)
+
+
 class RoleOut(BaseModel):
     name: str
     description: str
@@ -638,6 +647,8 @@ class ApprovalOut(BaseModel):
     require_passkey: bool
     min_approvals: int
     approvals: int
+    approved_by: list[str] = Field(default_factory=list)
+    """Who has already voted to approve, earliest first."""
     created_at: dt.datetime
     expires_at: dt.datetime
 
@@ -652,6 +663,41 @@ class VoteOut(BaseModel):
     status: str
     approvals: int
     needed: int
+
+
+class PolicyTestBody(RequestModel):
+    """A request to judge: what an agent would send as ``X-TAP-Method`` and ``X-TAP-Target``."""
+
+    method: Method
+    target: Annotated[
+        str, StringConstraints(min_length=1, max_length=8192), AfterValidator(_safe_text)
+    ]
+
+
+class PolicyTestResult(BaseModel):
+    credential: str
+    method: str
+    target: str
+    """The effective URL the policy judged (a relative target resolved against ``api_base``)."""
+    outcome: Literal["runs_at_once", "waits_for_human", "refused"]
+    needs_approval: bool
+    reason: str
+    """The stable reason code, as recorded in the audit's ``policy_reason`` (or the error code
+    when the request would be refused before the policy runs)."""
+    rule: str
+    """Which rule decided, in words."""
+    matched: str | None
+    """The pattern or method of the policy that decided, when one did."""
+    require_passkey: bool
+    min_approvals: int
+    policy_present: bool
+
+
+class AuditExportQuery(QueryModel):
+    format: Literal["jsonl", "csv"] = "jsonl"
+    agent: Name | None = None
+    credential: Name | None = None
+    outcome: Name | None = None
 
 
 # Notification channels ------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Final
 
 from quart import Blueprint, Response, abort
 
+from app.dashboard.headers import harden
+
 blueprint = Blueprint("api_docs", __name__)
 
 #: NOTE: no inline script or style, no other origin. ``data:`` images are the
@@ -44,11 +46,7 @@ def _static(name: str) -> bytes:
 
 
 def _harden(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return harden(response, CSP)
 
 
 @blueprint.get("/docs")

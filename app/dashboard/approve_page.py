@@ -13,14 +13,11 @@ from typing import Final
 
 from quart import Blueprint, Response
 
+from app.dashboard.headers import harden
 from app.errors import ResourceNotFound
 
 blueprint = Blueprint("approve_page", __name__)
 
-CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 _ASSETS: Final = {
     "approve.js": "text/javascript; charset=utf-8",
     "approve.css": "text/css; charset=utf-8",
@@ -29,12 +26,7 @@ _ASSETS: Final = {
 
 def _static(name: str, content_type: str) -> Response:
     text = resources.files("app.dashboard").joinpath(f"static/{name}").read_text()
-    response = Response(text, content_type=content_type)
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return harden(Response(text, content_type=content_type))
 
 
 @blueprint.get("/approve/txn/<txn_id>")

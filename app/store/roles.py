@@ -87,6 +87,52 @@ async def list_all(conn: Conn, team_id: str) -> list[Role]:
     ]
 
 
+async def update(
+    conn: Conn,
+    team_id: str,
+    name: str,
+    *,
+    description: str | None = None,
+    credentials: Sequence[str] | None = None,
+    rate_limit_per_hour: int | None = None,
+    clear_rate_limit: bool = False,
+) -> Role:
+    """Change what the caller names (``None`` keeps it); the credential list is replaced as a whole.
+
+    Raises NotFound (the role, or a credential it would grant) or InvalidInput.
+    Call inside a transaction so a failed change changes nothing.
+    """
+    if rate_limit_per_hour is not None and rate_limit_per_hour < 1:
+        raise InvalidInput("rate_limit", "expected a positive number of requests per hour")
+    current = await get(conn, team_id, name)
+    if credentials is not None:
+        missing = sorted(
+            set(credentials) - await credentials_store.existing_names(conn, team_id, credentials)
+        )
+        if missing:
+            raise NotFound(f"no such credential: {', '.join(missing)}")
+    limit = None if clear_rate_limit else current.rate_limit_per_hour
+    await conn.execute(
+        "UPDATE roles SET description = $3, rate_limit_per_hour = $4 WHERE team_id = $1 AND name = $2",
+        team_id,
+        current.name,
+        current.description if description is None else description.strip(),
+        limit if rate_limit_per_hour is None else rate_limit_per_hour,
+    )
+    if credentials is not None:
+        await conn.execute(
+            "DELETE FROM role_credentials WHERE team_id = $1 AND role_name = $2",
+            team_id,
+            current.name,
+        )
+        await conn.executemany(
+            "INSERT INTO role_credentials (team_id, role_name, credential_name) VALUES ($1, $2, $3)",
+            [(team_id, current.name, cred) for cred in dict.fromkeys(credentials)],
+        )
+    await events.team_changed(conn, team_id)
+    return await get(conn, team_id, current.name)
+
+
 async def add_credential(conn: Conn, team_id: str, role: str, credential: str) -> None:
     await get(conn, team_id, role)
     await credentials_store.get(conn, team_id, credential)

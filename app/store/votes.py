@@ -77,3 +77,21 @@ async def resolve(conn: Conn, team_id: str, txn_id: uuid.UUID, status: str, vote
         return False
     await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(txn_id))
     return True
+
+
+async def approvers_of(
+    conn: Conn, team_id: str, txn_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """Who has voted to approve each of ``txn_ids`` (requests of ``team_id`` only), earliest first."""
+    rows = await conn.fetch(
+        "SELECT v.txn_id, v.voter FROM approval_votes v"
+        "  JOIN approvals a ON a.txn_id = v.txn_id"
+        " WHERE a.team_id = $1 AND v.txn_id = ANY($2::uuid[]) AND v.decision = 'approve'"
+        " ORDER BY v.created_at, v.voter",
+        team_id,
+        txn_ids,
+    )
+    found: dict[uuid.UUID, list[str]] = {}
+    for row in rows:
+        found.setdefault(row["txn_id"], []).append(row["voter"])
+    return found

@@ -1,110 +1,19 @@
 // The approve page: sign in with a passkey, see the request, approve it with a
 // passkey (which signs a digest of the exact request) or deny it.
-// Served from TAP itself under a CSP without inline script; no dependencies.
-"use strict";
+// Served from TAP itself under a CSP without inline script; it shares the
+// dashboard's modules for the API, passkeys and signing in.
+import { SESSION_KEY, call } from "/dashboard/assets/lib/api.js";
+import { signIn } from "/dashboard/assets/lib/signin.js";
+import { assert, cancelled, create } from "/dashboard/assets/lib/webauthn.js";
 
-const SESSION_KEY = "tap.session";
 const txnId = location.pathname.split("/").filter(Boolean).pop();
 const $ = (id) => document.getElementById(id);
-
-// base64url <-> ArrayBuffer, for the WebAuthn JSON forms.
-function fromB64url(text) {
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
-  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
-}
-function toB64url(buffer) {
-  const bytes = new Uint8Array(buffer);
-  let text = "";
-  for (const b of bytes) text += String.fromCharCode(b);
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-function creationOptions(json) {
-  return {
-    ...json,
-    challenge: fromB64url(json.challenge),
-    user: { ...json.user, id: fromB64url(json.user.id) },
-    excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })),
-  };
-}
-function requestOptions(json) {
-  return {
-    ...json,
-    challenge: fromB64url(json.challenge),
-    allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })),
-  };
-}
-function credentialJson(credential) {
-  const r = credential.response;
-  const response = { clientDataJSON: toB64url(r.clientDataJSON) };
-  if (r.attestationObject) {
-    response.attestationObject = toB64url(r.attestationObject);
-    response.transports = r.getTransports ? r.getTransports() : [];
-  } else {
-    response.authenticatorData = toB64url(r.authenticatorData);
-    response.signature = toB64url(r.signature);
-    if (r.userHandle) response.userHandle = toB64url(r.userHandle);
-  }
-  return {
-    id: credential.id,
-    rawId: toB64url(credential.rawId),
-    type: credential.type,
-    response,
-    clientExtensionResults: credential.getClientExtensionResults(),
-    authenticatorAttachment: credential.authenticatorAttachment || undefined,
-  };
-}
-async function create(options) {
-  return credentialJson(await navigator.credentials.create({ publicKey: creationOptions(options) }));
-}
-async function assert(options) {
-  return credentialJson(await navigator.credentials.get({ publicKey: requestOptions(options) }));
-}
-
-// The API, with the session as a bearer token (kept for this tab only).
-class ApiError extends Error {
-  constructor(status, body) {
-    super(body.message || `HTTP ${status}`);
-    this.status = status;
-    this.code = body.error;
-  }
-}
-async function call(method, path, body, token = sessionStorage.getItem(SESSION_KEY)) {
-  const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
-}
 
 function say(text, kind = "") {
   const status = $("status");
   status.textContent = text;
   status.className = kind;
 }
-function cancelled(error) {
-  return error && (error.name === "NotAllowedError" || error.name === "AbortError");
-}
-
-async function signIn(email, password) {
-  let step = await call("POST", "/login", { email, password }, null);
-  if (step.needs_passkey_setup) {
-    say("Create a passkey for this account on this device…");
-    const options = await call("POST", "/setup-passkey/begin", { passkey_setup_token: step.passkey_setup_token }, null);
-    const credential = await create(options.challenge);
-    await call("POST", "/setup-passkey/finish", { passkey_setup_token: step.passkey_setup_token, credential }, null);
-    step = await call("POST", "/login", { email, password }, null);
-  }
-  if (step.session_token) return step.session_token;
-  say("Confirm with your passkey…");
-  const credential = await assert(step.challenge);
-  const session = await call("POST", "/login/passkey", { passkey_token: step.passkey_token, credential }, null);
-  return session.session_token;
-}
-
 function showSignIn() {
   $("request").hidden = true;
   $("signin").hidden = false;
@@ -186,12 +95,12 @@ async function registerPasskey() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+function start() {
   $("signin").addEventListener("submit", async (event) => {
     event.preventDefault();
     $("signin-error").textContent = "";
     try {
-      sessionStorage.setItem(SESSION_KEY, await signIn($("email").value, $("password").value));
+      sessionStorage.setItem(SESSION_KEY, await signIn($("email").value, $("password").value, say));
       $("signin").hidden = true;
       await load();
     } catch (error) {
@@ -203,4 +112,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("deny").addEventListener("click", () => decide("deny"));
   $("register").addEventListener("click", registerPasskey);
   load();
-});
+}
+
+start();

@@ -212,7 +212,7 @@ async def test_dev_auto_login_only_when_enabled(
         assert (await dev.call("GET", "/dev/auto-login")).status == 503
         await dev.signup("acme", "ann@example.com")
         page = await dev.call("GET", "/dev/auto-login")
-        assert page.status == 200 and "agentsec_session" in page.body
+        assert page.status == 200 and "tap.session" in page.body
         token = re.search(r'"token": "([0-9a-f]{64})"', page.body)
         assert token
         assert (await dev.call("GET", "/team", token.group(1))).status == 200

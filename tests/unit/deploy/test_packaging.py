@@ -159,7 +159,10 @@ def test_the_wheel_holds_the_service_and_nothing_else(wheel: zipfile.ZipFile) ->
     assert not [n for n in names if n.startswith(("image/", "tests/"))]
     # Data files the service reads at run time are in.
     assert "app/store/migrations/0001_initial.sql" in names
-    assert "app/dashboard/static/index.html" in names
+    assert "app/dashboard/static/approve.html" in names
+    assert "app/dashboard/static/dashboard/index.html" in names
+    assert "app/dashboard/static/dashboard/app.js" in names
+    assert "app/dashboard/static/dashboard/pages/approvals.js" in names
     assert "app/dashboard/static/swagger-ui/swagger-ui-bundle.js" in names
     assert "app/dashboard/static/swagger-ui/LICENSE" in names
 

@@ -1,2 +1,0 @@
--- reserved; replaced by the change that needs this number
-SELECT 1;
