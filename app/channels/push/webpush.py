@@ -1,4 +1,4 @@
-"""Encrypt, sign and send one web push message; the only module that uses pywebpush and py_vapid.
+"""Encrypt, sign and send one web push message; the only module that uses py_vapid.
 
 The payload is encrypted with ``aes128gcm`` (RFC 8188/8291) to the
 subscription's ``p256dh`` and ``auth``; the request carries a VAPID JWT
@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from py_vapid import Vapid02
-from pywebpush import WebPusher, WebPushException
 
+from app.channels.push import ece
 from app.secret import Secret
 
 logger = logging.getLogger(__name__)
@@ -53,16 +53,14 @@ class Signer:
         return signed
 
 
-def encrypt(payload: bytes, *, endpoint: str, p256dh: str, auth: str) -> bytes:
+def encrypt(payload: bytes, *, p256dh: str, auth: str) -> bytes:
     """The aes128gcm body for one subscription. Raises PushRefused for unusable keys."""
     try:
-        encoded = WebPusher(
-            {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
-        ).encode(payload, content_encoding="aes128gcm")
-    except (WebPushException, ValueError, TypeError) as exc:
-        raise PushRefused(f"unusable subscription keys ({type(exc).__name__})", gone=True) from None
-    body: bytes = encoded["body"]
-    return body
+        return ece.encrypt(payload, p256dh=p256dh, auth=auth)
+    except ece.UnusableKeys as exc:
+        raise PushRefused(f"unusable subscription keys ({exc})", gone=True) from None
+    except ValueError as exc:
+        raise PushRefused(str(exc)) from None
 
 
 async def send(
@@ -76,7 +74,7 @@ async def send(
     ttl_secs: int,
 ) -> None:
     """Send one message. Raises PushRefused (``gone`` on 404/410)."""
-    body = encrypt(payload, endpoint=endpoint, p256dh=p256dh, auth=auth)
+    body = encrypt(payload, p256dh=p256dh, auth=auth)
     headers = {
         **signer.headers(endpoint, dt.datetime.now(dt.UTC)),
         "Content-Encoding": "aes128gcm",
