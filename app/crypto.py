@@ -12,6 +12,8 @@
 - :func:`value_hint`: what the admin side may show of a value.
 - :class:`AuditSigner` / :func:`verify_audit_signature`: Ed25519 signatures on
   audit checkpoints, the signing key derived from the ``audit_chain`` key.
+- :func:`webpush_encrypt`: RFC 8291 message encryption for web push (the
+  ``aes128gcm`` coding of RFC 8188), one record per message.
 
 Every ciphertext starts with a format version byte so the algorithm can change
 later. Verification raises :class:`~app.errors.CryptoError` and never returns a bool.
@@ -31,6 +33,7 @@ from typing import Final
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -324,6 +327,43 @@ def verify_audit_signature(public_key: bytes, message: bytes, signature: bytes) 
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
         raise CryptoError() from None
+
+
+WEBPUSH_RECORD_SIZE: Final = 4096
+"""The record size a web push message is written with (one record; push services take 4096 bytes)."""
+
+
+def webpush_encrypt(plaintext: bytes, *, ua_public: bytes, auth_secret: bytes) -> bytes:
+    """RFC 8291: ``plaintext`` for the browser key ``ua_public`` (an uncompressed P-256
+    point) and its 16-byte ``auth_secret``, as one ``aes128gcm`` record with its header.
+
+    Built on this module's primitives rather than taken from pywebpush, whose
+    ``http_ece`` has no wheel (the image installs hash-pinned wheels only). The
+    tests decrypt with ``http_ece`` itself. Raises CryptoError for a key that is
+    not a point on P-256.
+    """
+    try:
+        ua_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), ua_public)
+    except ValueError:
+        raise CryptoError() from None
+    # A fresh sender key and salt per message (RFC 8291 §3.1, RFC 8188 §2.1).
+    as_key = ec.generate_private_key(ec.SECP256R1())
+    as_public = as_key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    info = b"WebPush: info\x00" + ua_public + as_public
+    ikm = _hkdf(as_key.exchange(ec.ECDH(), ua_key), salt=auth_secret, info=info, length=32)
+    salt = secrets.token_bytes(16)
+    cek = _hkdf(ikm, salt=salt, info=b"Content-Encoding: aes128gcm\x00", length=16)
+    nonce = _hkdf(ikm, salt=salt, info=b"Content-Encoding: nonce\x00", length=12)
+    # 0x02: the last (and only) record, with no further padding.
+    ciphertext = AESGCM(cek).encrypt(nonce, plaintext + b"\x02", None)
+    header = salt + WEBPUSH_RECORD_SIZE.to_bytes(4, "big") + bytes([len(as_public)]) + as_public
+    return header + ciphertext
+
+
+def _hkdf(ikm: bytes, *, salt: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
