@@ -126,7 +126,7 @@ async def _body(
     responses={200: None},
     errors=(400, *SESSION_ERRORS),
     permission="view_audit",
-    content_type="application/x-ndjson",
+    content_type=tuple(_TYPES.values()),
 )
 async def export_audit(query: AuditExportQuery, caller: Caller) -> Response:
     # NOTE: the body is produced after this handler returns, outside the app

@@ -55,7 +55,8 @@ class Operation:
     """The capability the caller's role must grant (:data:`app.admin.auth.CAPABILITIES`)."""
     errors: tuple[int, ...] = ()
     path_patterns: Mapping[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
+    content_type: str | tuple[str, ...] = "application/json"
+    """The success body's media type, or each one it may have (a choice the query makes)."""
     openapi: Mapping[str, Any] = field(default_factory=dict)
     """Parts of the OpenAPI entry a declaration cannot express (header parameters, a raw
     body, agent-key security); :mod:`app.admin.openapi` merges them into the generated entry."""
@@ -86,7 +87,7 @@ def operation(
     permission: str | None = None,
     errors: tuple[int, ...] = (),
     path_patterns: Mapping[str, str] | None = None,
-    content_type: str = "application/json",
+    content_type: str | tuple[str, ...] = "application/json",
     openapi: Mapping[str, Any] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` under ``rule`` and document it. See the module docstring."""

@@ -91,13 +91,17 @@ def _operation(op: Operation, ref: Any) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, model in op.responses.items():
         if model is None:
-            content_type = op.content_type if status < 400 else "text/plain"
-            body_schema = (
-                {"type": "object"} if content_type == "application/json" else {"type": "string"}
-            )
+            types = op.content_type if status < 400 else "text/plain"
             responses[str(status)] = {
                 "description": "See summary.",
-                "content": {content_type: {"schema": body_schema}},
+                "content": {
+                    media: {
+                        "schema": {"type": "object"}
+                        if media == "application/json"
+                        else {"type": "string"}
+                    }
+                    for media in ((types,) if isinstance(types, str) else types)
+                },
             }
         else:
             responses[str(status)] = {
