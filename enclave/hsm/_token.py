@@ -13,6 +13,7 @@ since the last operation is seen by the next.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -34,6 +35,9 @@ from enclave.hsm._target import HsmTarget
 
 WRAP_MECHANISM: Final = Mechanism.AES_KEY_WRAP_PAD
 KEK_BITS: Final = 256
+TOKEN_LOOKUPS: Final = 5
+"""Attempts to find the token before failing closed, 0.2 s apart: a file-backed token
+(SoftHSM) that another worker is opening at the same moment can read as absent."""
 
 
 def _why(exc: PKCS11Error) -> str:
@@ -122,23 +126,29 @@ def _load(target: HsmTarget) -> Any:
 
 def _token(lib: Any, target: HsmTarget) -> Any:
     step = "hsm.token"
-    try:
-        return lib.get_token(token_label=target.token_label)
-    except NoSuchToken:
-        with _step(step, "cannot list the module's tokens"):
-            labels = sorted(t.label for t in lib.get_tokens())
-        present = ", ".join(repr(label) for label in labels) or "none"
-        raise CustodyError(
-            step,
-            f"no token labelled {target.token_label!r} in {target.module} (present: {present}); "
-            "check TAP_PKCS11_TOKEN_LABEL and that the HSM is connected",
-        ) from None
-    except MultipleTokensReturned:
-        raise CustodyError(
-            step, f"several tokens are labelled {target.token_label!r}; labels must be unique"
-        ) from None
-    except PKCS11Error as exc:
-        raise CustodyError(step, f"cannot read the module's tokens ({_why(exc)})") from exc
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return lib.get_token(token_label=target.token_label)
+        except NoSuchToken:
+            if attempt < TOKEN_LOOKUPS:
+                time.sleep(0.2)
+                continue
+            with _step(step, "cannot list the module's tokens"):
+                labels = sorted(t.label for t in lib.get_tokens())
+            present = ", ".join(repr(label) for label in labels) or "none"
+            raise CustodyError(
+                step,
+                f"no token labelled {target.token_label!r} in {target.module} (present: {present}); "
+                "check TAP_PKCS11_TOKEN_LABEL and that the HSM is connected",
+            ) from None
+        except MultipleTokensReturned:
+            raise CustodyError(
+                step, f"several tokens are labelled {target.token_label!r}; labels must be unique"
+            ) from None
+        except PKCS11Error as exc:
+            raise CustodyError(step, f"cannot read the module's tokens ({_why(exc)})") from exc
 
 
 def _login(token: Any, target: HsmTarget, *, rw: bool) -> Any:
