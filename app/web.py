@@ -59,7 +59,8 @@ def create_app(config: Config, database_url: str) -> Quart:
     @app.before_serving
     async def start() -> None:
         from app.approvals.executor import Executor
-        from app.channels.hub import HUB_EXTENSION, ChannelHub
+        from app.channels.current import HUB_EXTENSION
+        from app.channels.hub import ChannelHub
 
         runtime = await open_runtime(config, database_url)
         await runtime.start_serving()
@@ -73,7 +74,7 @@ def create_app(config: Config, database_url: str) -> Quart:
 
     @app.after_serving
     async def stop() -> None:
-        from app.channels.hub import HUB_EXTENSION
+        from app.channels.current import HUB_EXTENSION
 
         channel_hub = app.extensions.pop(HUB_EXTENSION, None)
         if channel_hub is not None:

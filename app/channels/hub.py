@@ -3,7 +3,7 @@
 :meth:`ChannelHub.start` builds every channel of the registry that this
 deployment wired (an unwired one is simply absent), starts each one, and
 starts the outbox dispatcher that delivers and updates their messages. The hub lives in
-``app.extensions[HUB_EXTENSION]``; request code reaches it with :func:`hub`.
+``app.extensions[HUB_EXTENSION]``; request code reaches it with :func:`app.channels.current.hub`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
-from quart import current_app
 
 from app.channels import registry
 from app.channels.base import ApprovalChannel, ChannelDeps
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HUB_EXTENSION: Final = "tap.channels"
 CHANNEL_TIMEOUT_SECS: Final = 15.0
 """No single call to a chat or push service may take longer than this."""
 
@@ -74,9 +72,3 @@ class ChannelHub:
         if self._http is not None:
             with contextlib.suppress(Exception):
                 await self._http.close()
-
-
-def hub() -> ChannelHub:
-    """The hub of the app serving this request. Set in ``before_serving``."""
-    found: ChannelHub = current_app.extensions[HUB_EXTENSION]
-    return found

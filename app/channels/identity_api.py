@@ -20,7 +20,7 @@ from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.admin.schemas import Deleted
 from app.channels import identities
 from app.channels.base import DeliveryFailed, LinksIdentities
-from app.channels.hub import hub
+from app.channels.current import hub
 from app.errors import ChannelNotConfigured, ChannelUnavailable
 from app.store import db
 from app.store import identities as identities_store

@@ -19,7 +19,7 @@ from app.admin.channels import NAME_PATTERN
 from app.admin.contract import SESSION_ERRORS, operation, path_value, respond
 from app.channels import registry
 from app.channels.base import DeliveryFailed, Notice
-from app.channels.hub import hub
+from app.channels.current import hub
 from app.channels.notices import approve_url
 from app.errors import ChannelNotConfigured, ChannelUnavailable, ResourceNotFound
 from app.store import channels as channels_store

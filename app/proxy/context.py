@@ -25,8 +25,8 @@ from app.store.models import Agent, Credential, Policy
 AuthMode = Literal["auto", "bearer", "oauth1"]
 
 if TYPE_CHECKING:
+    from app.proxy.sanitize import Sanitizer
     from app.proxy.stream import UpstreamStream
-    from app.proxy.stream_scrub import StreamScrubber
 
 
 @dataclass(slots=True, repr=False)
@@ -113,8 +113,8 @@ class ForwardContext:
     """Why the body could not be scanned, when it could not (sanitize)."""
     response_unscannable_allowed: bool = False
     """An unscannable body was passed on under the credentials' opt-out (sanitize)."""
-    stream_scrubber: StreamScrubber | None = None
-    """Scrubs ``upstream_stream`` as it is relayed (sanitize)."""
+    stream_sanitizer: Sanitizer | None = None
+    """What scrubs ``upstream_stream`` as it is relayed (sanitize)."""
 
     # outcome (handler)
     outcome: str = "error"

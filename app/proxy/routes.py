@@ -17,6 +17,7 @@ from app.proxy import pipeline, stream
 from app.proxy.approval import ApprovalRequired
 from app.proxy.context import ForwardContext
 from app.proxy.contract import FORWARD_OPENAPI
+from app.proxy.stream_scrub import StreamScrubber
 from app.secret import SecretPairs
 from app.webstate import runtime
 
@@ -134,7 +135,7 @@ async def _audit(ctx: ForwardContext) -> None:
 
 def _streamed(ctx: ForwardContext) -> Response:
     """The answer whose body is relayed as it arrives; audited when it ends."""
-    assert ctx.upstream_stream is not None and ctx.stream_scrubber is not None
+    assert ctx.upstream_stream is not None and ctx.stream_sanitizer is not None
 
     async def done(result: stream.StreamResult) -> None:
         ctx.response_sanitized = ctx.response_sanitized or result.sanitized
@@ -152,7 +153,7 @@ def _streamed(ctx: ForwardContext) -> Response:
         await _audit(ctx)
 
     response = Response(
-        stream.Relay(ctx.upstream_stream, ctx.stream_scrubber, done),
+        stream.Relay(ctx.upstream_stream, StreamScrubber(ctx.stream_sanitizer), done),
         status=ctx.upstream_status,
         headers=Headers(ctx.upstream_headers_out),
     )

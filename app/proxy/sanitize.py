@@ -509,10 +509,8 @@ async def run(ctx: ForwardContext) -> ForwardContext:
     """Pipeline stage: every encoding of every injected secret out of the response."""
     sanitizer = _cached_sanitizer(ctx)
     if ctx.upstream_stream is not None:
-        # The body is scrubbed as it is relayed; the headers are whole already.
-        from app.proxy.stream_scrub import StreamScrubber
-
-        ctx.stream_scrubber = StreamScrubber(sanitizer)
+        # The body is scrubbed as it is relayed (app.proxy.routes); the headers are whole already.
+        ctx.stream_sanitizer = sanitizer
         ctx.upstream_headers_out, ctx.response_sanitized = sanitizer.redact_headers(
             ctx.upstream_headers_out
         )

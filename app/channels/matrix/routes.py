@@ -11,7 +11,7 @@ from quart import Blueprint, Response
 
 from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
-from app.channels.hub import hub
+from app.channels.current import hub
 from app.channels.matrix.channel import KIND, MatrixChannel
 from app.channels.matrix.client import MatrixError
 from app.errors import ChannelNotConfigured, ChannelUnavailable

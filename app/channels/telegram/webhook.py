@@ -13,7 +13,7 @@ import json
 
 from quart import Blueprint, Response, jsonify, request
 
-from app.channels.hub import hub
+from app.channels.current import hub
 from app.channels.telegram.channel import KIND, WEBHOOK_PATH, TelegramChannel
 from app.errors import InvalidJson, WebhookUnauthorized
 from app.webstate import runtime
