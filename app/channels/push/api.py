@@ -13,11 +13,12 @@ import base64
 import binascii
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict
 from quart import Blueprint, Response
 
 from app.admin.auth import Caller
 from app.admin.contract import SESSION_ERRORS, operation, respond
+from app.admin.schemas import LongText
 from app.channels.push.channel import wired
 from app.channels.push.endpoints import check_endpoint
 from app.errors import InvalidSubscription, PushDisabled
@@ -34,16 +35,17 @@ class PublicKeyOut(BaseModel):
     public_key: str
 
 
+# NOTE: the admin API's text types: no NUL, no lone surrogate (Postgres stores neither).
 class SubscribeBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    endpoint: StrictStr
-    p256dh: StrictStr
-    auth: StrictStr
+    endpoint: LongText
+    p256dh: LongText
+    auth: LongText
 
 
 class UnsubscribeBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    endpoint: StrictStr
+    endpoint: LongText
 
 
 class Subscribed(BaseModel):

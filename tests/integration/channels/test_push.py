@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,6 +145,27 @@ def test_bad_subscriptions_are_refused(
     body = {**push_service.browser("x").subscription(), **change}
     push_team.api.refused(
         "POST", "/push/subscribe", push_team.owner.token, 400, "invalid_subscription", json=body
+    )
+
+
+@pytest.mark.parametrize("path", ["/push/subscribe", "/push/unsubscribe"])
+@pytest.mark.parametrize(
+    "text", ["https://push.example.com/\x00", "https://push.example.com/\ud800"]
+)
+def test_text_postgres_cannot_store_is_refused_not_an_error(
+    push_team: Team, push_service: FakePushService, path: str, text: str
+) -> None:
+    body = {**push_service.browser("x").subscription(), "endpoint": text}
+    if path == "/push/unsubscribe":
+        body = {"endpoint": text}
+    push_team.api.refused(
+        "POST",
+        path,
+        push_team.owner.token,
+        400,
+        "invalid_input",
+        content=json.dumps(body),  # escapes a lone surrogate as JSON allows
+        headers={"Content-Type": "application/json"},
     )
 
 
