@@ -316,21 +316,30 @@ async def page(
     before: Cursor | None,
     limit: int,
 ) -> Page:
-    """Up to ``limit`` rows older than ``before``, newest first, with optional filters."""
+    """Up to ``limit`` rows older than ``before``, newest first, with optional filters.
+
+    NOTE: only the filters given are in the query. A catch-all form such as
+    ``($4 IS NULL OR outcome = $4)`` gets a generic plan that can use no
+    filter's index, and a rare value then reads the team's every row.
+    """
+    where = ["team_id = $1"]
+    args: list[Any] = [team_id]
+    for condition, value in (
+        ("agent_id = ${}", agent_id),
+        ("credential_names @> ARRAY[${}::text]", credential),
+        ("outcome = ${}", outcome),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(condition.format(len(args)))
+    if before is not None:
+        args += [before.timestamp, before.id]
+        where.append(f"(timestamp, id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
     rows = await conn.fetch(
-        f"SELECT id, {', '.join(_WRITTEN)} FROM audit_log WHERE team_id = $1"
-        " AND ($2::text IS NULL OR agent_id = $2)"
-        " AND ($3::text IS NULL OR $3 = ANY(credential_names))"
-        " AND ($4::text IS NULL OR outcome = $4)"
-        " AND ($5::timestamptz IS NULL OR (timestamp, id) < ($5, $6))"
-        " ORDER BY timestamp DESC, id DESC LIMIT $7",
-        team_id,
-        agent_id,
-        credential,
-        outcome,
-        before.timestamp if before else None,
-        before.id if before else 0,
-        limit + 1,
+        f"SELECT id, {', '.join(_WRITTEN)} FROM audit_log WHERE {' AND '.join(where)}"
+        f" ORDER BY timestamp DESC, id DESC LIMIT ${len(args)}",
+        *args,
     )
     more = len(rows) > limit
     rows = rows[:limit]

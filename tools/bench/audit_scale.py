@@ -94,6 +94,8 @@ def _queries(middle: audit.Cursor) -> dict[str, Callable[[Any], Awaitable[Any]]]
         "audit page: outcome refused (5% of rows)": page(outcome="refused"),
         "audit page: an outcome no row has": page(outcome="error"),
         "audit page: one credential": page(credential="cred-7"),
+        "audit page: a credential no row has": page(credential="cred-unknown"),
+        "audit page: one agent, outcome refused": page(agent_id="seed-00007", outcome="refused"),
         "audit page: halfway back (cursor)": page(before=middle),
     }
 

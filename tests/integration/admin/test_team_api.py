@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 
@@ -273,8 +274,8 @@ async def test_audit_filters_and_pages(api: Api, database_url: str) -> None:
             "request_id": str(uuid.uuid4()),
             "team_id": owner.team_id,
             "agent_id": "bot" if i % 2 else "other",
-            "credential_names": ["stripe"],
-            "outcome": "forwarded",
+            "credential_names": ["stripe", "github"] if i % 3 == 0 else ["stripe"],
+            "outcome": "refused" if i == 4 else "forwarded",
             "method": "GET",
             "target_url": "https://x/y",
             "timestamp": stamp + dt.timedelta(seconds=i // 3),
@@ -313,6 +314,33 @@ async def test_audit_filters_and_pages(api: Api, database_url: str) -> None:
     assert len(bots.body["entries"]) == 3
     theirs = await api.call("GET", "/team/audit?agent=bot", other.token)
     assert len(theirs.body["entries"]) == 1, "same agent name in another team is another log"
+
+    async def request_ids(query: str) -> set[str]:
+        """Every row a filtered audit walk returns, following the cursor page by page."""
+        found: list[str] = []
+        cursor = None
+        while True:
+            path = f"/team/audit?limit=2&{query}" + (f"&before={cursor}" if cursor else "")
+            page = await api.call("GET", path, owner.token)
+            assert page.status == 200, page.body
+            found += [e["request_id"] for e in page.body["entries"]]
+            cursor = page.body["next_before"]
+            if cursor is None:
+                assert len(found) == len(set(found))
+                return set(found)
+
+    def expected(keep: Callable[[int], bool]) -> set[str]:
+        return {str(rows[i]["request_id"]) for i in range(7) if keep(i)}
+
+    assert await request_ids("credential=github") == expected(lambda i: i % 3 == 0)
+    assert await request_ids("credential=stripe") == expected(lambda i: True)
+    assert await request_ids("outcome=refused") == expected(lambda i: i == 4)
+    assert await request_ids("agent=bot&credential=github") == expected(lambda i: i == 3)
+    assert await request_ids("agent=other&outcome=forwarded&credential=github") == expected(
+        lambda i: i in (0, 6)
+    )
+    assert await request_ids("outcome=error") == set()
+    assert await request_ids("credential=nobody") == set()
     assert (await api.call("GET", "/team/audit?before=garbage", owner.token)).status == 400
     assert (await api.call("GET", "/team/audit?limit=0", owner.token)).status == 400
 
