@@ -161,6 +161,7 @@ class Executor:
         ctx.raw_target = stored.target_url
         ctx.method = stored.method
         ctx.forward_headers = stored.headers
+        ctx.auth_mode = stored.auth_mode
         if stored.mode == "unified":
             ctx.credential_name = stored.credential_names[0]
         else:

@@ -63,6 +63,7 @@ def new_request(ctx: ForwardContext) -> NewRequest:
         require_passkey=ctx.require_passkey,
         min_approvals=policy.min_approvals if policy else 1,
         allowed_approvers=policy.allowed_approvers if policy else (),
+        auth_mode=ctx.auth_mode,
         timeout_secs=ctx.rt.config.approval_timeout_secs,
     )
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from app.audit_record import AuditRecord, body_for_audit, headers_for_audit
 from app.runtime import Runtime
 from app.secret import Secret, SecretPairs
-from app.store.models import Agent, Credential, Policy
-
-AuthMode = Literal["auto", "bearer", "oauth1"]
+from app.store.models import Agent, AuthMode, Credential, Policy
 
 if TYPE_CHECKING:
     from app.proxy.sanitize import Sanitizer

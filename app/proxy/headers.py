@@ -23,10 +23,11 @@ from app.errors import (
     TargetTooLong,
     UnknownTapHeader,
 )
-from app.proxy.context import AuthMode, ForwardContext
+from app.proxy.context import ForwardContext
 from app.proxy.placeholders import find_placeholders
 from app.proxy.policy import normalize_method
 from app.secret import Secret
+from app.store.models import AuthMode
 
 SUPPORTED: Final = (
     "x-tap-key",

@@ -19,10 +19,9 @@ from typing import Final
 
 from app.credential_kinds import CredentialKind
 from app.errors import AuthModeUnavailable, CredentialMisconfigured, InvalidCredentialValue
-from app.proxy.context import AuthMode
 from app.proxy.credential_value import unsafe_in_header
 from app.proxy.signing import oauth1, sigv4
-from app.store.models import Credential
+from app.store.models import AuthMode, Credential
 
 logger = logging.getLogger(__name__)
 

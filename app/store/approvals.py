@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 import asyncpg
 
 from app.store.db import Conn, Queryable, translated
+from app.store.models import AuthMode
 
 Mode = Literal["unified", "placeholder"]
 
@@ -45,7 +46,7 @@ _BODY_GRACE: Final = "interval '10 seconds'"
 _COLUMNS: Final = (
     "a.txn_id, a.team_id, a.agent_id, a.mode, a.credential_names, a.injected_headers, a.method,"
     " a.target_url, a.request_headers, a.body_sha256, a.body_size, a.policy_reason,"
-    " a.require_passkey, a.min_approvals, a.allowed_approvers, a.status, a.resolved_by,"
+    " a.require_passkey, a.min_approvals, a.allowed_approvers, a.auth_mode, a.status, a.resolved_by,"
     " a.created_at, a.resolved_at, a.expires_at"
 )
 _BODY: Final = "(SELECT b.body FROM approval_bodies b WHERE b.team_id = a.team_id AND b.sha256 = a.body_sha256)"
@@ -86,6 +87,8 @@ class ParkedRequest:
     require_passkey: bool
     min_approvals: int
     allowed_approvers: tuple[str, ...]
+    auth_mode: AuthMode
+    """``X-TAP-Auth-Mode`` as the agent asked: forwarded in that mode, never re-guessed."""
 
     def __repr__(self) -> str:
         # NOTE: headers and body are what the agent sent; they stay out of logs.
@@ -144,6 +147,7 @@ def _stored(row: asyncpg.Record, body: bytes | None = None) -> StoredRequest:
         require_passkey=row["require_passkey"],
         min_approvals=row["min_approvals"],
         allowed_approvers=tuple(row["allowed_approvers"]),
+        auth_mode=row["auth_mode"],
         status=row["status"],
         resolved_by=row["resolved_by"],
         created_at=row["created_at"],
@@ -201,9 +205,9 @@ async def create(conn: Conn, request: NewRequest, caps: PendingCaps) -> dt.datet
         expires_at: dt.datetime = await conn.fetchval(
             "INSERT INTO approvals (txn_id, team_id, agent_id, mode, credential_names, injected_headers,"
             " method, target_url, request_headers, body_sha256, body_size, body_held, policy_reason,"
-            " require_passkey, min_approvals, allowed_approvers, expires_at)"
+            " require_passkey, min_approvals, allowed_approvers, auth_mode, expires_at)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12, $13, $14, $15,"
-            " now() + make_interval(secs => $16))"
+            " $16, now() + make_interval(secs => $17))"
             " RETURNING expires_at",
             request.txn_id,
             request.team_id,
@@ -220,6 +224,7 @@ async def create(conn: Conn, request: NewRequest, caps: PendingCaps) -> dt.datet
             request.require_passkey,
             request.min_approvals,
             list(request.allowed_approvers),
+            request.auth_mode,
             request.timeout_secs,
         )
     return expires_at

@@ -14,6 +14,9 @@ from typing import Literal
 ApprovalMode = Literal["gated", "autonomous"]
 APPROVAL_MODES: tuple[ApprovalMode, ...] = ("gated", "autonomous")
 
+AuthMode = Literal["auto", "bearer", "oauth1"]
+"""``X-TAP-Auth-Mode``, canonical: which scheme an oauth1 credential with a bearer token uses."""
+
 AuthType = Literal["api-key", "basic", "custom", "oauth1", "aws-sigv4", "oauth2", "sidecar"]
 AUTH_TYPES: tuple[AuthType, ...] = (
     "api-key",

@@ -227,6 +227,7 @@ async def park_request(
                 require_passkey=require_passkey,
                 min_approvals=min_approvals,
                 allowed_approvers=allowed,
+                auth_mode="auto",
                 timeout_secs=3600,
             ),
             approvals.PendingCaps(per_agent=10**6, per_team=10**6, bytes_per_team=2**40),

@@ -3,6 +3,7 @@ the signature with its own RFC 5849 code."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -142,3 +143,51 @@ def test_auth_mode_picks_bearer_or_oauth1(
     bad = tap.forward(key, "x", url, headers={"X-TAP-Auth-Mode": "kerberos"})
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_auth_mode"
     assert provider.refused == []
+
+
+@pytest.mark.parametrize(("asked", "scheme"), [("bearer", "bearer"), ("oauth1", "oauth1")])
+def test_an_approved_request_keeps_the_auth_mode_the_agent_asked_for(
+    tap: Tap,
+    add_kind: Callable[..., None],
+    served: Callable[..., Upstream],
+    asked: str,
+    scheme: str,
+) -> None:
+    """The mode is part of the request the human approved: replaying it as ``auto`` would
+    sign an app-only write with the user's token, or send a user-context read as the app."""
+    provider = _provider()
+    upstream = served(provider.handle)
+    add_kind(
+        "x",
+        "oauth1",
+        {
+            "consumer_secret": CONSUMER_SECRET,
+            "access_token": TOKEN,
+            "access_token_secret": TOKEN_SECRET,
+            "bearer_token": BEARER,
+        },
+        "--consumer-key",
+        "ck-demo",
+        "--allowed-host",
+        "127.0.0.1",
+    )
+    key = tap.agent("bot", "--credentials", "x")
+    # A write waits for a human; auto would sign it with the user's token (oauth1).
+    parked = tap.forward(
+        key,
+        "x",
+        upstream.url + "/2/tweets",
+        method="POST",
+        headers={"X-TAP-Auth-Mode": asked, "Content-Type": "application/json"},
+        content=b'{"text": "hi"}',
+    )
+    assert parked.status_code == 202, parked.text
+    tap.ok("approve", parked.json()["txn_id"])
+    deadline = time.monotonic() + 30
+    while (status := tap.get(parked.json()["poll_url"], key).json())["status"] == "pending":
+        assert time.monotonic() < deadline, "the approved request was not forwarded"
+        time.sleep(0.1)
+    assert status["status"] == "forwarded", status
+    assert len(upstream.received) == 1 and provider.refused == []
+    sent = upstream.received[0].headers["Authorization"]
+    assert sent.startswith("Bearer " if scheme == "bearer" else "OAuth "), sent.split(" ")[0]

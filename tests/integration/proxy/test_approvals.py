@@ -239,6 +239,7 @@ def test_placeholder_positions_are_checked_again_after_approval(
                     require_passkey=False,
                     min_approvals=1,
                     allowed_approvers=(),
+                    auth_mode="auto",
                     timeout_secs=60,
                 ),
                 approvals.PendingCaps(per_agent=10, per_team=10, bytes_per_team=10**6),
@@ -295,7 +296,11 @@ def test_a_body_changed_after_parking_is_not_forwarded(
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"note": "a\x00b"}', b"\xff\xfe binary \x00 bytes", "zero-width \u200b and bidi \u202e".encode()],
+    [
+        b'{"note": "a\x00b"}',
+        b"\xff\xfe binary \x00 bytes",
+        "zero-width \u200b and bidi \u202e".encode(),
+    ],
 )
 def test_any_body_bytes_park_and_forward_unchanged(
     tap: Tap, setup: tuple[str, str], upstream: Upstream, body: bytes
