@@ -28,6 +28,7 @@ from app.crypto import KeyRing
 from app.errors import CryptoError, WrongEncryptionKey
 from app.key_watcher import KeyWatcher
 from app.listener import Listener
+from app.oauth2.backoff import RefreshBackoff
 from app.store import custody, db, key_versions
 from app.store.migrate import migrate
 
@@ -50,11 +51,13 @@ class Runtime:
     agent_cache: TeamCache[str, Any] = field(init=False)
     config_cache: TeamCache[tuple[str, str], Any] = field(init=False)
     sanitizers: LruCache[bytes, Any] = field(init=False)
+    """Built sanitizers by a digest of the secrets they scrub (building one costs ~0.3 ms)."""
     oauth2_tokens: TeamCache[tuple[str, str], Any] = field(init=False)
     """OAuth 2 access tokens by (team, credential) (:mod:`app.oauth2.tokens`)."""
     oauth2_refreshing: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict)
     """The refresh under way per (team, credential), shared by the requests that need it."""
-    """Built sanitizers by a digest of the secrets they scrub (building one costs ~0.3 ms)."""
+    oauth2_backoff: RefreshBackoff = field(default_factory=RefreshBackoff)
+    """Failed refreshes, answered again without asking the endpoint (:mod:`app.oauth2.backoff`)."""
     http: aiohttp.ClientSession | None = None
     audit: AuditWriter | None = None
     listener: Listener | None = None

@@ -18,6 +18,9 @@ refresh (``rt.oauth2_refreshing``) instead of each queueing on the lock with a
 pooled connection; across replicas, the advisory lock makes the others wait
 for the first and then read its result.
 
+After a refused or failed refresh, requests for the same stored value get the
+same 502 without asking the endpoint again for a while (:mod:`app.oauth2.backoff`).
+
 A token is due for refresh :data:`REFRESH_MARGIN_SECS` before it expires (or
 half-way through a shorter life). After an upstream 401, :func:`refresh_after_rejection`
 replaces the token that was rejected, unless another request already has.
@@ -42,6 +45,7 @@ from app.errors import (
     CredentialNotConfigured,
     CredentialUnreadable,
     CryptoError,
+    OAuthRefreshFailed,
 )
 from app.oauth2.bundle import Bundle
 from app.oauth2.token_endpoint import request_token
@@ -196,6 +200,8 @@ async def _shared_refresh(
 ) -> AccessToken:
     """Join the worker's refresh of this credential, or start one."""
     key = (credential.team_id, credential.name)
+    if not force and credential.sealed_value is not None:
+        rt.oauth2_backoff.check(key, oauth_tokens.value_digest(credential.sealed_value))
     running = rt.oauth2_refreshing.get(key)
     if running is not None and not force:
         token: AccessToken = await asyncio.shield(running)
@@ -237,10 +243,15 @@ async def _refresh(
             found = _usable(stored, digest, rejected, lambda: bundle, name)
             if found is not None:
                 rt.oauth2_tokens.put((team_id, name), team_id, found)
+                rt.oauth2_backoff.succeeded((team_id, name))
                 return found
-        issued = await request_token(
-            rt.http, bundle, credential, allow_private=rt.config.allow_private_targets
-        )
+        try:
+            issued = await request_token(
+                rt.http, bundle, credential, allow_private=rt.config.allow_private_targets
+            )
+        except OAuthRefreshFailed as exc:
+            rt.oauth2_backoff.failed((team_id, name), digest, exc)
+            raise
         if (
             issued.refresh_token is not None
             and bundle.refresh_token is not None
@@ -274,5 +285,6 @@ async def _refresh(
         issued.access_token, _refresh_at(obtained, expires), SecretPairs(bundle.secret_pairs(name))
     )
     rt.oauth2_tokens.put((team_id, name), team_id, token)
+    rt.oauth2_backoff.succeeded((team_id, name))
     logger.info("credential %s: obtained an access token (%s grant)", name, bundle.grant)
     return token

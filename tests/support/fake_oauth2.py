@@ -81,6 +81,13 @@ class FakeAuthorizationServer:
         with self._lock:
             self.live_refresh_tokens.clear()
 
+    def grant_refresh_token(self) -> str:
+        """A new live refresh token, as a human re-authorizing the client would get."""
+        token = "rt_" + secrets.token_urlsafe(18)
+        with self._lock:
+            self.live_refresh_tokens.add(token)
+        return token
+
     def expired(self, token: str) -> bool:
         with self._lock:
             return self.access_tokens.get(token, 0.0) <= time.monotonic()

@@ -131,6 +131,33 @@ def test_a_revoked_refresh_token_is_a_502_with_an_audit_record(oauth: OAuthTeam)
     assert entry["upstream_status"] is None
 
 
+def test_a_refused_refresh_is_not_retried_on_every_request(oauth: OAuthTeam) -> None:
+    """An agent retrying in a loop must not turn a revoked grant into a flood of refresh
+    attempts; re-authorizing the credential (a new value) ends the back-off at once."""
+    oauth.auth.revoke_refresh_tokens()
+
+    answers = [oauth.forward() for _ in range(5)]
+
+    assert [a.status_code for a in answers] == [502] * 5
+    assert {a.json()["oauth_error"] for a in answers} == {"invalid_grant"}
+    assert oauth.auth.issued_tokens() == 1, "the endpoint was asked once"
+    waited = answers[-1]
+    assert int(waited.headers["Retry-After"]) == waited.json()["retry_after_secs"] > 0
+    # The admin's verify always asks (it is how a human sees the cause).
+    verify = oauth.admin("POST", f"/team/credentials/{CREDENTIAL}/verify")
+    assert verify.json()["error"] == "invalid_grant" and oauth.auth.issued_tokens() == 2
+
+    fresh = oauth.auth.grant_refresh_token()
+    patched = oauth.admin(
+        "PATCH", f"/team/credentials/{CREDENTIAL}/secret", {"value_patch": {"refresh_token": fresh}}
+    )
+    assert patched.status_code == 200, patched.text
+    # The new value reaches the worker's cache through NOTIFY; then the endpoint is asked.
+    recovered = wait_for(oauth.forward, lambda answer: answer.status_code == 200)
+    assert recovered.status_code == 200, recovered.text
+    assert oauth.auth.token_requests[-1]["refresh_token"] == fresh
+
+
 def test_client_credentials_grant(served: ServedTeam, auth: FakeAuthorizationServer) -> None:
     key = add_oauth_credential(
         served,
