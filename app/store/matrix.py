@@ -1,31 +1,14 @@
-"""What the Matrix bot keeps in Postgres: its sync position, its lead, its messages.
+"""What the Matrix bot keeps in Postgres: its sync position and its messages.
 
-Only one replica runs the sync loop at a time: it holds a session-level
-advisory lock on a connection it keeps for as long as it leads (the lock goes
-when that connection does). The sync token is saved after every sync, so
-the next leader continues from it.
+Only one worker runs the sync loop at a time (:mod:`app.store.leads`). The
+sync token is saved after every sync, so the next leader continues from it.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Final
 
 from app.store.db import Conn
-
-_LEAD_LOCK: Final = "tap/matrix-sync/"
-
-
-async def try_lead(conn: Conn, account: str) -> bool:
-    """Take the sync lead for ``account`` on ``conn`` if no one holds it; True if taken."""
-    taken: bool = await conn.fetchval(
-        "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", _LEAD_LOCK + account
-    )
-    return taken
-
-
-async def give_up_lead(conn: Conn, account: str) -> None:
-    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", _LEAD_LOCK + account)
 
 
 async def sync_token(conn: Conn, account: str) -> str | None:

@@ -3,8 +3,10 @@
 ``POST /bot<token>/<method>`` with a JSON body. It keeps every call in
 ``calls`` and the chat's messages in ``messages`` (edits replace them), so a
 test can read what a person in the chat would see. Updates queued with
-``push_update`` are handed out by ``getUpdates`` (long-poll mode). Set
-``fail_with`` to an HTTP status to make the API look down.
+``push_update`` are handed out by ``getUpdates`` (long-poll mode). As
+Telegram does, a ``getUpdates`` that arrives while another is waiting is
+refused with 409 (counted in ``overlapping_polls``). Set ``fail_with`` to an
+HTTP status to make the API look down.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     fail_with: int | None = None
+    polls: int = 0
+    """``getUpdates`` calls answered."""
+    overlapping_polls: int = 0
+    """``getUpdates`` calls that arrived while another was waiting (Telegram answers 409)."""
+    _polling: int = 0
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _next_message_id: int = 100
@@ -80,7 +87,29 @@ class FakeTelegram:
                 self.fail_with,
                 {"ok": False, "error_code": self.fail_with, "description": "Bad Gateway"},
             )
+        if method == "getUpdates":
+            return self._poll(payload)
         return Reply.json(200, {"ok": True, "result": self._result(method, payload)})
+
+    def _poll(self, payload: dict[str, Any]) -> Reply:
+        with self._lock:
+            if self._polling:
+                self.overlapping_polls += 1
+                return Reply.json(
+                    409,
+                    {
+                        "ok": False,
+                        "error_code": 409,
+                        "description": "Conflict: terminated by other getUpdates request",
+                    },
+                )
+            self._polling += 1
+        try:
+            return Reply.json(200, {"ok": True, "result": self._take_updates(payload)})
+        finally:
+            with self._lock:
+                self._polling -= 1
+                self.polls += 1
 
     def _result(self, method: str, payload: dict[str, Any]) -> Any:
         if method == "getMe":
@@ -96,8 +125,6 @@ class FakeTelegram:
                 key = (str(payload["chat_id"]), int(payload["message_id"]))
                 self.messages[key] = {**self.messages.get(key, {}), **payload}
             return True
-        if method == "getUpdates":
-            return self._take_updates(payload)
         return True
 
     def _take_updates(self, payload: dict[str, Any]) -> list[dict[str, Any]]:

@@ -5,9 +5,9 @@ sends the approval message to the row's room and answers ``{room_id,
 event_id, summary}``; :meth:`resolve` edits that message (``m.replace``) to
 say who decided.
 
-Inbound (one replica at a time): the replica that takes the advisory lock in
-:mod:`app.store.matrix` runs the :class:`~app.channels.matrix.sync.SyncLoop`
-from the saved sync token, so two replicas never act on the same event.
+Inbound (one worker of all replicas at a time, :mod:`app.channels.leading`):
+the leader runs the :class:`~app.channels.matrix.sync.SyncLoop` from the saved
+sync token, so two workers never act on the same event.
 Each event goes through the one shared path:
 
 - a ✅/❌ reaction or an approve/deny reply to one of our messages is a vote
@@ -23,11 +23,10 @@ Each event goes through the one shared path:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any, ClassVar, Final
 
-from app.channels import deciding, identities
+from app.channels import deciding, identities, leading
 from app.channels.base import (
     ChannelDeps,
     DeliveryFailed,
@@ -40,15 +39,14 @@ from app.channels.matrix import events, message
 from app.channels.matrix.client import MatrixClient, MatrixError
 from app.channels.matrix.sync import SyncLoop
 from app.config import Config
-from app.errors import StoreError
 from app.store import db
 from app.store import matrix as store
 
 logger = logging.getLogger(__name__)
 
 KIND: Final = "matrix"
-LEAD_RETRY_SECS: Final = 2.0
-"""How often a replica that does not run the sync loop checks whether it should."""
+SYNC_LEAD: Final = "tap/matrix-sync/"
+"""The lead (:mod:`app.channels.leading`) of the sync loop, per bot account."""
 MAX_SUMMARY_CHARS: Final = 300
 
 LINKED: Final = "Linked: your reactions and replies here now count as your decisions in TAP."
@@ -94,7 +92,10 @@ class MatrixChannel:
     # ApprovalChannel ----------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._lead(), name="matrix-sync")
+        self._task = asyncio.create_task(
+            leading.lead_forever(self._pool, self._lock_name, self._sync, "matrix sync loop"),
+            name="matrix-sync",
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -165,28 +166,12 @@ class MatrixChannel:
 
     # Inbound ------------------------------------------------------------------------
 
-    async def _lead(self) -> None:
-        """Run the sync loop whenever this replica holds the lead; wait otherwise."""
-        while True:
-            try:
-                me = await self.bot_id()
-                async with db.connection(self._pool) as conn:
-                    if await store.try_lead(conn, me):
-                        logger.info("matrix sync loop for %s runs on this replica", me)
-                        try:
-                            await self._sync(conn, me)
-                        finally:
-                            self.sync = None
-                            with contextlib.suppress(Exception):
-                                await store.give_up_lead(conn, me)
-            except (MatrixError, StoreError) as exc:
-                logger.warning("matrix sync loop stopped (%s); retrying", exc)
-            except Exception:
-                # A bug must not end decisions from Matrix for good: log it, start again.
-                logger.exception("matrix sync loop crashed; restarting")
-            await asyncio.sleep(LEAD_RETRY_SECS)
+    async def _lock_name(self) -> str:
+        return SYNC_LEAD + await self.bot_id()
 
-    async def _sync(self, conn: db.Conn, me: str) -> None:
+    async def _sync(self, conn: db.Conn) -> None:
+        me = await self.bot_id()
+
         async def save(token: str) -> None:
             # NOTE: saved on the lead connection: if it is gone (and the lock with
             # it), this raises and the loop stops before another leader starts.

@@ -3,7 +3,9 @@
 Start-up asks ``getMe`` for the bot's username (for link deep links). With
 ``TELEGRAM_WEBHOOK_SECRET`` set, TAP registers its webhook with that secret
 (``setWebhook``; updates then arrive at ``POST /telegram/webhook``);
-otherwise it long-polls ``getUpdates``. Every update goes through
+otherwise one worker of all replicas long-polls ``getUpdates``
+(:mod:`app.channels.leading`: Telegram allows one poll at a time, and two
+pollers would both act on each update). Every update goes through
 :meth:`TelegramChannel.handle_update`:
 
 - ``/start <code>`` in a private chat links the sender's Telegram account;
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import html
 import logging
 import uuid
 from typing import Any, ClassVar, Final
 
-from app.channels import deciding
+from app.channels import deciding, leading
 from app.channels.base import (
     ChannelDeps,
     DeliveryFailed,
@@ -33,6 +36,7 @@ from app.channels.base import (
 from app.channels.telegram import messages
 from app.channels.telegram.bot_api import LONG_POLL_SECS, LONG_POLL_TIMEOUT, BotApi
 from app.config import Config
+from app.store import db, leads
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ KIND: Final = "telegram"
 ALLOWED_UPDATES: Final = ["callback_query", "message"]
 POLL_RETRY_SECS: Final = 2.0
 WEBHOOK_PATH: Final = "/telegram/webhook"
+POLL_LEAD: Final = "tap/telegram-poll/"
 
 
 def wired(config: Config) -> bool:
@@ -95,7 +100,10 @@ class TelegramChannel:
                 return
             except DeliveryFailed as exc:
                 logger.warning("telegram setWebhook failed (%s); long-polling instead", exc)
-        self._poller = asyncio.create_task(self._poll(), name="tap-telegram-poll")
+        self._poller = asyncio.create_task(
+            leading.lead_forever(self._pool, self._lock_name, self._poll, "telegram long-poll"),
+            name="tap-telegram-poll",
+        )
 
     async def stop(self) -> None:
         if self._poller is not None:
@@ -113,11 +121,19 @@ class TelegramChannel:
             self._username = name
         return self._username
 
-    async def _poll(self) -> None:
+    async def _lock_name(self) -> str:
+        # Per bot: the token names the bot, and only a digest of it goes to Postgres.
+        token = self._config.telegram_bot_token
+        assert token is not None
+        return POLL_LEAD + hashlib.sha256(token.reveal().encode()).hexdigest()
+
+    async def _poll(self, lead: db.Conn) -> None:
         with contextlib.suppress(DeliveryFailed):
             await self.api.call("deleteWebhook", {})
         offset = 0
         while True:
+            # Stop polling as soon as the lead is lost, before another worker starts.
+            await leads.confirm(lead)
             try:
                 updates = await self.api.call(
                     "getUpdates",

@@ -305,6 +305,35 @@ def test_long_poll_mode_links_and_decides(
         assert proxy.stop() == 0, proxy.log()
 
 
+def test_only_one_worker_long_polls(
+    tmp_path: Path,
+    database_url: str,
+    resend: FakeResend,
+    upstream: Upstream,
+    telegram: FakeTelegram,
+) -> None:
+    """Telegram allows one getUpdates at a time per bot (a second is a 409), and two pollers
+    would each act on the same update: one worker leads, the others wait to take over."""
+    env = proxy_env(tmp_path, database_url, resend, **telegram.env(TELEGRAM_CHAT_ID=CHAT))
+    proxy = start_proxy(tmp_path, {**env, "TAP_WORKERS": "2"})
+    try:
+        team = build_team(proxy, resend, upstream, approval_channel="telegram")
+        issued = team.api.ok("POST", "/user/identities/telegram", team.owner.token)
+        telegram.push_update(private_text(ANN, f"/start {issued['code']}"))
+        wait_for(
+            lambda: team.api.ok("GET", "/user/identities", team.owner.token)["identities"],
+            lambda found: len(found) == 1,
+            timeout=20,
+        )
+        polled = telegram.polls
+        wait_for(lambda: telegram.polls, lambda now: now >= polled + 3, timeout=20)
+        assert telegram.overlapping_polls == 0
+        replies = [m for m in telegram.of("sendMessage") if str(m["chat_id"]) == str(ANN)]
+        assert len(replies) == 1, replies
+    finally:
+        assert proxy.stop() == 0, proxy.log()
+
+
 def test_linking_needs_a_session_and_a_configured_channel(tg_team: Team) -> None:
     telegram = tg_team.telegram
     assert telegram is not None
