@@ -651,6 +651,13 @@ class TooManyAttempts(AdminError):
     code = "too_many_attempts"
 
 
+class AuditVerifyRunning(AdminError):
+    """A verification of this team's audit chain is already running (on any worker or replica)."""
+
+    status = 429
+    code = "audit_verify_running"
+
+
 # Appended by the pure /forward stages (target, inject, placeholders) ----------------
 
 
@@ -671,7 +678,9 @@ class AuthModeUnavailable(ProxyError):
     """``X-TAP-Auth-Mode`` asks for a scheme this credential cannot use (its fields are missing)."""
 
     code = "auth_mode_unavailable"
-    agent_action = "Drop X-TAP-Auth-Mode (or send auto); /agent/services names what this credential does."
+    agent_action = (
+        "Drop X-TAP-Auth-Mode (or send auto); /agent/services names what this credential does."
+    )
 
 
 class RequestNotSignable(ProxyError):

@@ -4,7 +4,8 @@
 (older) page. It is ``null`` on the last page.
 
 ``GET /team/audit/verify`` checks the team's hash chain and checkpoints in the
-database (:mod:`app.audit_verify`); ``GET /audit/public-key`` publishes the
+database (:mod:`app.audit_verify`), one run per team at a time (429
+``audit_verify_running`` while another runs); ``GET /audit/public-key`` publishes the
 key checkpoints are signed with, for anyone who verifies them elsewhere.
 """
 
@@ -30,7 +31,7 @@ from app.admin.schemas import (
 from app.audit_record import render
 from app.audit_verify import ChainBroken, TrustedKeys, verify_database_team
 from app.crypto import audit_key_id
-from app.errors import ValidationFailed
+from app.errors import AuditVerifyRunning, ValidationFailed
 from app.store import audit as audit_store
 from app.store import db
 from app.webstate import runtime
@@ -39,6 +40,9 @@ blueprint = Blueprint("audit", __name__)
 
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+VERIFY_RETRY_SECS: Final = 10
+VERIFY_ROWS_PER_READ: Final = 250
+"""About 5 ms of hashing between two chances for the worker's other requests to run."""
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
 _CURSOR: Final = re.compile(r"^([0-9]{1,18})\.([0-9]{1,18})$")
 
@@ -97,15 +101,24 @@ async def team_audit(query: AuditQuery, caller: Caller) -> Response:
     "/team/audit/verify",
     summary="Check the team's audit hash chain and signed checkpoints; name the first break.",
     responses={200: AuditVerification},
-    errors=SESSION_ERRORS,
+    errors=(*SESSION_ERRORS, 429),
     permission="view_audit",
 )
 async def team_audit_verify(caller: Caller) -> Response:
     rt = runtime()
     trusted = TrustedKeys.of(rt.keys.audit_signer().public_key, *rt.config.audit_trusted_keys)
     async with db.transaction(rt.pool, readonly=True) as conn:
+        # NOTE: verifying re-hashes the team's whole chain (seconds per million rows) on a
+        # worker that also serves /forward: one run per team at a time, on any replica.
+        if not await audit_store.try_lock_verification(conn, caller.team_id):
+            raise AuditVerifyRunning(
+                "A verification of this team's audit log is running; try again when it ends.",
+                retry_after_secs=VERIFY_RETRY_SECS,
+            )
         try:
-            summary = await verify_database_team(conn, caller.team_id, trusted)
+            summary = await verify_database_team(
+                conn, caller.team_id, trusted, rows_per_read=VERIFY_ROWS_PER_READ
+            )
         except ChainBroken as broken:
             return respond(
                 AuditVerification(

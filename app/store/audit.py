@@ -63,6 +63,7 @@ _LOCK_HEAD: Final = (
     " ON CONFLICT (team_id) DO UPDATE SET team_id = EXCLUDED.team_id"
     " RETURNING count, head, signed_count, signed_at"
 )
+_VERIFY_LOCK: Final = "tap/audit-verify/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +399,14 @@ async def chain_rows(conn: Queryable, team_id: str, after_id: int, limit: int) -
 
 
 @translated
+async def try_lock_verification(conn: Conn, team_id: str) -> bool:
+    """Take the team's verification lock until ``conn``'s transaction ends; False if it is held."""
+    taken: bool = await conn.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", _VERIFY_LOCK + team_id
+    )
+    return taken
+
+
 async def chained_teams(conn: Queryable) -> list[str]:
     """Every team with a chain, a chained row or a checkpoint."""
     rows = await conn.fetch(

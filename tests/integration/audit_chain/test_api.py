@@ -85,6 +85,28 @@ async def test_a_team_verifies_its_own_chain_and_sees_the_first_break(
     assert theirs.body["valid"] is True and theirs.body["records"] == 2
 
 
+async def test_one_verification_of_a_team_runs_at_a_time(api: Api, database_url: str) -> None:
+    """Verifying re-hashes the team's whole chain: a caller firing it in parallel would make
+    every worker (and replica) hash millions of rows at once, beside the proxy's traffic."""
+    owner = await api.signup("acme", "ann@example.com")
+    other = await api.signup("bobs", "bob@example.com")
+    await _audit(database_url, owner.team_id, 2)
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            # A verification of the team running elsewhere (another worker or replica).
+            assert await audit_store.try_lock_verification(conn, owner.team_id)
+            busy = await api.call("GET", "/team/audit/verify", owner.token)
+            assert busy.status == 429 and busy.body["error"] == "audit_verify_running"
+            assert busy.headers["retry-after"] == str(busy.body["retry_after_secs"])
+            # Another team's verification is not held up.
+            assert (await api.call("GET", "/team/audit/verify", other.token)).status == 200
+    finally:
+        await conn.close()
+    done = await api.call("GET", "/team/audit/verify", owner.token)
+    assert done.status == 200 and done.body["valid"] is True
+
+
 async def test_verification_needs_the_audit_right(api: Api) -> None:
     owner = await api.signup("acme", "ann@example.com")
     approver = await api.invite(owner, "al@example.com", role="approver")
