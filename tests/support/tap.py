@@ -20,6 +20,7 @@ from app.runtime import open_runtime
 from app.secret import Secret
 from app.store import credentials, teams
 from tests.support.proxy import TEST_KEY, ProxyProcess, base_env, start_proxy
+from tests.support.waiting import wait_for
 from tools.cli import main as cli_main
 
 
@@ -130,6 +131,15 @@ class Tap:
             if body["count"] >= at_least or time.monotonic() > deadline:
                 return body
             time.sleep(0.05)
+
+    def poll(self, key: str, poll_url: str, until: set[str], timeout: float = 30) -> dict[str, Any]:
+        """What the agent's poll of a parked request answers once its status is in ``until``."""
+        answer: dict[str, Any] = wait_for(
+            lambda: self.get(poll_url, key).json(),
+            lambda body: body.get("status") in until,
+            timeout=timeout,
+        )
+        return answer
 
     def sweep_executor(self) -> None:
         """Run one approval-executor sweep here and wait for all it started.

@@ -3,7 +3,6 @@ the signature with its own RFC 5849 code."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -23,6 +22,24 @@ def _provider() -> OAuth1Provider:
         consumers={"ck-demo": CONSUMER_SECRET},
         tokens={TOKEN: TOKEN_SECRET},
         bearer_tokens={BEARER},
+    )
+
+
+def _add_with_bearer(add_kind: Callable[..., None]) -> None:
+    """Credential ``x``: user-context keys and an app-only bearer token, as X issues them."""
+    add_kind(
+        "x",
+        "oauth1",
+        {
+            "consumer_secret": CONSUMER_SECRET,
+            "access_token": TOKEN,
+            "access_token_secret": TOKEN_SECRET,
+            "bearer_token": BEARER,
+        },
+        "--consumer-key",
+        "ck-demo",
+        "--allowed-host",
+        "127.0.0.1",
     )
 
 
@@ -106,20 +123,7 @@ def test_auth_mode_picks_bearer_or_oauth1(
 ) -> None:
     provider = _provider()
     upstream = served(provider.handle)
-    add_kind(
-        "x",
-        "oauth1",
-        {
-            "consumer_secret": CONSUMER_SECRET,
-            "access_token": TOKEN,
-            "access_token_secret": TOKEN_SECRET,
-            "bearer_token": BEARER,
-        },
-        "--consumer-key",
-        "ck-demo",
-        "--allowed-host",
-        "127.0.0.1",
-    )
+    _add_with_bearer(add_kind)
     add_kind(
         "plain",
         "oauth1",
@@ -157,20 +161,7 @@ def test_an_approved_request_keeps_the_auth_mode_the_agent_asked_for(
     sign an app-only write with the user's token, or send a user-context read as the app."""
     provider = _provider()
     upstream = served(provider.handle)
-    add_kind(
-        "x",
-        "oauth1",
-        {
-            "consumer_secret": CONSUMER_SECRET,
-            "access_token": TOKEN,
-            "access_token_secret": TOKEN_SECRET,
-            "bearer_token": BEARER,
-        },
-        "--consumer-key",
-        "ck-demo",
-        "--allowed-host",
-        "127.0.0.1",
-    )
+    _add_with_bearer(add_kind)
     key = tap.agent("bot", "--credentials", "x")
     # A write waits for a human; auto would sign it with the user's token (oauth1).
     parked = tap.forward(
@@ -183,10 +174,7 @@ def test_an_approved_request_keeps_the_auth_mode_the_agent_asked_for(
     )
     assert parked.status_code == 202, parked.text
     tap.ok("approve", parked.json()["txn_id"])
-    deadline = time.monotonic() + 30
-    while (status := tap.get(parked.json()["poll_url"], key).json())["status"] == "pending":
-        assert time.monotonic() < deadline, "the approved request was not forwarded"
-        time.sleep(0.1)
+    status = tap.poll(key, parked.json()["poll_url"], {"forwarded", "error"})
     assert status["status"] == "forwarded", status
     assert len(upstream.received) == 1 and provider.refused == []
     sent = upstream.received[0].headers["Authorization"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 import uuid
 from pathlib import Path
 
@@ -18,17 +17,6 @@ from tests.support.tap import Tap, start_tap
 from tests.support.upstream import Upstream
 
 SECRET = "sk-approval-secret-0123456789"
-
-
-def _poll(tap: Tap, key: str, url: str, until: set[str], timeout: float = 15) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    body: dict = {}  # type: ignore[type-arg]
-    while time.monotonic() < deadline:
-        body = tap.get(url, key).json()
-        if body.get("status") in until:
-            return body
-        time.sleep(0.1)
-    raise AssertionError(body)
 
 
 @pytest.fixture
@@ -81,7 +69,7 @@ def test_concurrent_approvals_forward_once(
 
     asyncio.run(race())
     assert sorted(outcomes) == ["already"] * 4 + ["approved"]
-    final = _poll(tap, alice, parked["poll_url"], {"forwarded", "error"})
+    final = tap.poll(alice, parked["poll_url"], {"forwarded", "error"})
     assert final["status"] == "forwarded"
     tap.sweep_executor()  # another sweep later, still one upstream call
     assert [r.path for r in upstream.received] == ["/once"]
@@ -105,8 +93,7 @@ def test_two_replicas_forward_an_approval_once(
             first.ok("approve", txn)
         for txn in txns:
             assert (
-                _poll(second, key, f"/agent/approvals/{txn}", {"forwarded"})["status"]
-                == "forwarded"
+                second.poll(key, f"/agent/approvals/{txn}", {"forwarded"})["status"] == "forwarded"
             )
         first.sweep_executor()
         assert sorted(r.path for r in upstream.received) == sorted(f"/r{i}" for i in range(5))
@@ -124,7 +111,7 @@ def test_unanswered_approval_times_out(
         key = tap.agent("bot", "--credentials", "demo")
         parked = tap.forward(key, "demo", upstream.url, method="PUT").json()
         assert parked["expires_in"] == 1
-        assert _poll(tap, key, parked["poll_url"], {"timed_out"})["status"] == "timed_out"
+        assert tap.poll(key, parked["poll_url"], {"timed_out"})["status"] == "timed_out"
         late = tap.cli("approve", parked["txn_id"])
         assert late.exit_code == 1
         assert upstream.received == []
@@ -140,7 +127,7 @@ def test_stored_response_is_deleted_after_delivery(
     alice, _ = setup
     parked = tap.forward(alice, "demo", upstream.url, method="POST").json()
     tap.ok("approve", parked["txn_id"])
-    first = _poll(tap, alice, parked["poll_url"], {"forwarded"})
+    first = tap.poll(alice, parked["poll_url"], {"forwarded"})
     assert first["response"]["complete"] is True and first["response"]["body"]
     second = tap.get(parked["poll_url"], alice).json()
     assert second["status"] == "forwarded" and second["response"]["complete"] is False
@@ -155,7 +142,7 @@ def test_revoked_access_while_waiting_is_not_forwarded(
     tap.ok("agent", "disable", "alice")
     tap.ok("approve", parked["txn_id"])
     tap.ok("agent", "enable", "alice")
-    final = _poll(tap, alice, parked["poll_url"], {"error", "forwarded"})
+    final = tap.poll(alice, parked["poll_url"], {"error", "forwarded"})
     assert final["status"] == "error"
     assert upstream.received == []
     assert SECRET not in json.dumps(final)
@@ -202,7 +189,7 @@ def test_approved_unified_request_keeps_the_secret_out_of_agent_headers(
     )
     assert parked.status_code == 202, parked.text
     tap.ok("approve", parked.json()["txn_id"])
-    final = _poll(tap, alice, parked.json()["poll_url"], {"forwarded", "error"})
+    final = tap.poll(alice, parked.json()["poll_url"], {"forwarded", "error"})
     assert final["status"] == "forwarded", final
     (received,) = upstream.received
     assert received.headers["Authorization"] == f"Bearer {SECRET}"
@@ -249,7 +236,7 @@ def test_placeholder_positions_are_checked_again_after_approval(
 
     asyncio.run(park())
     tap.ok("approve", str(txn))
-    final = _poll(tap, alice, f"/agent/approvals/{txn}", {"forwarded", "error"})
+    final = tap.poll(alice, f"/agent/approvals/{txn}", {"forwarded", "error"})
     assert final["status"] == "error", final
     assert "X-Leak" in final["error_detail"]
     assert SECRET not in json.dumps(final)
@@ -267,7 +254,7 @@ def test_poll_and_audit_carry_what_was_decided(
     assert pending["body_size"] == len(body)
     assert pending["body_sha256"] == hashlib.sha256(body).hexdigest()
     tap.ok("approve", parked["txn_id"])
-    assert _poll(tap, alice, parked["poll_url"], {"forwarded"})["status"] == "forwarded"
+    assert tap.poll(alice, parked["poll_url"], {"forwarded"})["status"] == "forwarded"
     assert upstream.received[0].body == body
     (entry,) = tap.logs(alice, at_least=1)["entries"]
     assert entry["approval_status"] == "approved"
@@ -289,7 +276,7 @@ def test_a_body_changed_after_parking_is_not_forwarded(
 
     asyncio.run(tamper())
     tap.ok("approve", parked["txn_id"])
-    final = _poll(tap, alice, parked["poll_url"], {"forwarded", "error"})
+    final = tap.poll(alice, parked["poll_url"], {"forwarded", "error"})
     assert final["status"] == "error"
     assert upstream.received == []
 
@@ -309,5 +296,5 @@ def test_any_body_bytes_park_and_forward_unchanged(
     parked = tap.forward(alice, "demo", upstream.url + "/bytes", method="POST", content=body)
     assert parked.status_code == 202, parked.text
     tap.ok("approve", parked.json()["txn_id"])
-    assert _poll(tap, alice, parked.json()["poll_url"], {"forwarded"})["status"] == "forwarded"
+    assert tap.poll(alice, parked.json()["poll_url"], {"forwarded"})["status"] == "forwarded"
     assert [r.body for r in upstream.received] == [body]

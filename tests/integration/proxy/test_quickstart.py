@@ -13,16 +13,6 @@ from tests.support.upstream import Upstream
 SECRET = "sk-live-quickstart-0123456789"
 
 
-def _poll(tap: Tap, key: str, poll_url: str, until: set[str], timeout: float = 15) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = tap.get(poll_url, key).json()
-        if body["status"] in until:
-            return body  # type: ignore[no-any-return]
-        time.sleep(0.1)
-    raise AssertionError(f"still {body} after {timeout}s")
-
-
 def test_quickstart_get_injected_post_approved(tap: Tap, upstream: Upstream) -> None:
     tap.add_credential("demo", SECRET, "--allowed-host", "127.0.0.1")
     key = tap.agent("bot", "--credentials", "demo")
@@ -56,7 +46,7 @@ def test_quickstart_get_injected_post_approved(tap: Tap, upstream: Upstream) -> 
     assert [item["txn_id"] for item in listed] == [parked["txn_id"]]
     tap.ok("approve", parked["txn_id"])
 
-    final = _poll(tap, key, parked["poll_url"], {"forwarded", "error"})
+    final = tap.poll(key, parked["poll_url"], {"forwarded", "error"})
     assert final["status"] == "forwarded", final
     assert final["response"]["status"] == 200
     assert len(upstream.received) == 2
@@ -78,7 +68,7 @@ def test_denied_request_is_never_forwarded(tap: Tap, upstream: Upstream) -> None
     key = tap.agent("bot", "--credentials", "demo")
     parked = tap.forward(key, "demo", upstream.url + "/x", method="DELETE").json()
     tap.ok("deny", parked["txn_id"])
-    final = _poll(tap, key, parked["poll_url"], {"denied"})
+    final = tap.poll(key, parked["poll_url"], {"denied"})
     assert final["status"] == "denied"
     tap.sweep_executor()
     assert upstream.received == []
@@ -109,5 +99,7 @@ def test_health_and_discovery(tap: Tap) -> None:
         assert needle in text
     assert httpx.get(tap.url + "/", follow_redirects=False).status_code == 303
     page = httpx.get(tap.url + "/", follow_redirects=True)
-    assert page.status_code == 200 and "/docs" in page.text  # the dashboard; the API is described there
+    assert (
+        page.status_code == 200 and "/docs" in page.text
+    )  # the dashboard; the API is described there
     assert "default-src 'none'" in page.headers["content-security-policy"]
