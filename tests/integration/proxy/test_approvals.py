@@ -15,6 +15,7 @@ from app.approvals import decisions
 from app.store import approvals
 from tests.support.tap import Tap, start_tap
 from tests.support.upstream import Upstream
+from tests.support.waiting import wait_for
 
 SECRET = "sk-approval-secret-0123456789"
 
@@ -141,6 +142,16 @@ def test_revoked_access_while_waiting_is_not_forwarded(
     parked = tap.forward(alice, "demo", upstream.url, method="POST").json()
     tap.ok("agent", "disable", "alice")
     tap.ok("approve", parked["txn_id"])
+    # NOTE: the access check runs when the approved request is forwarded: the agent (which
+    # cannot poll while disabled) is enabled again only once the audit says how that ended.
+    audit = tap.tmp / "audit.jsonl"
+
+    def ended() -> list[str]:
+        lines = audit.read_text().splitlines() if audit.exists() else []
+        entries = [json.loads(line) for line in lines]
+        return [e["outcome"] for e in entries if e["request_id"] == parked["txn_id"]]
+
+    assert wait_for(ended, bool, timeout=30) == ["error"]
     tap.ok("agent", "enable", "alice")
     final = tap.poll(alice, parked["poll_url"], {"error", "forwarded"})
     assert final["status"] == "error"
