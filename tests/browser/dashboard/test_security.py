@@ -242,6 +242,8 @@ def test_another_members_identity_cannot_be_unlinked_from_the_page(
     page.get_by_role("dialog").get_by_role("button", name="Unlink").click()
     expect(card.get_by_role("alert")).to_have_text("no such linked identity")
     assert _identities(chat_dash, victim.token) == [theirs]
+    # The page reloads its list after the refusal: let a tampering still under way finish.
+    page.unroute_all(behavior="wait")
 
 
 def test_without_push_keys_or_chat_services_the_page_says_so(
@@ -262,4 +264,30 @@ def test_without_push_keys_or_chat_services_the_page_says_so(
     expect(chats.get_by_role("button")).to_have_count(0)
     assert serious_violations(page) == []
     shoot(page, "security-nothing-set-up")
+    assert errors == []
+
+
+def test_a_browser_that_refuses_notifications_shows_blocked(
+    page: Any, errors: list[str], chat_dash: Dash, push_service: FakePushService
+) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    owner = chat_dash.person("refusers", "ref@example.com")
+    page.add_init_script(STUB_PUSH % json.dumps(push_service.browser("ref").subscription()))
+    # As a browser does when the person says no: the answer, and the permission from then on.
+    page.add_init_script(
+        "Notification.requestPermission = async () => {"
+        " Object.defineProperty(Notification, 'permission', { get: () => 'denied' });"
+        " return 'denied'; };"
+    )
+    chat_dash.open_as(page, owner.token, "security")
+    card = page.get_by_role("region", name="Push notifications on this device")
+    card.get_by_role("button", name="Turn on").click()
+    expect(card.get_by_role("alert")).to_have_text("This browser blocks notifications from TAP.")
+    expect(card.get_by_role("status")).to_contain_text(
+        "Blocked: this browser refuses notifications"
+    )
+    expect(card.get_by_role("button")).to_have_count(0)
+    assert page.evaluate("localStorage.getItem('test.push-subscription')") is None
     assert errors == []
