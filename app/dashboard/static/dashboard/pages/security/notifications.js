@@ -14,8 +14,10 @@ export function pushCard() {
   const status = h("p", { class: "push-state", role: "status" });
   const button = h("button", { type: "button", class: "primary", hidden: true });
   const error = formError();
+  const scope = h("p", { class: "hint", hidden: true }, "A browser gets the notifications of one person in one team: whoever turned them on last, in the team active then. After switching teams, turn them on again.");
   const node = h("div", { class: "card", role: "region", "aria-labelledby": "push-title" },
-    h("h2", { id: "push-title" }, "Push notifications on this device"), status,
+    h("h2", { id: "push-title" }, "Push notifications on this device"),
+    status, scope,
     h("div", { class: "actions" }, button), error);
   let key = null;
   let shown = null;
@@ -25,6 +27,7 @@ export function pushCard() {
     status.textContent = SAYS[now];
     status.dataset.state = now;
     button.hidden = now !== "on" && now !== "off";
+    scope.hidden = button.hidden;
     button.textContent = now === "on" ? "Turn off" : "Turn on";
     button.className = now === "on" ? "secondary" : "primary";
   }
