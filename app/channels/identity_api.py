@@ -51,6 +51,8 @@ class IdentityOut(BaseModel):
 
 class IdentityList(BaseModel):
     identities: list[IdentityOut]
+    linkable: list[str]
+    """The chat kinds this TAP can link (its wired chat channels), so a UI offers only those."""
 
 
 @operation(
@@ -89,7 +91,7 @@ async def new_link_code(kind: str, caller: Caller) -> Response:
     blueprint,
     "GET",
     "/user/identities",
-    summary="The caller's linked chat accounts.",
+    summary="The caller's linked chat accounts, and the chat kinds this TAP can link.",
     responses={200: IdentityList},
     errors=SESSION_ERRORS,
 )
@@ -107,7 +109,12 @@ async def list_identities(caller: Caller) -> Response:
                     created_at=i.created_at,
                 )
                 for i in found
-            ]
+            ],
+            linkable=sorted(
+                kind
+                for kind, channel in hub().channels.items()
+                if isinstance(channel, LinksIdentities)
+            ),
         )
     )
 

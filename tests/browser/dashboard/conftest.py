@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -86,9 +88,9 @@ class Dash:
         )
 
 
-@pytest.fixture(scope="module")
-def dash(tmp_path_factory: pytest.TempPathFactory, pg_cluster: object) -> Iterator[Dash]:
-    tmp = tmp_path_factory.mktemp("dashboard")
+@contextmanager
+def serve_dash(tmp: Path, pg_cluster: object, **extra_env: str) -> Iterator[Dash]:
+    """A TAP with passkeys on at http://localhost:PORT, plus ``extra_env`` (channels, push)."""
     resend = FakeResend().start()
     upstream = Upstream().start()
     port = free_port()
@@ -102,6 +104,7 @@ def dash(tmp_path_factory: pytest.TempPathFactory, pg_cluster: object) -> Iterat
         WEBAUTHN_RP_ID="localhost",
         WEBAUTHN_RP_ORIGIN=origin,
         TAP_APP_URL=origin,
+        **extra_env,
     )
     running = start_proxy(tmp, env, port=port)
     running.url = origin
@@ -111,6 +114,41 @@ def dash(tmp_path_factory: pytest.TempPathFactory, pg_cluster: object) -> Iterat
         running.stop()
         upstream.stop()
         resend.stop()
+
+
+@pytest.fixture(scope="module")
+def dash(tmp_path_factory: pytest.TempPathFactory, pg_cluster: object) -> Iterator[Dash]:
+    with serve_dash(tmp_path_factory.mktemp("dashboard"), pg_cluster) as served:
+        yield served
+
+
+def credential(dash: Dash, token: str, name: str) -> None:
+    """A credential for the loopback upstream, its value sent as a bearer token."""
+    dash.api.ok(
+        "POST",
+        "/team/credentials",
+        token,
+        status=201,
+        json={
+            "name": name,
+            "description": f"{name} api",
+            "allowed_hosts": ["127.0.0.1"],
+            "value": f"{name}-secret-0123456789",
+            "auth_header_format": "Bearer {value}",
+        },
+    )
+
+
+def gated_agent(dash: Dash, token: str, agent: str, credentials: list[str]) -> str:
+    """An agent whose POSTs with ``credentials`` wait for a human; returns its key."""
+    for name in credentials:
+        dash.api.ok(
+            "PUT", f"/team/policies/{name}", token, json={"require_approval_methods": ["POST"]}
+        )
+    created = dash.api.ok(
+        "POST", "/team/agents", token, status=201, json={"id": agent, "credentials": credentials}
+    )
+    return str(created["api_key"])
 
 
 def shoot(page: Any, name: str) -> None:

@@ -15,38 +15,18 @@ import pytest
 from aiohttp import web
 
 from tests.browser.conftest import add_virtual_authenticator
-from tests.browser.dashboard.conftest import WAIT_MS, Dash, serious_violations, shoot
+from tests.browser.dashboard.conftest import (
+    WAIT_MS,
+    Dash,
+    credential,
+    gated_agent,
+    serious_violations,
+    shoot,
+)
 from tests.integration.passkeys.conftest import PASSWORD, poll_until_final
 from tests.support.upstream import Received, Upstream
 
 pytestmark = pytest.mark.slow
-
-
-def _credential(dash: Dash, token: str, name: str) -> None:
-    dash.api.ok(
-        "POST",
-        "/team/credentials",
-        token,
-        status=201,
-        json={
-            "name": name,
-            "description": f"{name} api",
-            "allowed_hosts": ["127.0.0.1"],
-            "value": f"{name}-secret-0123456789",
-            "auth_header_format": "Bearer {value}",
-        },
-    )
-
-
-def _gated_agent(dash: Dash, token: str, agent: str, credentials: list[str]) -> str:
-    for name in credentials:
-        dash.api.ok(
-            "PUT", f"/team/policies/{name}", token, json={"require_approval_methods": ["POST"]}
-        )
-    created = dash.api.ok(
-        "POST", "/team/agents", token, status=201, json={"id": agent, "credentials": credentials}
-    )
-    return str(created["api_key"])
 
 
 def test_an_approver_sees_only_assigned_credentials(page: Any, dash: Dash) -> None:
@@ -55,8 +35,8 @@ def test_an_approver_sees_only_assigned_credentials(page: Any, dash: Dash) -> No
     expect.set_options(timeout=WAIT_MS)
     owner = dash.person("approvers", "owen@example.com")
     for name in ("billing", "payroll"):
-        _credential(dash, owner.token, name)
-    key = _gated_agent(dash, owner.token, "bot", ["billing", "payroll"])
+        credential(dash, owner.token, name)
+    key = gated_agent(dash, owner.token, "bot", ["billing", "payroll"])
     dash.api.ok(
         "POST",
         "/team/members/invite",
@@ -124,8 +104,8 @@ def test_a_denied_request_is_denied_everywhere(page: Any, dash: Dash) -> None:
 
     expect.set_options(timeout=WAIT_MS)
     owner = dash.person("deniers", "dora@example.com")
-    _credential(dash, owner.token, "shop")
-    key = _gated_agent(dash, owner.token, "buyer", ["shop"])
+    credential(dash, owner.token, "shop")
+    key = gated_agent(dash, owner.token, "buyer", ["shop"])
     dash.open_as(page, owner.token, "approvals")
     expect(page.get_by_text("No requests are waiting.")).to_be_visible()
     received_before = len(dash.upstream.received)
@@ -152,7 +132,7 @@ def test_the_credential_link_prefills_metadata_and_never_a_value(page: Any, dash
 
     expect.set_options(timeout=WAIT_MS)
     owner = dash.person("linkers", "lena@example.com")
-    _credential(dash, owner.token, "base")
+    credential(dash, owner.token, "base")
     key = dash.api.ok(
         "POST",
         "/team/agents",
@@ -208,7 +188,7 @@ def test_team_a_cannot_read_team_b(page: Any, dash: Dash) -> None:
     expect.set_options(timeout=WAIT_MS)
     alice = dash.person("team-a", "alice@example.com")
     bob = dash.person("team-b", "bob@example.com")
-    _credential(dash, bob.token, "b-secret-store")
+    credential(dash, bob.token, "b-secret-store")
     b_team = dash.api.ok("GET", "/user/me", bob.token)["team_id"]
 
     dash.open_as(page, alice.token, "credentials")
@@ -255,7 +235,7 @@ def test_a_member_of_two_teams_joins_and_switches(page: Any, dash: Dash) -> None
     expect.set_options(timeout=WAIT_MS)
     carol = dash.person("team-c", "carol@example.com")
     dave = dash.person("team-d", "dave@example.com")
-    _credential(dash, dave.token, "d-only")
+    credential(dash, dave.token, "d-only")
     dash.api.ok(
         "POST",
         "/team/members/invite",

@@ -62,6 +62,14 @@ def test_push_is_disabled_without_vapid_keys(
         team.api.refused(
             "POST", "/push/subscribe", team.owner.token, 404, "push_disabled", json=body
         )
+        # No chat channel is wired either: nothing to link, and linking says so.
+        assert team.api.ok("GET", "/user/identities", team.owner.token) == {
+            "identities": [],
+            "linkable": [],
+        }
+        team.api.refused(
+            "POST", "/user/identities/telegram", team.owner.token, 404, "channel_not_configured"
+        )
         # Parking still works and names the dashboard.
         parked = team.forward()
         assert parked.status_code == 202

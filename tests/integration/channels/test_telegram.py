@@ -83,8 +83,9 @@ def test_a_linked_member_approves_from_the_chat_and_it_is_forwarded_once(tg_team
 
     link_telegram(tg_team, tg_team.owner, ANN)
     assert "Linked" in telegram.of("sendMessage")[-1]["text"]
-    listed = tg_team.api.ok("GET", "/user/identities", tg_team.owner.token)["identities"]
-    assert [(i["kind"], i["external_id"]) for i in listed] == [("telegram", str(ANN))]
+    listed = tg_team.api.ok("GET", "/user/identities", tg_team.owner.token)
+    assert [(i["kind"], i["external_id"]) for i in listed["identities"]] == [("telegram", str(ANN))]
+    assert listed["linkable"] == ["telegram"]  # the kinds the dashboard offers to link
 
     assert press(tg_team, ANN, f"approve:{txn}") == "Approved."
     assert tg_team.wait_status(txn, {"forwarded"}) == "forwarded"

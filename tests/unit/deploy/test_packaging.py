@@ -163,6 +163,7 @@ def test_the_wheel_holds_the_service_and_nothing_else(wheel: zipfile.ZipFile) ->
     assert "app/dashboard/static/dashboard/index.html" in names
     assert "app/dashboard/static/dashboard/app.js" in names
     assert "app/dashboard/static/dashboard/pages/approvals.js" in names
+    assert "app/dashboard/static/dashboard/pages/security/chats.js" in names
     assert "app/dashboard/static/swagger-ui/swagger-ui-bundle.js" in names
     assert "app/dashboard/static/swagger-ui/LICENSE" in names
 

@@ -1,16 +1,6 @@
 // Passkey ceremonies: the JSON forms the API sends and expects, to and from
-// the browser's navigator.credentials. No dependencies.
-
-function fromB64url(text) {
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
-  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
-}
-
-function toB64url(buffer) {
-  let text = "";
-  for (const b of new Uint8Array(buffer)) text += String.fromCharCode(b);
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
+// the browser's navigator.credentials.
+import { fromB64url, toB64url } from "./base64url.js";
 
 function credentialJson(credential) {
   const r = credential.response;

@@ -1,12 +1,16 @@
-// Security: the signed-in person's passkeys (sign-in and approvals).
+// Security: the signed-in person's passkeys (sign-in and approvals), push
+// notifications in this browser, and the chat accounts that approve for them.
 import { call } from "../lib/api.js";
 import { cancelled, create } from "../lib/webauthn.js";
 import { confirmAction, empty, h, notify, table, when } from "../lib/dom.js";
+import { chatCard } from "./security/chats.js";
+import { pushCard } from "./security/notifications.js";
 
-export async function render(section) {
+function passkeyCard() {
   const listing = h("div");
   const add = h("button", { type: "button", class: "primary" }, "Add a passkey on this device");
-  section.append(h("div", { class: "page-head" }, h("h1", { id: "page-title" }, "Security"), add),
+  const node = h("div", { class: "card", role: "region", "aria-labelledby": "passkeys-title" },
+    h("div", { class: "page-head" }, h("h2", { id: "passkeys-title" }, "Passkeys"), add),
     h("p", { class: "hint" }, "Passkeys confirm your sign-in and the approvals that need one."), listing);
   add.addEventListener("click", async () => {
     try {
@@ -47,5 +51,14 @@ export async function render(section) {
         } } }, "Delete"),
       ])));
   }
-  await load();
+  return { node, load };
+}
+
+export async function render(section) {
+  const passkeys = passkeyCard();
+  const push = pushCard();
+  const chats = chatCard();
+  section.append(h("h1", { id: "page-title" }, "Security"), passkeys.node, push.node, chats.node);
+  await Promise.all([passkeys.load(), push.load(), chats.load()]);
+  return chats.stop;
 }
