@@ -101,17 +101,18 @@ def header_bytes(text: str) -> bytes:
 
 def mask_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers safe to log: values of credential-bearing headers are masked unless they are placeholders."""
-    out = []
-    for name, value in headers:
-        if name.lower() in SENSITIVE_HEADERS and not value.strip().startswith("<CREDENTIAL:"):
-            value = MASK
-        out.append((name, value))
-    return out
+    return [(name, _masked(name, value)) for name, value in headers]
 
 
 def headers_for_audit(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    """Headers safe to record, as bytes: :func:`mask_headers`, then each string's bytes."""
-    return [(header_bytes(n), header_bytes(v)) for n, v in mask_headers(headers)]
+    """Headers safe to record, as bytes: :func:`mask_headers`, then each string's bytes (one pass)."""
+    return [(header_bytes(name), header_bytes(_masked(name, value))) for name, value in headers]
+
+
+def _masked(name: str, value: str) -> str:
+    if name.lower() in SENSITIVE_HEADERS and not value.strip().startswith("<CREDENTIAL:"):
+        return MASK
+    return value
 
 
 def body_for_audit(body: bytes) -> tuple[bytes | None, bool]:
