@@ -139,22 +139,23 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def render(record: AuditRecord | dict[str, Any]) -> dict[str, Any]:
     """The public JSON shape of a record (JSONL line, agent logs, team audit)."""
     out = {key: value for key, value in record.items() if key != "record_id"}
     body = record["request_body"]
     headers = record["request_headers"]
-    out["request_headers"] = [[_show(n), _show(v)] for n, v in headers]
+    # One decode per header in the common case: text that is UTF-8 shows as itself.
+    shown: list[list[str]] = []
+    exact = True
+    for name, value in headers:
+        try:
+            shown.append([name.decode("utf-8"), value.decode("utf-8")])
+        except UnicodeDecodeError:
+            exact = False
+            shown.append([_show(name), _show(value)])
+    out["request_headers"] = shown
     out["request_headers_base64"] = None
-    if not all(_is_utf8(n) and _is_utf8(v) for n, v in headers):
+    if not exact:
         out["request_headers_base64"] = [[_b64(n), _b64(v)] for n, v in headers]
     out["request_body_base64"] = None
     if body is None:

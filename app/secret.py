@@ -63,10 +63,7 @@ class SecretPairs(tuple[tuple[str, str], ...]):
     __slots__ = ()
 
     def __new__(cls, pairs: Iterable[tuple[str, str]] = ()) -> SecretPairs:
-        if type(pairs) is cls:
-            # Already pairs of text, and immutable: nothing to copy.
-            return pairs
-        return super().__new__(cls, [(str(name), str(value)) for name, value in pairs])
+        return super().__new__(cls, ((str(name), str(value)) for name, value in pairs))
 
     def names(self) -> list[str]:
         """The names, in order (what is safe to show)."""
