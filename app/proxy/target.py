@@ -54,8 +54,9 @@ _UNRESERVED: Final = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 )
 _MAX_DECODE_ROUNDS: Final = 4
-PARSED_TARGETS: Final = 1024
-"""How many distinct absolute targets a worker keeps parsed (least recently used dropped)."""
+PARSED_TARGETS: Final = 256
+"""How many distinct absolute targets a worker keeps parsed (least recently used dropped);
+at most 256 x 8 KiB of target text, so the memo cannot grow a worker by much."""
 
 
 @dataclass(frozen=True, slots=True)
