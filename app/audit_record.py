@@ -101,17 +101,18 @@ def header_bytes(text: str) -> bytes:
 
 def mask_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers safe to log: values of credential-bearing headers are masked unless they are placeholders."""
-    out = []
-    for name, value in headers:
-        if name.lower() in SENSITIVE_HEADERS and not value.strip().startswith("<CREDENTIAL:"):
-            value = MASK
-        out.append((name, value))
-    return out
+    return [(name, _masked(name, value)) for name, value in headers]
 
 
 def headers_for_audit(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    """Headers safe to record, as bytes: :func:`mask_headers`, then each string's bytes."""
-    return [(header_bytes(n), header_bytes(v)) for n, v in mask_headers(headers)]
+    """Headers safe to record, as bytes: :func:`mask_headers`, then each string's bytes (one pass)."""
+    return [(header_bytes(name), header_bytes(_masked(name, value))) for name, value in headers]
+
+
+def _masked(name: str, value: str) -> str:
+    if name.lower() in SENSITIVE_HEADERS and not value.strip().startswith("<CREDENTIAL:"):
+        return MASK
+    return value
 
 
 def body_for_audit(body: bytes) -> tuple[bytes | None, bool]:
@@ -138,22 +139,23 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def render(record: AuditRecord | dict[str, Any]) -> dict[str, Any]:
     """The public JSON shape of a record (JSONL line, agent logs, team audit)."""
     out = {key: value for key, value in record.items() if key != "record_id"}
     body = record["request_body"]
     headers = record["request_headers"]
-    out["request_headers"] = [[_show(n), _show(v)] for n, v in headers]
+    # One decode per header in the common case: text that is UTF-8 shows as itself.
+    shown: list[list[str]] = []
+    exact = True
+    for name, value in headers:
+        try:
+            shown.append([name.decode("utf-8"), value.decode("utf-8")])
+        except UnicodeDecodeError:
+            exact = False
+            shown.append([_show(name), _show(value)])
+    out["request_headers"] = shown
     out["request_headers_base64"] = None
-    if not all(_is_utf8(n) and _is_utf8(v) for n, v in headers):
+    if not exact:
         out["request_headers_base64"] = [[_b64(n), _b64(v)] for n, v in headers]
     out["request_body_base64"] = None
     if body is None:

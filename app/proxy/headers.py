@@ -10,7 +10,6 @@ stay here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Final
 
 from app.errors import (
@@ -70,30 +69,27 @@ _AUTH_MODES: Final[dict[str, AuthMode]] = {
 MAX_TARGET_LENGTH: Final = 8192
 
 
+_SUPPORTED_SET: Final = frozenset(SUPPORTED)
+_NEVER_FORWARDED: Final = HOP_BY_HOP | CLIENT_IDENTITY
+"""Every fixed name that stays here, built once: one set lookup per header."""
+
+
 def identifies_client(name: str) -> bool:
     """Whether header ``name`` tells the upstream about the client or the proxies on the way."""
     lower = name.lower()
     return lower in CLIENT_IDENTITY or lower.startswith(CLIENT_IDENTITY_PREFIXES)
 
 
-def _hop_by_hop(headers: Sequence[tuple[str, str]]) -> set[str]:
-    named = {
-        token.strip().lower()
-        for name, value in headers
-        if name.lower() == "connection"
-        for token in value.split(",")
-    }
-    return set(HOP_BY_HOP) | named
-
-
 async def run(ctx: ForwardContext) -> ForwardContext:
     control: dict[str, str] = {}
-    dropped = _hop_by_hop(ctx.raw_headers)
     forward: list[tuple[str, str]] = []
+    # Names a Connection header lists are hop-by-hop too (RFC 9110, 7.6.1); rare, so
+    # they are collected in the same pass and applied afterwards.
+    named_hop: set[str] = set()
     for name, value in ctx.raw_headers:
         lower = name.lower()
         if lower.startswith("x-tap-"):
-            if lower not in SUPPORTED:
+            if lower not in _SUPPORTED_SET:
                 raise UnknownTapHeader(
                     f"Unknown header: {name}",
                     detail=(
@@ -107,8 +103,13 @@ async def run(ctx: ForwardContext) -> ForwardContext:
             if lower in control:
                 raise DuplicateHeader(f"Header {name} was sent more than once.", header=name)
             control[lower] = value.strip()
-        elif lower not in dropped and not identifies_client(lower):
+        elif lower in _NEVER_FORWARDED or lower.startswith(CLIENT_IDENTITY_PREFIXES):
+            if lower == "connection":
+                named_hop.update(token.strip().lower() for token in value.split(","))
+        else:
             forward.append((name, value))
+    if named_hop:
+        forward = [(name, value) for name, value in forward if name.lower() not in named_hop]
     key = control.get("x-tap-key", "")
     if not key:
         raise MissingTapKey("Missing X-TAP-Key header.", setup_url="/instructions")

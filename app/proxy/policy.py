@@ -32,6 +32,12 @@ in the direction that fails safe:
   ``*`` needs a non-empty segment; a spelling that differs just falls
   through to the stricter rules.
 
+A policy is compiled once per version (:func:`compile_policy`): patterns are
+parsed and normalised, method lists upper-cased, and the result is memoised
+on the policy's whole content, so an edited policy is a new key and takes
+effect on the next request. A request's target is parsed and normalised once,
+whatever the number of patterns.
+
 Usage::
 
     decision = decide(policy, "gated", "POST", "https://api.example.com/v1/x")
@@ -40,6 +46,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -71,6 +78,9 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 MAX_METHOD_LENGTH: Final = 32
 MAX_DECODE_ROUNDS: Final = 8
 """Percent-decoding stops here; the target stage refuses deeper nesting anyway."""
+
+COMPILED_POLICIES: Final = 4096
+"""How many policy versions a worker keeps compiled (least recently used ones are dropped)."""
 
 RuleKind = Literal["require", "auto"]
 """Which side of the decision a URL rule is on; it sets how generously it matches."""
@@ -119,20 +129,51 @@ def decide(
         if judged in SAFE_METHODS:
             return Decision(False, TEAM_GATED_SAFE_METHOD)
         return Decision(True, TEAM_GATED_UNSAFE_METHOD)
-    # (2) require-URL patterns beat everything else.
-    if _any_match(policy.require_approval_urls, display_target, "require"):
-        return Decision(True, REQUIRE_APPROVAL_URL)
-    # (3) auto-URL patterns approve regardless of method.
-    if _any_match(policy.auto_approve_urls, display_target, "auto"):
-        return Decision(False, AUTO_APPROVE_URL)
+    compiled = compile_policy(policy)
+    if compiled.require_urls or compiled.auto_urls:
+        target = _Target.parse(display_target)
+        # (2) require-URL patterns beat everything else.
+        if any(rule.matches(target, "require") for rule in compiled.require_urls):
+            return Decision(True, REQUIRE_APPROVAL_URL)
+        # (3) auto-URL patterns approve regardless of method.
+        if any(rule.matches(target, "auto") for rule in compiled.auto_urls):
+            return Decision(False, AUTO_APPROVE_URL)
     # (4) and (5): HEAD is looked up as GET, so listing HEAD alone does nothing.
     lookup = "GET" if judged == "HEAD" else judged
-    if lookup in _upper(policy.auto_approve_methods):
+    if lookup in compiled.auto_methods:
         return Decision(False, AUTO_APPROVE_METHOD)
-    if lookup in _upper(policy.require_approval_methods):
+    if lookup in compiled.require_methods:
         return Decision(True, REQUIRE_APPROVAL_METHOD)
     # (6)
     return Decision(True, REQUIRE_APPROVAL_DEFAULT)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    """A policy's rules in the form :func:`decide` applies them; see :func:`compile_policy`."""
+
+    require_urls: tuple[UrlRule, ...]
+    """``require_approval_urls`` that can match anything (blank and starred hosts dropped)."""
+    auto_urls: tuple[UrlRule, ...]
+    auto_methods: frozenset[str]
+    """``auto_approve_methods``, trimmed and upper-cased."""
+    require_methods: frozenset[str]
+
+
+@functools.lru_cache(maxsize=COMPILED_POLICIES)
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    """``policy`` compiled: each URL pattern parsed and normalised, method lists as sets.
+
+    NOTE: memoised on the whole policy value (a frozen dataclass), not on its
+    name: any edit makes a different key, so a changed rule can never be
+    served from a stale compilation.
+    """
+    return CompiledPolicy(
+        require_urls=_rules(policy.require_approval_urls, "require"),
+        auto_urls=_rules(policy.auto_approve_urls, "auto"),
+        auto_methods=_upper(policy.auto_approve_methods),
+        require_methods=_upper(policy.require_approval_methods),
+    )
 
 
 def strictest(decisions: Sequence[Decision]) -> Decision:
@@ -163,25 +204,71 @@ def url_pattern_matches(pattern: str, target: str, kind: RuleKind) -> bool:
     docstring). A target that is not an absolute URL never matches (so it can
     never be auto-approved by URL).
     """
-    pattern = pattern.strip()
-    if not pattern:
-        return False
-    try:
-        parts = urlsplit(target)
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        return False
-    if not parts.scheme or not host:
-        return False
-    path = parts.path or "/"
-    if pattern.startswith("/"):
-        return _path_prefix_matches(pattern, path, kind)
-    pattern_host, slash, pattern_path = pattern.partition("/")
-    if not pattern_host or "*" in pattern_host or pattern_host.lower() != host:
-        return False
-    if not slash:
-        return True
-    return _path_prefix_matches("/" + pattern_path, path, kind)
+    rule = UrlRule.parse(pattern, kind)
+    return rule is not None and rule.matches(_Target.parse(target), kind)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlRule:
+    """One URL pattern, parsed and normalised for the side of the decision it is on."""
+
+    host: str | None
+    """Lower-case host the target must have; ``None`` for a path-only pattern."""
+    segments: tuple[str | None, ...]
+    """The pattern's normalised path segments (``None`` is ``*``); empty matches every path.
+    For a require-approval rule each segment is already trimmed and case-folded."""
+
+    @classmethod
+    def parse(cls, pattern: str, kind: RuleKind) -> UrlRule | None:
+        """The rule ``pattern`` stands for, or ``None`` when it can match nothing
+        (blank, or a host part that is empty or holds ``*``)."""
+        pattern = pattern.strip()
+        if not pattern:
+            return None
+        if pattern.startswith("/"):
+            return cls(None, _pattern_segments(pattern, kind))
+        pattern_host, slash, pattern_path = pattern.partition("/")
+        if not pattern_host or "*" in pattern_host:
+            return None
+        segments = _pattern_segments("/" + pattern_path, kind) if slash else ()
+        return cls(pattern_host.lower(), segments)
+
+    def matches(self, target: _Target, kind: RuleKind) -> bool:
+        """Whether this rule, compiled for ``kind``, matches the parsed ``target``."""
+        if not target.host or (self.host is not None and self.host != target.host):
+            return False
+        wanted = self.segments
+        if not wanted:
+            return True
+        actual = target.folded if kind == "require" else target.segments
+        if len(wanted) > len(actual):
+            return False
+        if kind == "require":
+            return all(_require_segment_matches(w, h) for w, h in zip(wanted, actual, strict=False))
+        return all(_auto_segment_matches(w, h) for w, h in zip(wanted, actual, strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A request's target as URL rules see it, parsed once per decision."""
+
+    host: str
+    """Lower-case host; empty when the target is not an absolute URL (nothing matches it)."""
+    segments: tuple[str, ...]
+    folded: tuple[str, ...]
+    """``segments`` trimmed and case-folded, for require-approval rules."""
+
+    @classmethod
+    def parse(cls, target: str) -> _Target:
+        try:
+            parts = urlsplit(target)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            return cls("", (), ())
+        if not parts.scheme or not host:
+            return cls("", (), ())
+        segments = tuple(normalised_segments(parts.path or "/"))
+        return cls(host, segments, tuple(s.strip().casefold() for s in segments))
 
 
 def normalised_segments(path: str) -> list[str]:
@@ -218,37 +305,32 @@ def normalised_segments(path: str) -> list[str]:
 # -- internals -----------------------------------------------------------------------
 
 
-def _any_match(patterns: Iterable[str], target: str, kind: RuleKind) -> bool:
-    return any(url_pattern_matches(pattern, target, kind) for pattern in patterns)
+def _rules(patterns: Iterable[str], kind: RuleKind) -> tuple[UrlRule, ...]:
+    return tuple(rule for p in patterns if (rule := UrlRule.parse(p, kind)) is not None)
 
 
 def _upper(methods: Iterable[str]) -> frozenset[str]:
     return frozenset(method.strip().upper() for method in methods)
 
 
-def _path_prefix_matches(pattern: str, path: str, kind: RuleKind) -> bool:
-    wanted = normalised_segments(pattern)
-    if not wanted:
-        return True
-    actual = normalised_segments(path)
-    if len(wanted) > len(actual):
-        return False
-    same = _require_segment_matches if kind == "require" else _auto_segment_matches
-    return all(same(want, have) for want, have in zip(wanted, actual, strict=False))
+def _pattern_segments(path: str, kind: RuleKind) -> tuple[str | None, ...]:
+    segments = normalised_segments(path)
+    if kind == "require":
+        return tuple(None if s == "*" else s.strip().casefold() for s in segments)
+    return tuple(None if s == "*" else s for s in segments)
 
 
-def _auto_segment_matches(want: str, have: str) -> bool:
-    if want == "*":
+def _auto_segment_matches(want: str | None, have: str) -> bool:
+    if want is None:
         # NOTE: a star is one whole, non-empty segment; "ref*" is literal.
         return bool(have)
     return want == have
 
 
-def _require_segment_matches(want: str, have: str) -> bool:
-    if want == "*":
+def _require_segment_matches(want: str | None, have: str) -> bool:
+    """``want`` and ``have`` are both trimmed and case-folded already."""
+    if want is None:
         return True
-    want = want.strip().casefold()
-    have = have.strip().casefold()
     if not have.startswith(want):
         return False
     # NOTE: "prod.git", "prod " and "prod-x" count as "prod" (fail safe);

@@ -19,6 +19,7 @@ backslashes are refused rather than resolved.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -53,6 +54,9 @@ _UNRESERVED: Final = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 )
 _MAX_DECODE_ROUNDS: Final = 4
+PARSED_TARGETS: Final = 256
+"""How many distinct absolute targets a worker keeps parsed (least recently used dropped);
+at most 256 x 8 KiB of target text, so the memo cannot grow a worker by much."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +195,14 @@ def _check_text(raw: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=PARSED_TARGETS)
 def _parse_absolute(raw: str) -> ResolvedTarget:
+    """``raw`` parsed and normalised. Raises InvalidTarget.
+
+    NOTE: memoised on the exact text: the result depends on nothing else and is
+    immutable, and a refusal is never cached (it raises again each time). The
+    credential's checks (allowed hosts, scheme) run on every request.
+    """
     try:
         parts = urlsplit(raw)
     except ValueError:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidMethod
-from app.proxy.policy import Decision, decide, normalize_method, strictest, url_pattern_matches
+from app.proxy.policy import (
+    Decision,
+    compile_policy,
+    decide,
+    normalize_method,
+    strictest,
+    url_pattern_matches,
+)
 from app.store.models import Policy
 
 URL = "https://api.example.com/v1/items?q=1"
@@ -255,3 +262,30 @@ def test_strictest_takes_the_first_approval() -> None:
     assert strictest([run]) == run
     with pytest.raises(ValueError):
         strictest([])
+
+
+def test_an_edited_policy_is_compiled_anew() -> None:
+    # The compiled form is memoised on the policy's whole value: an edit is a new key.
+    before = make_policy(auto_approve_urls=("/v1/items",))
+    assert decide(before, "gated", "POST", URL) == Decision(False, "auto_approve_url")
+    after = make_policy(auto_approve_urls=("/v1/items",), require_approval_urls=("/V1/ITEMS",))
+    assert decide(after, "gated", "POST", URL) == Decision(True, "require_approval_url")
+    methods = make_policy(auto_approve_methods=("post ",))
+    assert decide(methods, "gated", "POST", URL) == Decision(False, "auto_approve_method")
+    assert decide(before, "gated", "POST", URL) == Decision(False, "auto_approve_url")
+    assert compile_policy(before) is compile_policy(make_policy(auto_approve_urls=("/v1/items",)))
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        # patterns that can match nothing are dropped when compiling
+        "",
+        "   ",
+        "*.example.com/v1",
+        "/v1/items",
+    ],
+)
+def test_compiled_rules(pattern: str) -> None:
+    compiled = compile_policy(make_policy(require_approval_urls=(pattern,)))
+    assert len(compiled.require_urls) == (1 if pattern == "/v1/items" else 0)
