@@ -19,6 +19,7 @@ import aiohttp
 import asyncpg
 
 import enclave
+from app import heap
 from app.audit import AuditWriter
 from app.audit_chain import CheckpointPolicy
 from app.audit_spool import AuditSpool
@@ -74,6 +75,8 @@ class Runtime:
         """Open what request handling needs: the upstream session, the audit writer, the cache listener."""
         from app.netguard import GuardedResolver, guarded_socket_factory
 
+        # Large answers reuse freed memory instead of faulting in fresh pages (app.heap).
+        heap.keep_freed_memory()
         allow_private = self.config.allow_private_targets
         # The resolver checks names; the socket factory checks every address actually dialled
         # (aiohttp skips the resolver for IP literals).

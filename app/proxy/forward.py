@@ -30,7 +30,6 @@ from app.proxy.context import ForwardContext
 from app.runtime import UPSTREAM_CONNECT_TIMEOUT_SECS
 
 MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
-_READ_CHUNK: Final = 256 * 1024
 # The caller's asyncio timeout bounds the exchange (a stream's body has its own limits).
 _BOUNDED_BY_CALLER: Final = aiohttp.ClientTimeout(total=None, connect=UPSTREAM_CONNECT_TIMEOUT_SECS)
 _NO_AUTO_HEADERS: Final = frozenset({"User-Agent", "Content-Type"})
@@ -50,9 +49,15 @@ _DROP_RESPONSE_HEADERS: Final = frozenset(
 
 
 async def _read_capped(response: aiohttp.ClientResponse, first: bytes) -> tuple[bytes, bool]:
-    chunks: list[bytes] = [first]
+    """The whole body, or ``(b"", True)`` once it grows past the cap.
+
+    The chunks are taken as the client's parser produced them and joined once:
+    reading fixed-size pieces (``iter_chunked``) makes the client join its
+    small chunks into each piece first, a second copy of the whole body.
+    """
+    chunks: list[bytes] = [first] if first else []
     size = len(first)
-    async for chunk in response.content.iter_chunked(_READ_CHUNK):
+    async for chunk, _ in response.content.iter_chunks():
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
             return b"", True

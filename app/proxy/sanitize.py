@@ -95,6 +95,14 @@ WITHHELD_BODY: Final = (
 _WITHHELD_DROP_HEADERS: Final = frozenset(
     {"content-type", "content-encoding", "content-disposition"}
 )
+SCAN_WINDOW_BYTES: Final = 256 * 1024
+"""A long haystack is lower-cased and scanned this many bytes at a time.
+
+Lower-casing a 10 MiB body at once allocates a second 10 MiB buffer, whose
+fresh pages cost more than the lower-casing itself; a window this size is
+reused from the allocator's free lists and stays in the CPU cache for the
+automaton that scans it next.
+"""
 _PERCENT_HEX: Final = re.compile(r"%[0-9A-F]{2}")
 _JSON_HEX: Final = re.compile(r"\\u([0-9a-f]{4})")
 
@@ -123,7 +131,7 @@ class _Matcher(Protocol):
 class Sanitizer:
     """Finds and replaces every form of a fixed set of secrets."""
 
-    __slots__ = ("_labels", "_markers", "_matcher", "_needles", "_prefixes")
+    __slots__ = ("_labels", "_longest", "_markers", "_matcher", "_needles", "_prefixes")
 
     def __init__(self, needles: dict[bytes, str], *, use_automaton: bool = True) -> None:
         """Build from ``{needle bytes: label}``; prefer :meth:`for_secrets`.
@@ -139,6 +147,7 @@ class Sanitizer:
         self._markers = {label: f"[REDACTED:{label}]".encode() for label in set(self._labels)}
         self._matcher: _Matcher | None = None
         self._prefixes: frozenset[bytes] | None = None
+        self._longest = max((len(n) for n in self._needles), default=0)
         if self._needles:
             self._matcher = _make_matcher(self._needles, use_automaton=use_automaton)
 
@@ -205,7 +214,7 @@ class Sanitizer:
         """Every ``(needle index, start, end)`` match in ``data`` itself (no decoded layers)."""
         if self._matcher is None:
             return []
-        return self._matcher.find(data.lower())
+        return self._find_folded(data)
 
     def replace(self, data: bytes, matches: list[tuple[int, int, int]]) -> bytes:
         """``data`` with every span in ``matches`` (merged where they overlap) marked."""
@@ -216,7 +225,7 @@ class Sanitizer:
     @property
     def longest_needle(self) -> int:
         """Length in bytes of the longest form looked for (0 when empty)."""
-        return max((len(n) for n in self._needles), default=0)
+        return self._longest
 
     def is_needle_prefix(self, data: bytes) -> bool:
         """Whether ``data`` (any ASCII case) is a proper start of some form looked for.
@@ -255,13 +264,34 @@ class Sanitizer:
 
     def find_in_layers(self, data: bytes, layers: Sequence[Layer]) -> list[tuple[int, int, int]]:
         """Matches in ``data`` and in its ``layers`` (:func:`decoded_layers`), as spans of ``data``."""
-        assert self._matcher is not None
-        matches = self._matcher.find(data.lower())
+        matches = self._find_folded(data)
         for depth, layer in enumerate(layers):
-            for index, start, end in self._matcher.find(layer.data.lower()):
+            for index, start, end in self._find_folded(layer.data):
                 for below in reversed(layers[: depth + 1]):
                     start, end = below.source_span(start, end)
                 matches.append((index, start, end))
+        return matches
+
+    def _find_folded(self, data: bytes) -> list[tuple[int, int, int]]:
+        """Every match in ``data`` ignoring ASCII case, scanned window by window.
+
+        Each window is :data:`SCAN_WINDOW_BYTES` of its own plus the longest
+        needle less one byte of the next, so a match that starts in a window
+        ends inside it; a match is kept by the window it starts in, so none is
+        lost at a boundary and none is reported twice.
+        """
+        assert self._matcher is not None
+        overlap = self._longest - 1
+        if len(data) <= SCAN_WINDOW_BYTES + overlap:
+            return self._matcher.find(data.lower())
+        matches: list[tuple[int, int, int]] = []
+        for offset in range(0, len(data), SCAN_WINDOW_BYTES):
+            window = data[offset : offset + SCAN_WINDOW_BYTES + overlap].lower()
+            matches.extend(
+                (index, offset + start, offset + end)
+                for index, start, end in self._matcher.find(window)
+                if start < SCAN_WINDOW_BYTES
+            )
         return matches
 
     def _find(self, data: bytes) -> list[tuple[int, int, int]]:

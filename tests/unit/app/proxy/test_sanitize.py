@@ -12,9 +12,11 @@ import pytest
 from app.proxy.sanitize import (
     HAVE_AUTOMATON,
     MAX_SCAN_BYTES,
+    SCAN_WINDOW_BYTES,
     WITHHELD_BODY,
     Sanitizer,
     credential_secret_pairs,
+    needles_for,
 )
 
 SECRET = "sk_live/Ab+9 x?&<é"
@@ -403,3 +405,59 @@ def test_a_known_undecodable_body_is_withheld_unless_allowed() -> None:
         b"sk-verysecret", "text/plain", unscannable="content-encoding: zstd", allow_unscannable=True
     )
     assert leaking.withheld
+
+
+# -- long bodies are scanned in windows ----------------------------------------------
+
+
+@pytest.mark.parametrize("automaton", MATCHERS)
+def test_a_secret_across_every_window_boundary_offset_is_redacted(automaton: bool) -> None:
+    sanitizer = Sanitizer.for_secrets([(LABEL, SECRET)], use_automaton=automaton)
+    secret = SECRET.encode().upper()  # ASCII case does not matter in any window
+    filler = b"x" * (2 * SCAN_WINDOW_BYTES)
+    for shift in range(-len(secret), 1):
+        at = SCAN_WINDOW_BYTES + shift
+        body = filler[:at] + secret + filler[at:]
+        result = sanitizer.redact_body(body, "text/plain")
+        assert result.body == filler[:at] + MARKER + filler[at:], shift
+
+
+@pytest.mark.parametrize("automaton", MATCHERS)
+def test_the_longest_form_across_every_window_boundary_offset_is_found(automaton: bool) -> None:
+    sanitizer = Sanitizer.for_secrets([(LABEL, SECRET)], use_automaton=automaton)
+    longest = needles_for(SECRET)[0]
+    assert len(longest) == sanitizer.longest_needle
+    filler = b"x" * (2 * SCAN_WINDOW_BYTES)
+    for shift in range(-len(longest), 1):
+        at = SCAN_WINDOW_BYTES + shift
+        spans = {
+            (start, end) for _, start, end in sanitizer.find(filler[:at] + longest + filler[at:])
+        }
+        assert (at, at + len(longest)) in spans, shift
+
+
+@pytest.mark.parametrize("automaton", MATCHERS)
+def test_overlapping_forms_at_a_window_boundary_are_reported_once(automaton: bool) -> None:
+    sanitizer = Sanitizer.for_secrets([(LABEL, SECRET)], use_automaton=automaton)
+    secret = SECRET.encode()
+    at = SCAN_WINDOW_BYTES - len(secret) // 2
+    body = b"y" * at + secret + secret + b"y" * SCAN_WINDOW_BYTES
+    matches = sanitizer.find(body)
+    assert len(matches) == len(set(matches))
+    assert sorted(m[1] for m in matches if m[2] - m[1] == len(secret)) == [
+        at,
+        at + len(secret),
+    ]
+    assert sanitizer.redact_body(body, "text/plain").body == (
+        b"y" * at + MARKER + MARKER + b"y" * SCAN_WINDOW_BYTES
+    )
+
+
+@pytest.mark.parametrize("automaton", MATCHERS)
+def test_a_secret_in_the_last_bytes_of_the_largest_body_is_redacted(automaton: bool) -> None:
+    sanitizer = Sanitizer.for_secrets([(LABEL, SECRET)], use_automaton=automaton)
+    tail = base64.b64encode(SECRET.encode())
+    body = b"z" * (MAX_SCAN_BYTES - len(tail)) + tail
+    result = sanitizer.redact_body(body, "application/json")
+    assert result.sanitized and not result.withheld
+    assert result.body == b"z" * (MAX_SCAN_BYTES - len(tail)) + MARKER
