@@ -185,12 +185,24 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def _refuse(self, error: ApiError) -> None:
-        """Answer ``error`` and close; after an in-flight response, only close."""
+        """Answer ``error`` and close, never in the middle of another response.
+
+        A request whose body turns out broken after its head started it (an
+        unknown transfer coding, a bad chunk) is withdrawn from the app, which
+        sees a disconnect, as under Hypercorn. A whole earlier request that is
+        still being answered is answered first, then the connection closes.
+        """
         self._done = True
-        if self.cycle is not None and not self.cycle.response_complete:
-            # Answering now would interleave with the response being written.
-            self.cycle.keep_alive = False
-            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if not cycle.more_body:
+                cycle.keep_alive = False
+                return
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started or self.pipeline:
+                self.transport.close()
+                return
         body = json.dumps(error.to_json()).encode()
         head = (
             f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}\r\n"
