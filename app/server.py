@@ -160,8 +160,8 @@ def _serve_uvicorn(config: Config, listener: socket.socket) -> int:
         with _signals_absorbed():
             try:
                 server.run(sockets=[listener])
-            except SystemExit as exc:  # Uvicorn's answer to a failed application start-up
-                return EXIT_STARTUP if exc.code == STARTUP_FAILURE else int(exc.code or 0)
+            except SystemExit:  # Uvicorn's answer to an application that failed to start
+                return EXIT_STARTUP
         return 0 if server.started else EXIT_STARTUP
     supervisor = Multiprocess(uvicorn, sockets=[listener])
     supervisor.run()
