@@ -131,7 +131,11 @@ class GuardedProtocol(HttpToolsProtocol):
         if self.loop.time() >= due:
             # NOTE: closing under a response in progress is deliberate: the client
             # has sent nothing for the whole read timeout (Hypercorn does the same).
-            self.transport.close()
+            # Output it has not read is dropped, or close() would wait on it forever.
+            if self.transport.get_write_buffer_size():
+                self.transport.abort()
+            else:
+                self.transport.close()
         else:
             self._schedule(due)
 
