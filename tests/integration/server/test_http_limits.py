@@ -121,6 +121,17 @@ def test_a_keep_alive_connection_serves_the_next_request(strict: ProxyProcess) -
             assert _statuses(_read_response(sock)) == [200]
 
 
+def test_pipelined_requests_are_answered_in_order(strict: ProxyProcess) -> None:
+    # A head read while an earlier request is still being served is not on a deadline.
+    with _connect(strict) as sock:
+        sock.sendall(
+            b"GET /health HTTP/1.1\r\nHost: tap\r\n\r\n"
+            b"GET /nowhere HTTP/1.1\r\nHost: tap\r\n\r\n"
+            b"GET /health HTTP/1.1\r\nHost: tap\r\nConnection: close\r\n\r\n"
+        )
+        assert _statuses(_read_until_closed(sock)) == [200, 404, 200]
+
+
 def test_a_head_dribbled_after_a_response_is_cut_off(strict: ProxyProcess) -> None:
     # The deadline runs again after each response; bytes trickling in do not move it.
     with _connect(strict) as sock:
