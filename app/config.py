@@ -36,6 +36,8 @@ _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 _SKR_RELEASE_VIA: Final = ("sidecar", "keyvault")
+SERVERS: Final = ("hypercorn", "uvicorn")
+"""``TAP_SERVER``: the HTTP servers ``tap-proxy`` can run TAP under (the first is the default)."""
 
 ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -131,6 +133,8 @@ class Config:
     listen_host: str = "0.0.0.0"  # noqa: S104 - the documented default bind
     listen_port: int = 3100
     workers: int = 1
+    server: str = "hypercorn"
+    """``TAP_SERVER``: ``hypercorn`` (the default) or ``uvicorn`` (httptools, less CPU per request)."""
     public_url: str | None = None
     app_url: str | None = None
     approval_base_url: str | None = None
@@ -305,6 +309,7 @@ class Config:
             workers=int(
                 env.number("TAP_WORKERS", os.cpu_count() or 1, minimum=1, maximum=64, integer=True)
             ),
+            server=env.choice("TAP_SERVER", SERVERS, SERVERS[0]),
             public_url=env.url("TAP_PUBLIC_URL"),
             app_url=env.url("TAP_APP_URL"),
             approval_base_url=env.url("TAP_APPROVAL_BASE_URL"),

@@ -1,4 +1,10 @@
-"""Start a real ``tap-proxy`` (Hypercorn on loopback) as a subprocess."""
+"""Start a real ``tap-proxy`` on loopback as a subprocess.
+
+The server is Hypercorn unless the test run sets ``TAP_TEST_SERVER=uvicorn``
+(``make test`` runs the proxy and server suites a second time that way). It is
+read once at import, before the autouse fixture clears every ``TAP_*``
+variable from the environment.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,12 @@ from pathlib import Path
 
 import httpx
 
+from app.config import SERVERS
+
 TEST_KEY = "5f" * 32
+TEST_SERVER = os.environ.get("TAP_TEST_SERVER") or SERVERS[0]
+if TEST_SERVER not in SERVERS:
+    raise RuntimeError(f"TAP_TEST_SERVER: expected one of {', '.join(SERVERS)}, got {TEST_SERVER!r}")
 
 
 def free_port() -> int:
@@ -35,6 +46,7 @@ def base_env(tmp: Path, database_url: str | None, **extra: str) -> dict[str, str
         {
             "TAP_ENCRYPTION_KEY": TEST_KEY,
             "TAP_WORKERS": "1",
+            "TAP_SERVER": TEST_SERVER,
             "TAP_DATA_DIR": str(tmp / "data"),
             "TAP_AUDIT_LOG": str(tmp / "audit.jsonl"),
             "DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS": "1",

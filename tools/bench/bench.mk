@@ -2,9 +2,9 @@
 # Included from the top-level Makefile, which defines PYTHON and BIN; paths are
 # relative to the repository root. Tools are installed only where missing:
 # nginx, wrk and hey from Debian's packages, mitmproxy in its own virtualenv
-# (its pins never touch ours), Uvicorn and py-spy in a --target directory that
-# only the benchmark puts on its path. Everything lands in tools/bench/.tools/
-# and results in tools/bench/out/ (both git-ignored).
+# (its pins never touch ours), py-spy in a --target directory. Uvicorn and
+# httptools are TAP's own dependencies (TAP_SERVER=uvicorn). Everything lands
+# in tools/bench/.tools/ and results in tools/bench/out/ (both git-ignored).
 #
 #   make bench                       full run, rewrites docs/performance.md (~7 min)
 #   make bench BENCH_ARGS=--quick    short phases, to try the harness (~3 min)
@@ -14,8 +14,6 @@ BENCH_TOOLS := $(BENCH_DIR)/.tools
 BENCH_ARGS  ?=
 
 MITMPROXY_VERSION := 11.0.2
-UVICORN_VERSION   := 0.54.0
-HTTPTOOLS_VERSION := 0.9.0
 PY_SPY_VERSION    := 0.4.3
 
 .PHONY: bench bench-tools
@@ -42,5 +40,4 @@ $(BENCH_TOOLS)/mitmproxy/bin/mitmdump:
 	$(BENCH_TOOLS)/mitmproxy/bin/pip install --quiet 'mitmproxy==$(MITMPROXY_VERSION)'
 
 $(BENCH_TOOLS)/pydeps/bin/py-spy: $(BIN)/python
-	$(BIN)/pip install --quiet --no-deps --target $(BENCH_TOOLS)/pydeps \
-		'uvicorn==$(UVICORN_VERSION)' 'httptools==$(HTTPTOOLS_VERSION)' 'py-spy==$(PY_SPY_VERSION)'
+	$(BIN)/pip install --quiet --no-deps --target $(BENCH_TOOLS)/pydeps 'py-spy==$(PY_SPY_VERSION)'

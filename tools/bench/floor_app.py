@@ -10,7 +10,6 @@ the same app under Uvicorn (uvloop + httptools) for comparison.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from quart import Quart, Response
@@ -45,8 +44,8 @@ def _hypercorn(port: int, workers: int) -> int:
 
 
 def _uvicorn(port: int, workers: int) -> int:
-    # Installed by make bench outside the project's virtualenv (tools/bench/.tools/pydeps).
-    uvicorn = importlib.import_module("uvicorn")
+    import uvicorn
+
     uvicorn.run(
         "tools.bench.floor_app:app",
         host="127.0.0.1",

@@ -411,8 +411,8 @@ def markdown(results: dict[str, Any], previous: str | None) -> str:
         "credential and agent made with the `tap` CLI, `POST /forward` of an auto-approved GET "
         "(default gated policy), secret injected and response sanitized. The framework floor is "
         "a Quart app returning the same JSON under TAP's Hypercorn settings "
-        "(`tools/bench/floor_app.py`). TAP (Uvicorn) is the same `app.asgi:app` with the same "
-        "environment under `uvicorn --workers 2 --loop uvloop --http httptools`. Load "
+        "(`tools/bench/floor_app.py`). TAP (Uvicorn) is the same `tap-proxy` with the same "
+        "environment and `TAP_SERVER=uvicorn` (uvloop, httptools, TAP's connection limits). Load "
         "generator, proxies and upstream share the 2 cores. "
         + str(meta.get("pinning") or "Nothing was pinned."),
         "",

@@ -17,7 +17,7 @@ Phases, in order (each one bounded in time and request count):
 4. the approval path (decision to upstream), and the audit hash chain's cost
    per record against TAP's CPU per request (in-process, same Postgres);
 5. a py-spy profile of TAP's workers at saturation;
-6. TAP under Uvicorn;
+6. TAP under Uvicorn (``TAP_SERVER=uvicorn``);
 7. lookups with 10 and with 10,000 agents and credentials, cache on and off.
 
 It prints the tables, writes the raw results to ``tools/bench/out/`` and
@@ -112,11 +112,6 @@ class Target:
     """Process ids whose trees count towards this system's memory."""
     gc_dir: Path | None = None
     """Where its Python processes write garbage-collector timings (:mod:`tools.bench.gc_share`)."""
-
-
-def _with_pydeps(pythonpath: str | None) -> str:
-    """PYTHONPATH with the benchmark's own packages (Uvicorn, httptools) in front."""
-    return os.pathsep.join(p for p in (str(TOOLS_DIR / "pydeps"), pythonpath) if p)
 
 
 def log(message: str) -> None:
@@ -238,28 +233,6 @@ class Bench:
             f"http://127.0.0.1:{port}/forward", "POST", headers, [service.pid], self.gc_dir(port)
         )
 
-    def start_tap_uvicorn(self) -> tuple[Service, Target]:
-        port = processes.free_port()
-        env = self.tap_env(port)
-        env["TAP_RESOLVED_DATABASE_URL"] = self.database_url
-        env["PYTHONPATH"] = _with_pydeps(env.get("PYTHONPATH"))
-        env.update(self.gc_env(port, env["PYTHONPATH"]))
-        argv = [
-            sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(WORKERS), "--loop", "uvloop",
-            "--http", "httptools", "--no-access-log", "--timeout-keep-alive", "75",
-        ]  # fmt: skip
-        service = self.start(
-            "tap-uvicorn", argv, ready_url=f"http://127.0.0.1:{port}/health", env=env
-        )
-        return service, Target(
-            f"http://127.0.0.1:{port}/forward",
-            "POST",
-            self.tap_headers(),
-            [service.pid],
-            self.gc_dir(port),
-        )
-
     def tap_cli(self, args: list[str], stdin: str = "", database_url: str = "") -> str:
         done = subprocess.run(  # noqa: S603 -- our own CLI
             [str(BIN / "tap"), *args],
@@ -345,8 +318,6 @@ class Bench:
         for server in servers:
             port = processes.free_port()
             env = dict(os.environ)
-            if server == "uvicorn":
-                env["PYTHONPATH"] = _with_pydeps(env.get("PYTHONPATH"))
             env.update(self.gc_env(port, env.get("PYTHONPATH")))
             argv = [
                 sys.executable, "-m", "tools.bench.floor_app", "--port", str(port),
@@ -376,7 +347,9 @@ class Bench:
         self.check_tap(self.targets["tap_oauth2"])
         if self.uvicorn:
             # Both TAPs serve the same database; only one is loaded at a time.
-            self.uvicorn_service, self.targets["tap_uvicorn"] = self.start_tap_uvicorn()
+            self.uvicorn_service, self.targets["tap_uvicorn"] = self.start_tap(
+                "tap-uvicorn", extra_env={"TAP_SERVER": "uvicorn"}
+            )
             self.check_tap(self.targets["tap_uvicorn"])
 
     def create_bench_agent(self, database_url: str) -> str:
@@ -788,7 +761,7 @@ def versions(database_url: str) -> dict[str, str]:
     import importlib.metadata as md
 
     out = {"Python": platform.python_version()}
-    for dist in ("Quart", "Hypercorn", "uvloop", "aiohttp", "asyncpg"):
+    for dist in ("Quart", "Hypercorn", "Uvicorn", "httptools", "uvloop", "aiohttp", "asyncpg"):
         with contextlib.suppress(md.PackageNotFoundError):
             out[dist] = md.version(dist)
     nginx_v = _cmd([nginx.nginx_binary(), "-v"]).rsplit("/", 1)[-1]
@@ -798,9 +771,6 @@ def versions(database_url: str) -> dict[str, str]:
     mitm = TOOLS_DIR / "mitmproxy" / "bin" / "mitmdump"
     if mitm.exists():
         out["mitmproxy"] = _cmd([str(mitm), "--version"]).splitlines()[0].split()[-1]
-    uvicorn_dist = next((TOOLS_DIR / "pydeps").glob("uvicorn-*.dist-info"), None)
-    if uvicorn_dist is not None:
-        out["Uvicorn"] = uvicorn_dist.name.removesuffix(".dist-info").split("-", 1)[1]
     if database_url:
 
         async def pg() -> str:
@@ -843,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             print(f"bench: {tool} is not installed; run `make bench`", file=sys.stderr)
             return 2
-    uvicorn = not args.no_uvicorn and (TOOLS_DIR / "pydeps" / "uvicorn").exists()
+    uvicorn = not args.no_uvicorn
     # SIGTERM unwinds like Ctrl-C so that every started server is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     OUT_DIR.mkdir(exist_ok=True)
