@@ -80,6 +80,14 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
+def _check_permission(rule: str, authenticated: bool, permission: str | None) -> None:
+    """Raises TypeError for a permission that could never be granted or checked."""
+    if permission is not None and not authenticated:
+        raise TypeError(f"{rule}: a permission needs an authenticated operation")
+    if permission is not None and not any(permission in caps for caps in CAPABILITIES.values()):
+        raise TypeError(f"{rule}: unknown permission {permission!r}")
+
+
 def document(
     tag: str,
     method: str,
@@ -108,10 +116,7 @@ def document(
             or an endpoint outside Quart that declares a session, a body model
             or a query model (nothing there would enforce them).
     """
-    if permission is not None and not authenticated:
-        raise TypeError(f"{rule}: a permission needs an authenticated operation")
-    if permission is not None and not any(permission in caps for caps in CAPABILITIES.values()):
-        raise TypeError(f"{rule}: unknown permission {permission!r}")
+    _check_permission(rule, authenticated, permission)
     # NOTE: the session, body and query checks run in the Quart view; an
     # endpoint without one must not be documented as having them.
     if not quart_view and (authenticated or body is not None or query is not None):
@@ -152,7 +157,12 @@ def operation(
     content_type: str | tuple[str, ...] = "application/json",
     openapi: Mapping[str, Any] | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register ``handler`` under ``rule`` and document it. See the module docstring."""
+    """Register ``handler`` under ``rule`` and document it. See the module docstring.
+
+    Raises:
+        TypeError: as :func:`document` says, at the declaration.
+    """
+    _check_permission(rule, authenticated, permission)
 
     def decorate(handler: Handler) -> Handler:
         # The session is checked for every authenticated operation; a handler
