@@ -1,49 +1,30 @@
 """The Quart application factory.
 
 ``create_app(config, database_url)`` wires the worker's runtime into Quart's
-serving hooks, registers the blueprints, and renders every error in one place:
-an :class:`~app.errors.ApiError` becomes its JSON body, framework HTTP errors
-and store errors are first translated into the API error they stand for, and
-anything unexpected becomes a bare 500 that names only the request id.
+serving hooks, registers the blueprints, puts the ``POST /forward`` route in
+front of the app (:mod:`app.proxy.asgi_route`), and renders every error the
+one way :func:`app.answers.answer_for` says: an :class:`~app.errors.ApiError`
+becomes its JSON body, framework HTTP errors and store errors are first
+translated into the API error they stand for, and anything unexpected becomes
+a bare 500 that names only the request id.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
-from email.utils import formatdate
 from typing import Final
 
-from quart import Quart, Response, g, jsonify, request
+from quart import Quart, Response, g, request
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
+from app.answers import Answer, answer_for, http_date, log_access
 from app.config import Config
-from app.errors import (
-    AlreadyExists,
-    ApiError,
-    CredentialValueRejected,
-    DatabaseUnavailable,
-    HeadersTooLarge,
-    InvalidCredentialValue,
-    InvalidInput,
-    MalformedRequest,
-    MethodNotAllowed,
-    NameTaken,
-    NotFound,
-    PayloadTooLarge,
-    RequestTimeout,
-    ResourceNotFound,
-    RouteNotFound,
-    ServiceUnavailable,
-    StoreError,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
+from app.errors import ApiError, InvalidInput, StoreError
+from app.proxy.asgi_route import ForwardRoute
 from app.runtime import open_runtime
 from app.webstate import EXTENSION
-
-logger = logging.getLogger("app.access")
 
 MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
 
@@ -89,6 +70,8 @@ def create_app(config: Config, database_url: str) -> Quart:
     _register_blueprints(app)
     _register_error_handlers(app)
     _register_access_log(app)
+    # POST /forward skips the framework (app.proxy.asgi_route); every other request is Quart's.
+    app.asgi_app = ForwardRoute(app, app.asgi_app)  # type: ignore[method-assign]
     return app
 
 
@@ -101,11 +84,9 @@ def _register_blueprints(app: Quart) -> None:
     from app.dashboard.api_docs import blueprint as api_docs
     from app.dashboard.approve_page import blueprint as approve_page
     from app.health import blueprint as health
-    from app.proxy.routes import blueprint as forward
 
     app.register_blueprint(health)
     app.register_blueprint(attestation)
-    app.register_blueprint(forward)
     app.register_blueprint(agent_api)
     app.register_blueprint(dashboard)
     app.register_blueprint(api_docs)
@@ -114,83 +95,21 @@ def _register_blueprints(app: Quart) -> None:
     register_channels(app)
 
 
-# Framework errors, by status, as ours. Anything else the framework raises is a 400.
-_HTTP_ERRORS: Final[dict[int, type[ApiError]]] = {
-    400: MalformedRequest,
-    404: RouteNotFound,
-    405: MethodNotAllowed,
-    408: RequestTimeout,
-    413: PayloadTooLarge,
-    415: UnsupportedMediaType,
-    431: HeadersTooLarge,
-}
-
-
-def as_api_error(error: HTTPException | StoreError | InvalidInput) -> ApiError | None:
-    """The API error a framework or store error stands for; ``None`` when it is our fault (a 500).
-
-    NOTE: a store message names the object (``credential 'x' does not
-    exist``), never a value, so it is safe to pass on.
-    """
-    if isinstance(error, HTTPException):
-        status = error.code or 500
-        if status >= 500:
-            return None
-        kind = _HTTP_ERRORS.get(status, MalformedRequest)
-        return kind(error.description or kind.code)
-    if isinstance(error, InvalidCredentialValue):
-        return CredentialValueRejected(str(error), field=error.field)
-    if isinstance(error, InvalidInput):
-        return ValidationFailed(str(error), field=error.field)
-    if isinstance(error, NotFound):
-        return ResourceNotFound(str(error))
-    if isinstance(error, AlreadyExists):
-        return NameTaken(str(error))
-    if isinstance(error, DatabaseUnavailable):
-        return ServiceUnavailable("The database is unavailable.")
-    return None
-
-
-def _render(error: ApiError) -> Response:
-    response = jsonify(error.to_json())
-    response.status_code = error.status
-    retry_after = error.extra.get("retry_after_secs")
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
-
-
-def _internal_error() -> Response:
-    # NOTE: the exception text may carry request data; only the id goes out.
-    logger.exception("request %s failed with an unexpected error", g.get("request_id"))
-    response = jsonify(
-        {"error": "internal_error", "message": "Internal error.", "request_id": g.get("request_id")}
-    )
-    response.status_code = 500
-    return response
+def _response(answer: Answer) -> Response:
+    assert isinstance(answer.body, bytes)
+    return Response(answer.body, status=answer.status, headers=Headers(answer.headers))
 
 
 def _register_error_handlers(app: Quart) -> None:
-    """One rendering for every refusal; a bare 500 naming the request id for everything else."""
+    """One rendering for every refusal (:func:`app.answers.answer_for`), on this path as on /forward."""
 
     @app.errorhandler(ApiError)
-    async def refused(error: ApiError) -> Response:
-        return _render(error)
-
     @app.errorhandler(HTTPException)
     @app.errorhandler(StoreError)
     @app.errorhandler(InvalidInput)
-    async def translated(error: HTTPException | StoreError | InvalidInput) -> Response:
-        api_error = as_api_error(error)
-        if api_error is None:
-            return _internal_error()
-        if isinstance(error, DatabaseUnavailable):
-            logger.warning("request %s: database unavailable", g.get("request_id"))
-        return _render(api_error)
-
     @app.errorhandler(Exception)
-    async def unexpected(error: Exception) -> Response:
-        return _internal_error()
+    async def refused(error: Exception) -> Response:
+        return _response(answer_for(error, g.get("request_id")))
 
 
 def _register_access_log(app: Quart) -> None:
@@ -201,18 +120,15 @@ def _register_access_log(app: Quart) -> None:
 
     @app.after_request
     async def log_request(response: Response) -> Response:
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         response.headers["X-Request-Id"] = g.get("request_id", "")
         if "Date" not in response.headers:
             # Hypercorn's own Date is off so forwarded responses keep the upstream's.
-            response.headers["Date"] = formatdate(usegmt=True)
-        # NOTE: path only; query strings and headers may carry secrets.
-        logger.info(
-            "%s %s -> %d in %.1f ms (request %s)",
+            response.headers["Date"] = http_date()
+        log_access(
             request.method,
             request.path,
             response.status_code,
-            elapsed_ms,
+            g.get("started", time.perf_counter()),
             g.get("request_id"),
         )
         return response

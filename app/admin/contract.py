@@ -14,6 +14,10 @@ and before the handler runs:
    :mod:`app.json_body` (strict JSON, strict types); a body or query that
    does not validate is a 400 ``invalid_input`` listing the failing fields;
    the submitted values are never echoed, since they may be passwords.
+
+An endpoint served in front of Quart (``POST /forward``) is documented with
+:func:`document` and ``quart_view=False``; it may declare no session, body or
+query model, since no view would enforce them.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class Operation:
     openapi: Mapping[str, Any] = field(default_factory=dict)
     """Parts of the OpenAPI entry a declaration cannot express (header parameters, a raw
     body, agent-key security); :mod:`app.admin.openapi` merges them into the generated entry."""
+    quart_view: bool = True
+    """Whether a Quart view serves it; ``False`` for an endpoint served in front of Quart."""
 
     @property
     def path(self) -> str:
@@ -72,6 +78,67 @@ class Operation:
 
 
 OPERATIONS: list[Operation] = []
+
+
+def _check_permission(rule: str, authenticated: bool, permission: str | None) -> None:
+    """Raises TypeError for a permission that could never be granted or checked."""
+    if permission is not None and not authenticated:
+        raise TypeError(f"{rule}: a permission needs an authenticated operation")
+    if permission is not None and not any(permission in caps for caps in CAPABILITIES.values()):
+        raise TypeError(f"{rule}: unknown permission {permission!r}")
+
+
+def document(
+    tag: str,
+    method: str,
+    rule: str,
+    *,
+    summary: str,
+    responses: Mapping[int, type[BaseModel] | None],
+    authenticated: bool = True,
+    permission: str | None = None,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    errors: tuple[int, ...] = (),
+    path_patterns: Mapping[str, str] | None = None,
+    content_type: str | tuple[str, ...] = "application/json",
+    openapi: Mapping[str, Any] | None = None,
+    quart_view: bool = True,
+) -> Operation:
+    """Record an operation for the OpenAPI document, and return it.
+
+    :func:`operation` calls this for every Quart view it registers. An endpoint
+    served outside Quart (``POST /forward``, :mod:`app.proxy.asgi_route`)
+    declares itself here with ``quart_view=False``.
+
+    Raises:
+        TypeError: a permission without authentication, an unknown permission,
+            or an endpoint outside Quart that declares a session, a body model
+            or a query model (nothing there would enforce them).
+    """
+    _check_permission(rule, authenticated, permission)
+    # NOTE: the session, body and query checks run in the Quart view; an
+    # endpoint without one must not be documented as having them.
+    if not quart_view and (authenticated or body is not None or query is not None):
+        raise TypeError(f"{rule}: only a Quart view enforces a session, a body or a query model")
+    op = Operation(
+        method=method,
+        rule=rule,
+        summary=summary,
+        tag=tag,
+        responses=responses,
+        body=body,
+        query=query,
+        authenticated=authenticated,
+        permission=permission,
+        errors=errors,
+        path_patterns=path_patterns or {},
+        content_type=content_type,
+        openapi=openapi or {},
+        quart_view=quart_view,
+    )
+    OPERATIONS.append(op)
+    return op
 
 
 def operation(
@@ -90,27 +157,12 @@ def operation(
     content_type: str | tuple[str, ...] = "application/json",
     openapi: Mapping[str, Any] | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register ``handler`` under ``rule`` and document it. See the module docstring."""
-    op = Operation(
-        method=method,
-        rule=rule,
-        summary=summary,
-        tag=bp.name,
-        responses=responses,
-        body=body,
-        query=query,
-        authenticated=authenticated,
-        permission=permission,
-        errors=errors,
-        path_patterns=path_patterns or {},
-        content_type=content_type,
-        openapi=openapi or {},
-    )
+    """Register ``handler`` under ``rule`` and document it. See the module docstring.
 
-    if permission is not None and not authenticated:
-        raise TypeError(f"{rule}: a permission needs an authenticated operation")
-    if permission is not None and not any(permission in caps for caps in CAPABILITIES.values()):
-        raise TypeError(f"{rule}: unknown permission {permission!r}")
+    Raises:
+        TypeError: as :func:`document` says, at the declaration.
+    """
+    _check_permission(rule, authenticated, permission)
 
     def decorate(handler: Handler) -> Handler:
         # The session is checked for every authenticated operation; a handler
@@ -133,8 +185,22 @@ def operation(
 
         view.__name__ = handler.__name__
         view.__doc__ = handler.__doc__
+        document(
+            bp.name,
+            method,
+            rule,
+            summary=summary,
+            responses=responses,
+            authenticated=authenticated,
+            permission=permission,
+            body=body,
+            query=query,
+            errors=errors,
+            path_patterns=path_patterns,
+            content_type=content_type,
+            openapi=openapi,
+        )
         bp.add_url_rule(rule, handler.__name__, view, methods=[method])
-        OPERATIONS.append(op)
         return handler
 
     return decorate

@@ -1,4 +1,9 @@
-"""``POST /forward``: run the pipeline, answer, and audit every outcome."""
+"""``POST /forward``: run the pipeline, answer, and audit every outcome.
+
+No framework here: :mod:`app.proxy.asgi_route` reads the request, calls
+:func:`forward`, and sends the :class:`~app.answers.Answer` it returns (or the
+refusal it raises).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,8 @@ import time
 import uuid
 from typing import Final
 
-from quart import Blueprint, Response, g, jsonify, request
-from werkzeug.datastructures import Headers
-
-from app.admin.contract import operation
+from app.admin.contract import document
+from app.answers import Answer, json_answer
 from app.audit import now_iso
 from app.errors import ProxyError
 from app.proxy import pipeline, stream
@@ -18,12 +21,10 @@ from app.proxy.approval import ApprovalRequired
 from app.proxy.context import ForwardContext
 from app.proxy.contract import FORWARD_OPENAPI
 from app.proxy.stream_scrub import StreamScrubber
+from app.runtime import Runtime
 from app.secret import SecretPairs
-from app.webstate import runtime
 
 logger = logging.getLogger(__name__)
-
-blueprint = Blueprint("forward", __name__)
 
 AGENT_HINT: Final = (
     "A human must approve this request. Poll poll_url every few seconds until status is "
@@ -41,16 +42,16 @@ def agent_hint(channel: str) -> str:
     return AGENT_REFLECTED_HINT if channel == "agent_reflected" else AGENT_HINT
 
 
-def approval_links(txn_id: uuid.UUID) -> dict[str, str]:
-    rt = runtime()
+def approval_links(rt: Runtime, txn_id: uuid.UUID) -> dict[str, str]:
+    """Where the agent polls for the decision, and where a person makes it."""
     return {
         "poll_url": f"/agent/approvals/{txn_id}",
         "approval_url": f"{rt.config.links_base_url}/approve/txn/{txn_id}",
     }
 
 
-@operation(
-    blueprint,
+document(
+    "forward",
     "POST",
     "/forward",
     summary="Make an upstream call with a named credential; the answer is the upstream's, scrubbed.",
@@ -58,16 +59,23 @@ def approval_links(txn_id: uuid.UUID) -> dict[str, str]:
     authenticated=False,
     errors=(400, 401, 403, 404, 413, 429, 502, 503),
     openapi=FORWARD_OPENAPI,
+    quart_view=False,
 )
-async def forward() -> Response:
-    rt = runtime()
-    body = await request.get_data(cache=False, as_text=False)
-    assert isinstance(body, bytes)
+
+
+async def forward(
+    rt: Runtime, request_id: uuid.UUID, raw_headers: SecretPairs, body: bytes
+) -> Answer:
+    """Run the pipeline for one request and answer it; every outcome is audited.
+
+    Raises:
+        ProxyError: the request is refused (the caller renders it).
+    """
     ctx = ForwardContext(
         rt=rt,
-        request_id=uuid.UUID(g.request_id),
+        request_id=request_id,
         started=time.perf_counter(),
-        raw_headers=SecretPairs(request.headers.items()),
+        raw_headers=raw_headers,
         body=body,
         may_stream=True,
     )
@@ -83,7 +91,7 @@ async def forward() -> Response:
         pending: dict[str, object] = {
             "status": "pending",
             "txn_id": str(parked.txn_id),
-            **approval_links(parked.txn_id),
+            **approval_links(rt, parked.txn_id),
             "expires_in": rt.config.approval_timeout_secs,
             "notification_channel": route.channel,
             "approval_policy_channel": policy.approval_channel if policy else None,
@@ -105,9 +113,7 @@ async def forward() -> Response:
             parked.txn_id,
             pending["approval_url"],
         )
-        response = jsonify(pending)
-        response.status_code = 202
-        return response
+        return json_answer(202, pending)
     except ProxyError as exc:
         ctx.outcome = "refused" if exc.status < 500 else "error"
         ctx.error_code = exc.code
@@ -120,9 +126,7 @@ async def forward() -> Response:
     assert ctx.upstream_status is not None
     if streaming:
         return _streamed(ctx)
-    return Response(
-        ctx.upstream_body, status=ctx.upstream_status, headers=Headers(ctx.upstream_headers_out)
-    )
+    return Answer(ctx.upstream_status, ctx.upstream_headers_out, ctx.upstream_body)
 
 
 async def _audit(ctx: ForwardContext) -> None:
@@ -133,7 +137,7 @@ async def _audit(ctx: ForwardContext) -> None:
         await rt.audit.record(ctx.audit_entry(now_iso=now_iso(), latency_ms=latency))
 
 
-def _streamed(ctx: ForwardContext) -> Response:
+def _streamed(ctx: ForwardContext) -> Answer:
     """The answer whose body is relayed as it arrives; audited when it ends."""
     assert ctx.upstream_stream is not None and ctx.stream_sanitizer is not None
 
@@ -152,11 +156,10 @@ def _streamed(ctx: ForwardContext) -> Response:
         )
         await _audit(ctx)
 
-    response = Response(
+    assert ctx.upstream_status is not None
+    # The stream's own limits bound it (app.proxy.stream); the sender sets no deadline of its own.
+    return Answer(
+        ctx.upstream_status,
+        ctx.upstream_headers_out,
         stream.Relay(ctx.upstream_stream, StreamScrubber(ctx.stream_sanitizer), done),
-        status=ctx.upstream_status,
-        headers=Headers(ctx.upstream_headers_out),
     )
-    # The stream's own limits bound it (app.proxy.stream), not the framework's timeout.
-    response.timeout = None
-    return response

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from quart import Blueprint
 
 from app.admin.contract import Operation, path_value
@@ -63,3 +65,25 @@ def test_declaring_an_impossible_permission_fails_at_import(
             authenticated=authenticated,
             permission=permission,
         )
+
+
+# An endpoint served in front of Quart has no view to enforce a session or a model.
+@pytest.mark.parametrize(
+    "declared",
+    [
+        {"authenticated": True},
+        {"authenticated": False, "body": BaseModel},
+        {"authenticated": False, "query": BaseModel},
+    ],
+)
+def test_an_endpoint_outside_quart_declares_nothing_it_cannot_enforce(
+    declared: dict[str, Any],
+) -> None:
+    from app.admin.contract import OPERATIONS, document
+
+    before = list(OPERATIONS)
+    with pytest.raises(TypeError):
+        document(
+            "t", "POST", "/x", summary="x", responses={200: None}, quart_view=False, **declared
+        )
+    assert before == OPERATIONS

@@ -16,7 +16,7 @@ from werkzeug.exceptions import (
 )
 
 from app import errors
-from app.web import as_api_error
+from app.answers import as_api_error
 
 
 @pytest.mark.parametrize(
