@@ -44,22 +44,24 @@ install: $(STAMP)-local
 run: install
 	TAP_LISTEN_ADDR=$${TAP_LISTEN_ADDR:-127.0.0.1:3100} $(BIN)/tap-proxy
 
-# `make test` runs the suites that start tap-proxy a second time with TAP_SERVER=uvicorn,
-# alongside the main session (in its own temporary directory, output shown at the end).
-UVICORN_SUITES := tests/integration/proxy tests/integration/server \
-                  tests/integration/admin/test_client_address.py
-UVICORN_TMP    := $(or $(TMPDIR),/tmp)/tap-test-uvicorn
+# `make test` runs the suites that start tap-proxy a second time with TAP_SERVER=hypercorn
+# (the other supported server), alongside the main session (in its own temporary
+# directory, output shown at the end).
+SECOND_SERVER_SUITES := tests/integration/proxy tests/integration/server \
+                        tests/integration/admin/test_client_address.py
+SECOND_SERVER_TMP    := $(or $(TMPDIR),/tmp)/tap-test-hypercorn
 
 ## Run every suite, slow ones included (builds container images when buildah is present).
 test: $(CHECK) $(SYNAPSE)
-	@rm -rf $(UVICORN_TMP) && mkdir -p $(UVICORN_TMP)
-	@TAP_TEST_SERVER=uvicorn $(BIN)/python -m pytest -p no:cacheprovider \
-		--basetemp=$(UVICORN_TMP)/pytest $(UVICORN_SUITES) >$(UVICORN_TMP)/out.log 2>&1 & \
+	@rm -rf $(SECOND_SERVER_TMP) && mkdir -p $(SECOND_SERVER_TMP)
+	@TAP_TEST_SERVER=hypercorn $(BIN)/python -m pytest -p no:cacheprovider \
+		--basetemp=$(SECOND_SERVER_TMP)/pytest $(SECOND_SERVER_SUITES) \
+		>$(SECOND_SERVER_TMP)/out.log 2>&1 & \
 	second=$$!; trap 'kill $$second 2>/dev/null' INT TERM; \
 	$(BIN)/python -m pytest; main=$$?; \
 	wait $$second; again=$$?; \
-	echo "== again under Uvicorn (TAP_TEST_SERVER=uvicorn): $(UVICORN_SUITES)"; \
-	cat $(UVICORN_TMP)/out.log; \
+	echo "== again under Hypercorn (TAP_TEST_SERVER=hypercorn): $(SECOND_SERVER_SUITES)"; \
+	cat $(SECOND_SERVER_TMP)/out.log; \
 	test $$main -eq 0 && test $$again -eq 0
 
 ## Run everything except suites marked slow.

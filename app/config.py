@@ -36,7 +36,7 @@ _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 _SKR_RELEASE_VIA: Final = ("sidecar", "keyvault")
-SERVERS: Final = ("hypercorn", "uvicorn")
+SERVERS: Final = ("uvicorn", "hypercorn")
 """``TAP_SERVER``: the HTTP servers ``tap-proxy`` can run TAP under (the first is the default)."""
 
 ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -133,8 +133,8 @@ class Config:
     listen_host: str = "0.0.0.0"  # noqa: S104 - the documented default bind
     listen_port: int = 3100
     workers: int = 1
-    server: str = "hypercorn"
-    """``TAP_SERVER``: ``hypercorn`` (the default) or ``uvicorn`` (httptools, less CPU per request)."""
+    server: str = "uvicorn"
+    """``TAP_SERVER``: ``uvicorn`` (the default: httptools, the least CPU per request) or ``hypercorn``."""
     public_url: str | None = None
     app_url: str | None = None
     approval_base_url: str | None = None

@@ -1,4 +1,4 @@
-"""``tap-proxy``: start TAP under Hypercorn, or Uvicorn with ``TAP_SERVER=uvicorn``.
+"""``tap-proxy``: start TAP under Uvicorn, or Hypercorn with ``TAP_SERVER=hypercorn``.
 
 The parent process does everything that must happen once and fail early:
 parse the configuration (exit 2 on a bad value), take the listening address

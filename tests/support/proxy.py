@@ -1,7 +1,8 @@
 """Start a real ``tap-proxy`` on loopback as a subprocess.
 
-The server is Hypercorn unless the test run sets ``TAP_TEST_SERVER=uvicorn``
-(``make test`` runs the proxy and server suites a second time that way). It is
+The server is TAP's default (Uvicorn) unless the test run sets
+``TAP_TEST_SERVER=hypercorn`` (``make test`` runs the suites that start
+tap-proxy for the proxy and the server a second time that way). It is
 read once at import, before the autouse fixture clears every ``TAP_*``
 variable from the environment.
 """

@@ -50,8 +50,8 @@ def accumulate(into: dict[str, Any], change: dict[str, Any]) -> None:
 _TAIL_SYSTEMS: Final = (
     ("floor", "framework floor (Quart+Hypercorn)"),
     ("floor_uvicorn", "Quart+Uvicorn (for reference)"),
-    ("tap", "TAP (Hypercorn)"),
-    ("tap_uvicorn", "TAP (Uvicorn)"),
+    ("tap", "TAP (Uvicorn, the default)"),
+    ("tap_hypercorn", "TAP (Hypercorn)"),
 )
 
 

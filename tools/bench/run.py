@@ -17,7 +17,8 @@ Phases, in order (each one bounded in time and request count):
 4. the approval path (decision to upstream), and the audit hash chain's cost
    per record against TAP's CPU per request (in-process, same Postgres);
 5. a py-spy profile of TAP's workers at saturation;
-6. TAP under Uvicorn (``TAP_SERVER=uvicorn``);
+6. TAP under its other supported server (``TAP_SERVER=hypercorn``), and the
+   framework floor under Uvicorn;
 7. lookups with 10 and with 10,000 agents and credentials, cache on and off.
 
 It prints the tables, writes the raw results to ``tools/bench/out/`` and
@@ -121,10 +122,10 @@ def log(message: str) -> None:
 class Bench:
     """One run: the services it started, the results so far, and the phases."""
 
-    def __init__(self, work: Path, durations: Durations, *, uvicorn: bool) -> None:
+    def __init__(self, work: Path, durations: Durations, *, second_server: bool) -> None:
         self.work = work
         self.d = durations
-        self.uvicorn = uvicorn
+        self.second_server = second_server
         self.services: list[Service] = []
         self.results: dict[str, Any] = {"systems": {}, "failures": []}
         self.secret = "sk_bench_" + secrets.token_urlsafe(24)
@@ -141,7 +142,8 @@ class Bench:
         self.nginx_dir.mkdir(parents=True)
         self.postgres_peak = RssPeak()
         self.tap_service: Service | None = None
-        self.uvicorn_service: Service | None = None
+        self.second_service: Service | None = None
+        """TAP under its other supported server (Hypercorn), loaded beside the default."""
 
     # -- services -------------------------------------------------------------------
 
@@ -314,7 +316,7 @@ class Bench:
         else:
             self.results["failures"].append("mitmproxy is not installed (run `make bench`)")
 
-        servers = ["hypercorn"] + (["uvicorn"] if self.uvicorn else [])
+        servers = ["hypercorn"] + (["uvicorn"] if self.second_server else [])
         for server in servers:
             port = processes.free_port()
             env = dict(os.environ)
@@ -345,12 +347,12 @@ class Bench:
             [self.tap_service.pid],
         )
         self.check_tap(self.targets["tap_oauth2"])
-        if self.uvicorn:
+        if self.second_server:
             # Both TAPs serve the same database; only one is loaded at a time.
-            self.uvicorn_service, self.targets["tap_uvicorn"] = self.start_tap(
-                "tap-uvicorn", extra_env={"TAP_SERVER": "uvicorn"}
+            self.second_service, self.targets["tap_hypercorn"] = self.start_tap(
+                "tap-hypercorn", extra_env={"TAP_SERVER": "hypercorn"}
             )
-            self.check_tap(self.targets["tap_uvicorn"])
+            self.check_tap(self.targets["tap_hypercorn"])
 
     def create_bench_agent(self, database_url: str) -> str:
         """The ``bench`` credentials (api-key, OAuth 2) and agent, made with the ``tap`` CLI.
@@ -520,9 +522,9 @@ class Bench:
                 self.results[f"added_latency_{label}"] = {
                     p: round(tap[p] - direct[p], 3) for p in ("p50_ms", "p90_ms", "p99_ms")
                 }
-        if self.uvicorn_service is not None:
-            self.stop(self.uvicorn_service)
-            self.uvicorn_service = None
+        if self.second_service is not None:
+            self.stop(self.second_service)
+            self.second_service = None
 
     def sizes(self) -> None:
         log("response sizes")
@@ -794,7 +796,11 @@ def _interrupt(_signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="TAP against its baselines, on loopback.")
     parser.add_argument("--quick", action="store_true", help="short phases, for trying the harness")
-    parser.add_argument("--no-uvicorn", action="store_true", help="skip the Uvicorn runs")
+    parser.add_argument(
+        "--one-server",
+        action="store_true",
+        help="skip the second server's runs (TAP under Hypercorn, Quart under Uvicorn)",
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
     parser.add_argument(
         "--from-json",
@@ -813,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             print(f"bench: {tool} is not installed; run `make bench`", file=sys.stderr)
             return 2
-    uvicorn = not args.no_uvicorn
+    second_server = not args.one_server
     # SIGTERM unwinds like Ctrl-C so that every started server is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     OUT_DIR.mkdir(exist_ok=True)
@@ -828,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
     # The harness and the load generators it starts run on the load core.
     pinning.pin_self()
     with tempfile.TemporaryDirectory(prefix="tap-bench-") as tmp:
-        bench = Bench(Path(tmp), Durations.for_mode(args.quick), uvicorn=uvicorn)
+        bench = Bench(Path(tmp), Durations.for_mode(args.quick), second_server=second_server)
         try:
             bench.setup()
             bench.results["meta"] = {

@@ -1,6 +1,6 @@
 """What a hostile HTTP/1.1 client meets on the raw socket, under whichever server the run uses.
 
-The same limits must hold under Hypercorn and under ``TAP_SERVER=uvicorn``
+The same limits must hold under Uvicorn (the default) and ``TAP_SERVER=hypercorn``
 (``make test`` runs this file under both): oversized and endless request
 heads, idle connections, and the request shapes used for smuggling. Each test
 waits for the server against a deadline far above the limit under test.

@@ -23,7 +23,7 @@ def test_defaults_match_the_product_brief() -> None:
     assert config.vapid_subject == "mailto:approvals@tap.human.tech"
     assert config.embedded_database and not config.enclave
     assert not config.allow_private_targets and not config.dev_skip_auth
-    assert config.server == "hypercorn"
+    assert config.server == "uvicorn"
 
 
 def test_values_are_parsed() -> None:
@@ -38,7 +38,7 @@ def test_values_are_parsed() -> None:
             "WEBAUTHN_RP_ORIGIN": "http://localhost:3100/",
             "WEBAUTHN_ADDITIONAL_ORIGINS": "https://a.example, https://b.example",
             "DANGEROUS_TAP_ALLOW_PRIVATE_TARGETS": "TRUE",
-            "TAP_SERVER": "Uvicorn",
+            "TAP_SERVER": "Hypercorn",
         }
     )
     assert (config.listen_host, config.listen_port) == ("::1", 8080)
@@ -49,7 +49,7 @@ def test_values_are_parsed() -> None:
     assert config.webauthn_additional_origins == ("https://a.example", "https://b.example")
     assert config.allow_private_targets
     assert not config.embedded_database
-    assert config.server == "uvicorn"
+    assert config.server == "hypercorn"
 
 
 def test_audit_checkpoint_settings() -> None:
@@ -124,7 +124,7 @@ def test_key_is_normalised_and_masked() -> None:
             "true or false",
         ),
         ({"TAP_LOG_LEVEL": "loud"}, "TAP_LOG_LEVEL", "one of"),
-        ({"TAP_SERVER": "granian"}, "TAP_SERVER", "one of hypercorn, uvicorn"),
+        ({"TAP_SERVER": "granian"}, "TAP_SERVER", "one of uvicorn, hypercorn"),
         # The dev switch refuses a public bind, whatever the database.
         (
             {
