@@ -64,6 +64,13 @@ _LOCK_HEAD: Final = (
     " RETURNING count, head, signed_count, signed_at"
 )
 _VERIFY_LOCK: Final = "tap/audit-verify/"
+# Each record's credentials, one row each, for the audit page's credential filter.
+_INDEX_CREDENTIALS: Final = (
+    "INSERT INTO audit_log_credentials (id, team_id, credential, timestamp)"
+    " SELECT DISTINCT a.id, a.team_id, c.credential, a.timestamp"
+    " FROM audit_log a, unnest(a.credential_names) AS c(credential)"
+    " WHERE a.record_id = ANY($1::uuid[]) AND c.credential IS NOT NULL"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,7 @@ async def _append(
         if not chained:
             continue
         await conn.executemany(_INSERT, [_row(c.record, c.link) for c in chained])
+        await conn.execute(_INDEX_CREDENTIALS, [uuid.UUID(c.record["record_id"]) for c in chained])
         written.extend(chained)
         if policy.due(count, int(head["signed_count"]), head["signed_at"], now):
             checkpoint = sign_checkpoint(policy.signer, team_id, count, prev, now)
@@ -323,23 +331,28 @@ async def page(
     ``($4 IS NULL OR outcome = $4)`` gets a generic plan that can use no
     filter's index, and a rare value then reads the team's every row.
     """
-    where = ["team_id = $1"]
     args: list[Any] = [team_id]
-    for condition, value in (
-        ("agent_id = ${}", agent_id),
-        ("credential_names @> ARRAY[${}::text]", credential),
-        ("outcome = ${}", outcome),
-    ):
+    source = "audit_log a"
+    # The row the page is ordered by: a credential filter reads that credential's own
+    # index (audit_log_credentials, one row per record and credential) newest first.
+    by = "a"
+    if credential is not None:
+        args.append(credential)
+        source += f" JOIN audit_log_credentials c ON c.id = a.id AND c.credential = ${len(args)}"
+        by = "c"
+    where = [f"{by}.team_id = $1"]
+    for condition, value in (("a.agent_id = ${}", agent_id), ("a.outcome = ${}", outcome)):
         if value is not None:
             args.append(value)
             where.append(condition.format(len(args)))
     if before is not None:
         args += [before.timestamp, before.id]
-        where.append(f"(timestamp, id) < (${len(args) - 1}, ${len(args)})")
+        where.append(f"({by}.timestamp, {by}.id) < (${len(args) - 1}, ${len(args)})")
     args.append(limit + 1)
+    columns = ", ".join(f"a.{column}" for column in ("id", *_WRITTEN))
     rows = await conn.fetch(
-        f"SELECT id, {', '.join(_WRITTEN)} FROM audit_log WHERE {' AND '.join(where)}"
-        f" ORDER BY timestamp DESC, id DESC LIMIT ${len(args)}",
+        f"SELECT {columns} FROM {source} WHERE {' AND '.join(where)}"
+        f" ORDER BY {by}.timestamp DESC, {by}.id DESC LIMIT ${len(args)}",
         *args,
     )
     more = len(rows) > limit

@@ -142,6 +142,14 @@ def targets(results: dict[str, Any]) -> list[Target]:
             None if san is None else san <= 50.0,
         )
     )
+    e2e_ratio = _ratio(e2e, san)
+    out.append(
+        Target(
+            "10 MiB text response: added p50 <= 3x the sanitizer's time",
+            f"{_f(e2e, 1)} ms added vs {_f(san, 1)} ms in the sanitizer = {_f(e2e_ratio, 2)}x",
+            None if e2e_ratio is None else e2e_ratio <= 3.0,
+        )
+    )
     small = _get(results, "scale", "cached", "10", "p50_ms")
     large = _get(results, "scale", "cached", "10000", "p50_ms")
     growth = _ratio(large, small)
