@@ -12,11 +12,11 @@ before any of its own code sees the request.
 
 from __future__ import annotations
 
-import json
-from typing import Any, Final
+from typing import Any
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPResponseStartEvent
 
+from app.answers import error_answer
 from app.asgi import app as tap_app
 from app.errors import MalformedRequest
 
@@ -41,22 +41,21 @@ def ambiguity(headers: list[tuple[bytes, bytes]], http_version: str) -> str | No
     return None
 
 
-_HEADERS: Final = [(b"content-type", b"application/json"), (b"connection", b"close")]
-
-
 async def app(scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
     """TAP's app, behind the check of :func:`ambiguity` for HTTP requests."""
     if scope["type"] == "http":
         reason = ambiguity(scope["headers"], scope["http_version"])
         if reason is not None:
-            body = json.dumps(MalformedRequest(reason).to_json()).encode()
-            headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
+            answer = error_answer(MalformedRequest(reason))
+            assert isinstance(answer.body, bytes)
+            headers = [(name.lower().encode(), value.encode()) for name, value in answer.headers]
+            headers += [(b"connection", b"close"), (b"content-length", b"%d" % len(answer.body))]
             start: HTTPResponseStartEvent = {
                 "type": "http.response.start",
-                "status": 400,
+                "status": answer.status,
                 "headers": headers,
             }
             await send(start)
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await send({"type": "http.response.body", "body": answer.body, "more_body": False})
             return
     await tap_app(scope, receive, send)
